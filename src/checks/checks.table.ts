@@ -1,0 +1,65 @@
+import { sqliteTable, integer, text, index, primaryKey } from 'drizzle-orm/sqlite-core';
+import { sites } from '../sites/sites.table.js';
+import type { GatewayProduct, Outcome } from '../probes/probes.types.js';
+
+export const checks = sqliteTable(
+  'checks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    siteId: integer('site_id')
+      .notNull()
+      .references(() => sites.id, { onDelete: 'cascade' }),
+    /** 'site' or the upstream's id. */
+    target: text('target').notNull(),
+    targetName: text('target_name').notNull(),
+    startedAt: integer('started_at').notNull(),
+    outcome: text('outcome').$type<Outcome>().notNull(),
+    statusCode: integer('status_code'),
+    errorMessage: text('error_message'),
+    addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
+    address: text('address'),
+    dnsMs: integer('dns_ms'),
+    connectMs: integer('connect_ms'),
+    tlsMs: integer('tls_ms'),
+    ttfbMs: integer('ttfb_ms'),
+    totalMs: integer('total_ms'),
+    gateway: text('gateway').$type<GatewayProduct>(),
+    /** Set while an incident holds this check as evidence: retention keeps it as long as the incident. */
+    incidentId: integer('incident_id'),
+  },
+  (t) => [
+    index('checks_site_time_idx').on(t.siteId, t.startedAt),
+    index('checks_time_idx').on(t.startedAt),
+    index('checks_incident_idx').on(t.incidentId),
+  ],
+);
+
+/**
+ * Rollups of checks per site, target and bucket (a minute or an hour). Latency is kept as a
+ * histogram over fixed log-spaced bounds, so buckets merge by adding counts.
+ */
+const rollupColumns = {
+  siteId: integer('site_id')
+    .notNull()
+    .references(() => sites.id, { onDelete: 'cascade' }),
+  target: text('target').notNull(),
+  bucket: integer('bucket').notNull(),
+  count: integer('count').notNull(),
+  okCount: integer('ok_count').notNull(),
+  failures: text('failures', { mode: 'json' }).$type<Partial<Record<Outcome, number>>>().notNull(),
+  latencySumMs: integer('latency_sum_ms').notNull(),
+  latencyHist: text('latency_hist', { mode: 'json' }).$type<number[]>().notNull(),
+};
+
+export const rollupsMinute = sqliteTable('rollups_minute', rollupColumns, (t) => [
+  primaryKey({ columns: [t.siteId, t.target, t.bucket] }),
+  index('rollups_minute_bucket_idx').on(t.bucket),
+]);
+
+export const rollupsHour = sqliteTable('rollups_hour', { ...rollupColumns }, (t) => [
+  primaryKey({ columns: [t.siteId, t.target, t.bucket] }),
+  index('rollups_hour_bucket_idx').on(t.bucket),
+]);
+
+export type CheckRow = typeof checks.$inferSelect;
+export type NewCheckRow = typeof checks.$inferInsert;

@@ -1,0 +1,89 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { parseCidrList } from './probes/target-policy.js';
+
+const bool = (name: string) =>
+  z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((v) => ['true', 'false', '1', '0', 'yes', 'no'].includes(v), `${name} must be true or false`)
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const hostPort = /^(\[[0-9a-fA-F:.]+\]|[^:\s,]+)(:\d{1,5})?$/;
+
+const emailList = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+  .pipe(z.array(z.email()));
+
+const cidrs = z.string().transform((v, ctx) => {
+  try {
+    return parseCidrList(v);
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
+
+export const configSchema = z.object({
+  PORT: int(0, 65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_PATH: z.string().min(1).default('./data/gatewatch.db'),
+  API_TOKEN: z.string().min(16, 'API_TOKEN must be at least 16 characters').optional(),
+  SMTP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\//.test(v) && URL.canParse(v), 'SMTP_URL must be an smtp:// or smtps:// URL')
+    .optional(),
+  ALERT_FROM: z.email('ALERT_FROM must be an email address').default('gatewatch@localhost'),
+  ALERT_TO: emailList.optional(),
+  DNS_SERVERS: z
+    .string()
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .refine((list) => list.every((s) => hostPort.test(s)), 'DNS_SERVERS must be comma-separated host[:port]')
+    .optional(),
+  STATUS_PUBLIC: bool('STATUS_PUBLIC').default(true),
+  REMINDER_MINUTES: int(0, 10_080).default(60),
+  ALERT_GROUP_SECONDS: int(0, 3600).default(30),
+  RETENTION_RAW_HOURS: int(1, 24 * 365).default(48),
+  ALLOW_TARGETS: cidrs.optional(),
+  DENY_TARGETS: cidrs.optional(),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Upper bound on probes in flight at once, across all sites. */
+  MAX_CONCURRENT_PROBES: int(1, 10_000).default(256),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads `KEY=value` lines of a .env file; values already in the environment win. */
+export function readDotEnv(path: string): Record<string, string> {
+  if (!existsSync(path)) return {};
+  const out: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m || line.trimStart().startsWith('#')) continue;
+    let value = m[2];
+    if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
+    out[m[1]] = value;
+  }
+  return out;
+}
+
+/** Parses the configuration once; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const relevant = Object.fromEntries(
+    Object.keys(configSchema.shape)
+      .map((key) => [key, env[key] === '' ? undefined : env[key]])
+      .filter(([, v]) => v !== undefined),
+  );
+  const parsed = configSchema.safeParse(relevant);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,106 @@
+import type { Outcome, GatewayProduct } from '../probes/probes.types.js';
+
+export const CAUSE_CODES = [
+  'upstream_down',
+  'overload',
+  'dns_change',
+  'dns_failure',
+  'firewall',
+  'app_error',
+  'gateway_misconfig',
+  'tls_error',
+  'unknown',
+] as const;
+export type CauseCode = (typeof CAUSE_CODES)[number];
+
+export interface Cause {
+  code: CauseCode;
+  /** 0..1 */
+  confidence: number;
+  /** One line, in plain words, naming the hop where it can (e.g. "upstream app-1 refuses connections"). */
+  summary: string;
+  /** Lines with times (ISO, UTC) and numbers. */
+  evidence: string[];
+  /** The owner's next steps. */
+  advice: string[];
+}
+
+/** One recorded check as diagnosis sees it (a row of the checks table, minus storage details). */
+export interface TimelineCheck {
+  /** 'site' for the site's url, else the upstream's id (as a string). */
+  target: string;
+  startedAt: number;
+  outcome: Outcome;
+  statusCode: number | null;
+  errorMessage: string | null;
+  addresses: string[];
+  address: string | null;
+  dnsMs: number | null;
+  connectMs: number | null;
+  tlsMs: number | null;
+  ttfbMs: number | null;
+  totalMs: number | null;
+  gateway: GatewayProduct | null;
+}
+
+export interface DiagnosisSite {
+  id: number;
+  name: string;
+  url: string;
+  failureThreshold: number;
+  recoveryThreshold: number;
+  upstreams: { id: string; name: string; url: string }[];
+}
+
+export type IncidentEventType =
+  | 'first_failure'
+  | 'opened'
+  | 'kind_changed'
+  | 'cause_changed'
+  | 'recovering'
+  | 'resolved';
+
+export interface IncidentEvent {
+  at: number;
+  type: IncidentEventType;
+  message: string;
+}
+
+/** The part of an open incident that diagnosis reads and returns. */
+export interface IncidentState {
+  kind: Outcome;
+  /** Every failure kind seen while open, in order of first appearance. */
+  kinds: Outcome[];
+  openedAt: number;
+  /** startedAt of the first failed check of the streak that opened it. */
+  firstFailureAt: number;
+  failedChecks: number;
+  /** Good checks in a row since the last failure (for recovery). */
+  goodStreak: number;
+  causes: Cause[];
+  timeline: IncidentEvent[];
+  resolvedAt: number | null;
+}
+
+export interface DiagnosisInput {
+  site: DiagnosisSite;
+  /**
+   * Checks of the site and its upstreams, oldest first: at least the baseline window before the
+   * current streak and everything since (the caller loads e.g. the last hour, or since the
+   * incident's first failure minus one hour).
+   */
+  checks: TimelineCheck[];
+  /** The site's open incident, if any. */
+  open: IncidentState | null;
+  now: number;
+}
+
+export type SiteState = 'up' | 'degraded' | 'down' | 'unknown';
+
+export interface DiagnosisResult {
+  /** The incident after these checks: the same one updated, a new one, or null when none is open. */
+  incident: IncidentState | null;
+  /** What changed, for the alerts: at most one of opened / resolved, plus cause_changed. */
+  changes: ('opened' | 'kind_changed' | 'cause_changed' | 'resolved')[];
+  state: SiteState;
+}

@@ -1,0 +1,48 @@
+/** What one probe of one target found. Shared by probes, storage, diagnosis and the API. */
+export const OUTCOMES = [
+  'ok',
+  'bad_gateway',
+  'http_error',
+  'dns_nxdomain',
+  'dns_error',
+  'conn_refused',
+  'conn_reset',
+  'conn_timeout',
+  'timeout',
+  'tls_error',
+  'invalid_response',
+  'blocked', // the target policy refused the resolved address (SSRF guard); no connection was made
+] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Gateway products Gatewatch can recognise from headers and error bodies. */
+export type GatewayProduct = 'nginx' | 'haproxy' | 'envoy' | 'cloudflare' | 'aws_elb' | 'apache' | 'other';
+
+export interface ProbeResult {
+  /** ms since epoch when the probe began (before DNS). */
+  startedAt: number;
+  outcome: Outcome;
+  statusCode: number | null;
+  errorMessage: string | null;
+  /** Every address the name resolved to, sorted; for an IP-literal URL, that address. */
+  addresses: string[];
+  /** The address the probe connected to (last hop when redirected). */
+  address: string | null;
+  dnsMs: number | null;
+  connectMs: number | null;
+  tlsMs: number | null;
+  ttfbMs: number | null;
+  totalMs: number | null;
+  /** On error answers: which product answered, from `server`/`via` headers and body signatures. */
+  gateway: GatewayProduct | null;
+}
+
+export interface ProbeTarget {
+  url: string;
+  timeoutMs: number;
+  /** Inclusive range of statuses that count as `ok`. */
+  expectedStatus: [number, number];
+}
+
+/** Probes one target once on a fresh connection; never throws, every failure is an outcome. */
+export type HttpProbe = (target: ProbeTarget) => Promise<ProbeResult>;

@@ -1,0 +1,19 @@
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+
+/** An error with a stable code that the API shows as is. */
+export class AppError extends Error {
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export const notFound = (what: string, id: string | number) =>
+  new AppError(404, `${what}.not_found`, `${what.replace(/s$/, '')} ${id} was not found`);
+
+export const validationFailed = (message: string, details?: unknown) =>
+  new AppError(400, 'validation.failed', message, details);
