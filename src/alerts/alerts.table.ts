@@ -1,4 +1,5 @@
 import { sqliteTable, integer, text, index } from 'drizzle-orm/sqlite-core';
+import type { AlertPayload } from './alerts.types.js';
 
 export type AlertKind = 'opened' | 'cause_changed' | 'reminder' | 'resolved';
 export type AlertState = 'pending' | 'sent' | 'cancelled';
@@ -17,7 +18,7 @@ export const alerts = sqliteTable(
     kind: text('kind').$type<AlertKind>().notNull(),
     recipients: text('recipients', { mode: 'json' }).$type<string[]>().notNull(),
     /** Everything the email needs, captured when the alert was written. */
-    payload: text('payload', { mode: 'json' }).$type<Record<string, unknown>>().notNull(),
+    payload: text('payload', { mode: 'json' }).$type<AlertPayload>().notNull(),
     state: text('state').$type<AlertState>().notNull(),
     createdAt: integer('created_at').notNull(),
     /** Not sent before this time (grouping window, back-off). */

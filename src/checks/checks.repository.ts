@@ -13,6 +13,13 @@ export function createChecksRepository(db: Db) {
       for (let i = 0; i < rows.length; i += 50) db.insert(checks).values(rows.slice(i, i + 50)).run();
     },
 
+    /** Inserts rows and returns them with their ids (same batching as insertMany). */
+    insertReturning(rows: NewCheckRow[]): CheckRow[] {
+      const out: CheckRow[] = [];
+      for (let i = 0; i < rows.length; i += 50) out.push(...db.insert(checks).values(rows.slice(i, i + 50)).returning().all());
+      return out;
+    },
+
     /** Newest first, all targets (or one), with a time cursor. */
     list(siteId: number, opts: { limit: number; before?: number; target?: string }): CheckView[] {
       const where = [eq(checks.siteId, siteId)];

@@ -79,7 +79,17 @@ export interface IncidentState {
   goodStreak: number;
   causes: Cause[];
   timeline: IncidentEvent[];
+  /**
+   * When the check that completed recovery ran. A returned state with `resolvedAt != null` is
+   * closed: store it as resolved and pass `open: null` from then on.
+   */
   resolvedAt: number | null;
+  /**
+   * startedAt of the newest site check counted. Diagnosis sets it; storing it is optional. It is
+   * only read when the checks passed no longer reach back to `firstFailureAt` (counts are otherwise
+   * recomputed from the checks), so that a short window never counts a check twice.
+   */
+  lastCheckAt?: number;
 }
 
 export interface DiagnosisInput {

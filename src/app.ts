@@ -1,0 +1,95 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
+import { requestId, type RequestIdVariables } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import type { TokenStore } from './auth/token.js';
+import { AppError } from './shared/errors.js';
+import type { Logger } from './shared/logger.js';
+
+export type AppEnv = { Variables: RequestIdVariables & { authenticated: boolean } };
+
+export interface AppOptions {
+  tokens: TokenStore;
+  logger: Logger;
+  statusPublic: boolean;
+  /** Whether the scheduler runs, for /healthz. */
+  schedulerRunning: () => boolean;
+  /** Sub-apps mounted under /api, each with the path it owns. */
+  routes: { path: string; app: Hono<AppEnv> }[];
+}
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+const errorBody = (code: string, message: string, details?: unknown) => ({
+  error: details === undefined ? { code, message } : { code, message, details },
+});
+
+/** Reads the bearer token of the Authorization header (never from the query string). */
+const bearer = (header: string | undefined) => {
+  const m = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return m ? m[1] : null;
+};
+
+const isPublicStatus = (method: string, path: string) =>
+  (method === 'GET' || method === 'HEAD') && /^\/api\/status(\/[^/]+)?\/?$/.test(path);
+
+/** Builds the HTTP app from its parts; starts nothing. */
+export function createApp(options: AppOptions) {
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId());
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+      crossOriginResourcePolicy: 'same-origin',
+    }),
+  );
+  app.use(async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));
+
+  app.use('/api/*', async (c, next) => {
+    const token = bearer(c.req.header('authorization'));
+    const authenticated = token !== null && options.tokens.verify(token);
+    c.set('authenticated', authenticated);
+    if (!authenticated && !(options.statusPublic && isPublicStatus(c.req.method, c.req.path))) {
+      c.header('WWW-Authenticate', 'Bearer realm="gatewatch"');
+      throw new AppError(401, 'auth.unauthorized', token ? 'the bearer token is not valid' : 'missing Authorization: Bearer <token> header');
+    }
+    await next();
+  });
+  app.use(
+    '/api/*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError(413, 'request.too_large', `the body must be at most ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  for (const { path, app: sub } of options.routes) app.route(path, sub);
+
+  app.notFound((c) => c.json(errorBody('route.not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
+
+  app.onError((err, c) => {
+    if (err instanceof AppError) return c.json(errorBody(err.code, err.message, err.details), err.status);
+    if (err instanceof HTTPException) {
+      const status = err.status;
+      if (status === 400 && /json/i.test(err.message)) {
+        return c.json(errorBody('validation.malformed_json', 'the body is not valid JSON'), 400);
+      }
+      if (status < 500) return c.json(errorBody('request.invalid', err.message || 'bad request'), status);
+    }
+    if (err instanceof SyntaxError) return c.json(errorBody('validation.malformed_json', 'the body is not valid JSON'), 400);
+    const id = c.get('requestId');
+    options.logger.error('request failed', { requestId: id, method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error)?.stack });
+    return c.json(errorBody('internal', `internal error (request id ${id})`), 500);
+  });
+
+  return app;
+}

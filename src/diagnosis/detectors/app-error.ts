@@ -1,0 +1,84 @@
+import type { TimelineCheck } from '../diagnosis.types.js';
+import type { TargetView } from '../context.js';
+import type { Detector } from './detector.types.js';
+import { labelOf, lastMessage, namesOf, plural, roundsWhereUpstream, tally } from './helpers.js';
+
+/** An upstream that answers with a server error or breaks HTTP. */
+const upstreamFails = (c: TimelineCheck): boolean =>
+  c.outcome === 'invalid_response' ||
+  c.outcome === 'bad_gateway' ||
+  (c.outcome === 'http_error' && (c.statusCode ?? 0) >= 500);
+
+/** The site's own answer passes an application error through (not the gateway's 502/504). */
+const siteFails = (c: TimelineCheck): boolean =>
+  c.outcome === 'invalid_response' ||
+  (c.outcome === 'http_error' && (c.statusCode ?? 0) >= 500 && c.statusCode !== 502 && c.statusCode !== 504);
+
+/** "HTTP 500 x4, HTTP 503 x1, broken HTTP x2" */
+function breakdown(checks: TimelineCheck[]): string {
+  const count = new Map<string, number>();
+  for (const c of checks) {
+    const what = c.outcome === 'invalid_response' ? 'broken HTTP' : `HTTP ${c.statusCode ?? 502}`;
+    count.set(what, (count.get(what) ?? 0) + 1);
+  }
+  return [...count].map(([what, n]) => (count.size === 1 ? what : `${what} x${n}`)).join(', ');
+}
+
+/** The application behind the gateway fails: 5xx answers, or HTTP it cannot parse. */
+export const appError: Detector = (ctx) => {
+  const explains = new Set<number>();
+  const evidence: string[] = [];
+  const hops: TargetView[] = [];
+  let onset = Number.POSITIVE_INFINITY;
+  let broken = false;
+  let chained = false;
+
+  const hopsAndTests: [TargetView, (c: TimelineCheck) => boolean][] = [
+    ...ctx.upstreams.map((u): [TargetView, (c: TimelineCheck) => boolean] => [u, upstreamFails]),
+    [ctx.site, siteFails],
+  ];
+  for (const [target, fails] of hopsAndTests) {
+    const t = tally(target.window, fails);
+    if (!t.first) continue;
+    const rounds = target.key === 'site' ? ctx.failing.filter((r) => fails(r.site)) : roundsWhereUpstream(ctx, target, fails);
+    if (target.key === 'site' && rounds.length === 0) continue;
+    hops.push(target);
+    rounds.forEach((r) => explains.add(r.at));
+    onset = Math.min(onset, t.first.startedAt);
+    const failed = target.window.filter((c) => c.startedAt >= t.first!.startedAt && fails(c));
+    broken ||= failed.some((c) => c.outcome === 'invalid_response');
+    const message = lastMessage(failed);
+    evidence.push(
+      `${target.label} answered ${breakdown(failed)} in ${t.hits} of ${t.total} ${plural(t.total, 'check')} since ${ctx.at(t.first.startedAt)}${message ? ` (last: ${message})` : ''}`,
+    );
+    if (target.key !== 'site' && failed.some((c) => c.outcome === 'bad_gateway')) {
+      chained = true;
+      evidence.push(`${target.label} itself answers 502: the failure is one hop further back, behind it`);
+    }
+  }
+  if (hops.length === 0) return null;
+
+  const upstreamHops = hops.filter((h) => h.key !== 'site');
+  const names = upstreamHops.length ? namesOf(upstreamHops) : `the application behind ${ctx.site.name}`;
+  const who = upstreamHops.length ? labelOf(upstreamHops) : ctx.site.label;
+  const advice = [
+    `Read the application log of ${names} around ${ctx.at(onset)} for the error behind these answers; if a deploy went out shortly before, roll it back.`,
+    `Reproduce it without the gateway: \`curl -sv\` the upstream's own URL${upstreamHops.length ? ` (${upstreamHops[0].endpoint})` : ''}.`,
+  ];
+  if (broken) {
+    advice.push(
+      'Broken or empty answers usually mean the process dies mid-request (crash, OOM kill) or the two sides disagree on the protocol (plain HTTP sent to a TLS port, HTTP/2 against HTTP/1.1).',
+    );
+  }
+  if (chained) advice.push(`Follow the chain: find what ${names} proxies to and check that hop the same way.`);
+  advice.push('Test the fix in staging before it goes out again.');
+  return {
+    code: 'app_error',
+    strength: upstreamHops.length ? 0.8 : 0.65,
+    explains,
+    onset,
+    summary: `${who} ${hops.length > 1 && upstreamHops.length > 1 ? 'fail' : 'fails'} with ${broken ? 'broken HTTP or server errors' : 'server errors'}${upstreamHops.length ? `, so ${ctx.symptom}` : ''}`,
+    evidence,
+    advice,
+  };
+};

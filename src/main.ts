@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig, readDotEnv } from './config.js';
+import { createLogger } from './shared/logger.js';
+import { startService } from './service.js';
+
+const env = { ...readDotEnv('.env'), ...process.env };
+let config;
+try {
+  config = loadConfig(env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`gatewatch: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const logger = createLogger(config.LOG_LEVEL);
+const service = await startService(config, logger);
+
+let stopping = false;
+const shutdown = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info('stopping', { signal });
+  const force = setTimeout(() => {
+    logger.error('did not stop in time; exiting');
+    process.exit(1);
+  }, 10_000);
+  force.unref();
+  service.stop().then(
+    () => {
+      logger.info('stopped');
+      process.exit(0);
+    },
+    (error) => {
+      logger.error('stop failed', { error: String(error) });
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

@@ -1,0 +1,128 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import { createTokenStore, hasStoredToken, issueToken, tokenFilePath } from './auth/token.js';
+import { createAlertsOutbox, createAlertSender, alertsRoutes } from './alerts/index.js';
+import { createChecksRepository } from './checks/checks.repository.js';
+import type { Config } from './config.js';
+import { closeDatabase, openDatabase, type Db } from './db/client.js';
+import { createIncidentsRepository } from './incidents/incidents.repository.js';
+import { incidentsRoutes } from './incidents/incidents.routes.js';
+import { createRoundRecorder } from './incidents/rounds.recorder.js';
+import { createHttpProbe, createResolver, createTargetPolicy } from './probes/index.js';
+import type { HttpProbe } from './probes/probes.types.js';
+import { createScheduler } from './scheduler/scheduler.js';
+import { createSitesRepository } from './sites/sites.repository.js';
+import { sitesRoutes } from './sites/sites.routes.js';
+import { createStatusService } from './status/status.service.js';
+import { statusRoutes } from './status/status.routes.js';
+import { systemClock, type Clock } from './shared/clock.js';
+import type { Logger } from './shared/logger.js';
+import { createHousekeeping } from './scheduler/housekeeping.js';
+
+export interface ServiceOverrides {
+  clock?: Clock;
+  probe?: HttpProbe;
+}
+
+export interface RunningService {
+  port: number;
+  db: Db;
+  stop(): Promise<void>;
+}
+
+/** Wires every part on an opened, migrated database; starts nothing. */
+export function buildService(config: Config, logger: Logger, overrides: ServiceOverrides = {}) {
+  const clock = overrides.clock ?? systemClock;
+  const db = openDatabase(config.DATABASE_PATH);
+
+  if (!config.API_TOKEN && !hasStoredToken(db)) {
+    const file = tokenFilePath(config.DATABASE_PATH);
+    issueToken(db, file);
+    logger.info('generated an API token; read it from the file (mode 0600)', { tokenFile: file });
+  } else if (!config.API_TOKEN) {
+    logger.info('API token: the one issued before', { tokenFile: tokenFilePath(config.DATABASE_PATH) });
+  }
+  const tokens = createTokenStore(db, config.API_TOKEN);
+
+  const sites = createSitesRepository(db, clock);
+  const checks = createChecksRepository(db);
+  const incidents = createIncidentsRepository(db);
+  const outbox = createAlertsOutbox(db, {
+    alertTo: config.ALERT_TO ?? [],
+    groupSeconds: config.ALERT_GROUP_SECONDS,
+    reminderMinutes: config.REMINDER_MINUTES,
+    clock,
+  });
+  const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock });
+  const probe =
+    overrides.probe ??
+    createHttpProbe({
+      resolver: createResolver({ servers: config.DNS_SERVERS }),
+      policy: createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS }),
+    });
+  const scheduler = createScheduler({
+    loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
+    probe,
+    record: (rounds) => recorder.record(rounds),
+    clock,
+    logger,
+    maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
+  });
+  const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM });
+  const housekeeping = createHousekeeping({ db, clock, logger, outbox, sites, retentionRawHours: config.RETENTION_RAW_HOURS });
+  const status = createStatusService(db, clock);
+
+  const app = createApp({
+    tokens,
+    logger,
+    statusPublic: config.STATUS_PUBLIC,
+    schedulerRunning: () => scheduler.running,
+    routes: [
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler }) },
+      { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
+      { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
+      { path: '/api/alerts', app: alertsRoutes({ db }) },
+    ],
+  });
+
+  return { app, db, clock, scheduler, sender, housekeeping, sites, checks, incidents, outbox, recorder };
+}
+
+export type Service = ReturnType<typeof buildService>;
+
+/**
+ * Starts everything: database (migrated), token, scheduler, alert sender, housekeeping and the
+ * HTTP server. `stop()` undoes it in reverse order.
+ */
+export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
+  const { app, db, scheduler, sender, housekeeping } = buildService(config, logger, overrides);
+  scheduler.start();
+  sender.start();
+  housekeeping.start();
+
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info('gatewatch listening', { url: `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}` });
+
+  let stopping: Promise<void> | null = null;
+  return {
+    port,
+    db,
+    stop() {
+      stopping ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        if ('closeIdleConnections' in server) server.closeIdleConnections();
+        await scheduler.stop();
+        housekeeping.stop();
+        await sender.stop();
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
+        closeDatabase(db);
+      })();
+      return stopping;
+    },
+  };
+}

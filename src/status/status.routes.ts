@@ -1,0 +1,29 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from '../app.js';
+import type { SitesRepository } from '../sites/sites.repository.js';
+import { idParam } from '../sites/sites.schemas.js';
+import { notFound } from '../shared/errors.js';
+import { validate } from '../shared/validate.js';
+import type { StatusService } from './status.service.js';
+
+const statusQuery = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(100_000).optional(),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+export const statusRoutes = (deps: { sites: SitesRepository; status: StatusService; clock: { now(): number } }) =>
+  new Hono<AppEnv>()
+    .get('/', validate('query', statusQuery), (c) => {
+      const { limit, offset } = c.req.valid('query');
+      const all = deps.sites.list();
+      const page = limit === undefined ? all.slice(offset) : all.slice(offset, offset + limit);
+      const full = c.get('authenticated');
+      return c.json({ generatedAt: deps.clock.now(), total: all.length, offset, sites: deps.status.list(page, full) });
+    })
+    .get('/:id', validate('param', idParam), (c) => {
+      const { id } = c.req.valid('param');
+      const site = deps.sites.get(id);
+      if (!site) throw notFound('sites', id);
+      return c.json(deps.status.one(site, c.get('authenticated')));
+    });

@@ -1,0 +1,93 @@
+import http from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeAll, listen, startHealthyServer, type TestServer } from './support/http-servers.js';
+import { createTestService, type TestService } from './support/service.js';
+import { waitFor } from './support/wait.js';
+
+let t: TestService | undefined;
+let servers: TestServer[] = [];
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+  await closeAll(servers);
+  servers = [];
+});
+
+const count = (t: TestService, siteId: number, target = 'site') =>
+  (t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks WHERE site_id = ? AND target = ?').get(siteId, target) as { n: number }).n;
+
+describe('scheduler', () => {
+  it('lands a round of the site and its upstream every second', async () => {
+    const healthy = await startHealthyServer();
+    servers.push(healthy);
+    t = createTestService();
+    t.svc.scheduler.start();
+    const site = (await t.call('POST', '/api/sites', { name: 's', url: healthy.url, upstreams: [{ name: 'u', url: healthy.url }], intervalSeconds: 1 })).body;
+    const upstreamId = String(site.upstreams[0].id);
+    await waitFor(() => count(t!, site.id) >= 4 && count(t!, site.id, upstreamId) >= 4, { timeoutMs: 20_000, message: 'four rounds' });
+    const rounds = t.svc.db.$client
+      .prepare("SELECT started_at AS at FROM checks WHERE site_id = ? AND target = 'site' ORDER BY started_at")
+      .all(site.id) as { at: number }[];
+    const gaps = rounds.slice(1).map((r, i) => r.at - rounds[i].at);
+    // Rounds follow the interval: never two within half a second of each other.
+    expect(Math.min(...gaps)).toBeGreaterThan(500);
+    expect((await t.call('GET', `/api/sites/${site.id}`)).body.state).toBe('up');
+  });
+
+  it('never runs two rounds of one site at once, even when a target is slower than the interval', async () => {
+    let active = 0;
+    let maxActive = 0;
+    let requests = 0;
+    const slow = await listen(
+      http.createServer((_req, res) => {
+        active++;
+        requests++;
+        maxActive = Math.max(maxActive, active);
+        setTimeout(() => {
+          active--;
+          res.end('late but fine');
+        }, 2500);
+      }),
+    );
+    servers.push(slow);
+    t = createTestService();
+    t.svc.scheduler.start();
+    const site = (await t.call('POST', '/api/sites', { name: 'slow', url: slow.url, intervalSeconds: 1, timeoutMs: 5000 })).body;
+    await waitFor(() => count(t!, site.id) >= 2, { timeoutMs: 30_000, message: 'two slow rounds' });
+    expect(requests).toBeGreaterThanOrEqual(2);
+    expect(maxActive).toBe(1);
+  });
+
+  it('does not probe a paused site, and resumes when unpaused', async () => {
+    const healthy = await startHealthyServer();
+    servers.push(healthy);
+    t = createTestService();
+    t.svc.scheduler.start();
+    const site = (await t.call('POST', '/api/sites', { name: 'p', url: healthy.url, intervalSeconds: 1, paused: true })).body;
+    const other = (await t.call('POST', '/api/sites', { name: 'o', url: healthy.url, intervalSeconds: 1 })).body;
+    await waitFor(() => count(t!, other.id) >= 3, { timeoutMs: 20_000, message: 'the other site to be probed' });
+    expect(count(t, site.id)).toBe(0);
+    await t.call('PATCH', `/api/sites/${site.id}`, { paused: false });
+    await waitFor(() => count(t!, site.id) >= 1, { timeoutMs: 20_000, message: 'a round after unpausing' });
+  });
+
+  it('resumes from the last round after a restart instead of firing every site at once', async () => {
+    const healthy = await startHealthyServer();
+    servers.push(healthy);
+    t = createTestService();
+    const created = [];
+    for (let i = 0; i < 20; i++) created.push((await t.call('POST', '/api/sites', { name: `s${i}`, url: healthy.url, intervalSeconds: 60 })).body);
+    // Pretend every site had a round 10 s ago: none is due for ~20 s or more.
+    const tenSecondsAgo = Date.now() - 10_000;
+    t.svc.db.$client.prepare('UPDATE sites SET last_round_at = ?').run(tenSecondsAgo);
+    t.svc.scheduler.start();
+    expect(t.svc.scheduler.stats().sites).toBe(20);
+    const due = created.map((s) => t!.svc.scheduler.nextDue(s.id)!);
+    // Each resumes on its own phase, at least half an interval after its last round...
+    for (const d of due) expect(d).toBeGreaterThanOrEqual(tenSecondsAgo + 30_000);
+    // ...and the phases are spread, not stacked on one instant.
+    const sorted = [...due].sort((a, b) => a - b);
+    expect(sorted.at(-1)! - sorted[0]).toBeGreaterThan(30_000);
+    expect(new Set(due).size).toBe(20);
+  });
+});

@@ -1,0 +1,263 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { closeAll, getRefusingPort, startHealthyServer, startNginx502Server, type TestServer } from './support/http-servers.js';
+import { createTestService, type TestService } from './support/service.js';
+
+let t: TestService;
+let servers: TestServer[] = [];
+let healthy: TestServer;
+
+beforeEach(async () => {
+  t = createTestService();
+  healthy = await startHealthyServer();
+  servers = [healthy];
+});
+afterEach(async () => {
+  await t.close();
+  await closeAll(servers);
+});
+
+const body = (over: Record<string, unknown> = {}) => ({
+  name: 'shop',
+  url: healthy.url,
+  upstreams: [{ name: 'app-1', url: `${healthy.url}health` }],
+  ...over,
+});
+
+describe('auth', () => {
+  it('refuses every /api route without a token, and with a wrong one', async () => {
+    for (const [method, path] of [
+      ['GET', '/api/sites'],
+      ['POST', '/api/sites'],
+      ['GET', '/api/sites/1'],
+      ['PATCH', '/api/sites/1'],
+      ['DELETE', '/api/sites/1'],
+      ['POST', '/api/sites/1/check'],
+      ['GET', '/api/sites/1/checks'],
+      ['GET', '/api/incidents'],
+      ['GET', '/api/incidents/1'],
+      ['GET', '/api/alerts'],
+    ]) {
+      const none = await t.call(method, path, undefined, { token: null });
+      expect(none.status, `${method} ${path}`).toBe(401);
+      expect(none.body.error.code).toBe('auth.unauthorized');
+      const wrong = await t.call(method, path, undefined, { token: 'not-the-token-at-all' });
+      expect(wrong.status, `${method} ${path}`).toBe(401);
+    }
+  });
+
+  it('does not take the token from the query string', async () => {
+    const res = await t.call('GET', `/api/sites?token=test-token-0123456789abcdef`, undefined, { token: null });
+    expect(res.status).toBe(401);
+  });
+
+  it('serves status without a token, and healthz', async () => {
+    expect((await t.call('GET', '/api/status', undefined, { token: null })).status).toBe(200);
+    const h = await t.call('GET', '/healthz', undefined, { token: null });
+    expect(h.status).toBe(200);
+    expect(h.body).toMatchObject({ ok: true, scheduler: 'stopped' });
+  });
+
+  it('keeps status private when STATUS_PUBLIC=false', async () => {
+    const priv = createTestService({ STATUS_PUBLIC: 'false' });
+    try {
+      expect((await priv.call('GET', '/api/status', undefined, { token: null })).status).toBe(401);
+      expect((await priv.call('GET', '/api/status')).status).toBe(200);
+    } finally {
+      await priv.close();
+    }
+  });
+});
+
+describe('sites CRUD', () => {
+  it('creates with the contract defaults and reads it back', async () => {
+    const res = await t.call('POST', '/api/sites', { name: 'shop', url: healthy.url });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      name: 'shop',
+      url: healthy.url,
+      upstreams: [],
+      intervalSeconds: 60,
+      timeoutMs: 10000,
+      failureThreshold: 3,
+      recoveryThreshold: 2,
+      expectedStatus: [200, 299],
+      alertEmails: [],
+      paused: false,
+      state: 'unknown',
+    });
+    const got = await t.call('GET', `/api/sites/${res.body.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body.id).toBe(res.body.id);
+    const list = await t.call('GET', '/api/sites');
+    expect(list.body.sites.map((s: { id: number }) => s.id)).toEqual([res.body.id]);
+  });
+
+  it('patches fields, replaces upstreams as a whole and keeps the id of a kept upstream', async () => {
+    const created = (await t.call('POST', '/api/sites', body({ upstreams: [{ name: 'a', url: healthy.url }, { name: 'b', url: healthy.url }] }))).body;
+    const aId = created.upstreams[0].id;
+    const res = await t.call('PATCH', `/api/sites/${created.id}`, {
+      intervalSeconds: 5,
+      paused: true,
+      upstreams: [{ name: 'a', url: `${healthy.url}x` }, { name: 'c', url: healthy.url }],
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.intervalSeconds).toBe(5);
+    expect(res.body.state).toBe('paused');
+    expect(res.body.upstreams.map((u: { name: string }) => u.name)).toEqual(['a', 'c']);
+    expect(res.body.upstreams[0].id).toBe(aId);
+    expect(res.body.upstreams[0].url).toBe(`${healthy.url}x`);
+  });
+
+  it('deletes with its history: 204 then 404', async () => {
+    const created = (await t.call('POST', '/api/sites', body())).body;
+    await t.call('POST', `/api/sites/${created.id}/check`);
+    expect((await t.call('DELETE', `/api/sites/${created.id}`)).status).toBe(204);
+    expect((await t.call('GET', `/api/sites/${created.id}`)).status).toBe(404);
+    expect((await t.call('GET', `/api/sites/${created.id}/checks`)).status).toBe(404);
+    const left = t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number };
+    expect(left.n).toBe(0);
+  });
+
+  it('answers 404 with an error body for unknown ids on every site route', async () => {
+    for (const [method, path, b] of [
+      ['GET', '/api/sites/999'],
+      ['PATCH', '/api/sites/999', { paused: true }],
+      ['DELETE', '/api/sites/999'],
+      ['POST', '/api/sites/999/check'],
+      ['GET', '/api/sites/999/checks'],
+      ['GET', '/api/status/999'],
+      ['GET', '/api/incidents/999'],
+    ] as [string, string, unknown][]) {
+      const res = await t.call(method, path, b);
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect(res.body.error.code).toMatch(/not_found$/);
+    }
+  });
+});
+
+describe('bad input', () => {
+  const cases: [string, unknown, string][] = [
+    ['missing name', { url: 'http://127.0.0.1/' }, 'name'],
+    ['name a number', { name: 5, url: 'http://127.0.0.1/' }, 'name'],
+    ['name with CR/LF', { name: 'a\r\nBcc: x@y', url: 'http://127.0.0.1/' }, 'name'],
+    ['url not a url', { name: 'a', url: 'not a url' }, 'url'],
+    ['ftp url', { name: 'a', url: 'ftp://127.0.0.1/' }, 'url'],
+    ['javascript url', { name: 'a', url: 'javascript:alert(1)' }, 'url'],
+    ['interval 0', { name: 'a', url: 'http://127.0.0.1/', intervalSeconds: 0 }, 'intervalSeconds'],
+    ['interval too large', { name: 'a', url: 'http://127.0.0.1/', intervalSeconds: 86401 }, 'intervalSeconds'],
+    ['interval fractional', { name: 'a', url: 'http://127.0.0.1/', intervalSeconds: 1.5 }, 'intervalSeconds'],
+    ['interval a string', { name: 'a', url: 'http://127.0.0.1/', intervalSeconds: '60' }, 'intervalSeconds'],
+    ['failureThreshold 101', { name: 'a', url: 'http://127.0.0.1/', failureThreshold: 101 }, 'failureThreshold'],
+    ['recoveryThreshold 0', { name: 'a', url: 'http://127.0.0.1/', recoveryThreshold: 0 }, 'recoveryThreshold'],
+    ['expectedStatus reversed', { name: 'a', url: 'http://127.0.0.1/', expectedStatus: [299, 200] }, 'expectedStatus'],
+    ['bad email', { name: 'a', url: 'http://127.0.0.1/', alertEmails: ['nope'] }, 'alertEmails.0'],
+    ['email with LF', { name: 'a', url: 'http://127.0.0.1/', alertEmails: ['a@b.c\nBcc: d@e.f'] }, 'alertEmails.0'],
+    ['unknown field', { name: 'a', url: 'http://127.0.0.1/', colour: 'red' }, 'colour'],
+    ['21 upstreams', { name: 'a', url: 'http://127.0.0.1/', upstreams: Array.from({ length: 21 }, (_, i) => ({ name: `u${i}`, url: 'http://127.0.0.1/' })) }, 'upstreams'],
+    ['upstream without url', { name: 'a', url: 'http://127.0.0.1/', upstreams: [{ name: 'u' }] }, 'upstreams.0.url'],
+    ['duplicate upstream names', { name: 'a', url: 'http://127.0.0.1/', upstreams: [{ name: 'u', url: 'http://127.0.0.1/' }, { name: 'U', url: 'http://127.0.0.1/' }] }, 'upstreams'],
+    ['paused a string', { name: 'a', url: 'http://127.0.0.1/', paused: 'yes' }, 'paused'],
+    ['an array body', [1, 2], 'body'],
+  ];
+  for (const [label, input, field] of cases) {
+    it(`rejects ${label} with a 400 naming ${field}`, async () => {
+      const res = await t.call('POST', '/api/sites', input);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe('validation.failed');
+      expect(res.body.error.message).toContain(field === 'body' ? 'body' : field);
+    });
+  }
+
+  it('rejects malformed JSON with a 400', async () => {
+    const res = await t.call('POST', '/api/sites', undefined, { raw: '{not json' });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('validation.malformed_json');
+  });
+
+  it('rejects a body over 1 MB with a 413', async () => {
+    const res = await t.call('POST', '/api/sites', undefined, { raw: JSON.stringify({ name: 'x'.repeat(1_100_000), url: 'http://127.0.0.1/' }) });
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('request.too_large');
+  });
+
+  it('rejects bad ids, queries and empty patches', async () => {
+    expect((await t.call('GET', '/api/sites/abc')).body.error.message).toContain('id');
+    expect((await t.call('GET', '/api/sites/-1')).status).toBe(400);
+    const site = (await t.call('POST', '/api/sites', body())).body;
+    const q = await t.call('GET', `/api/sites/${site.id}/checks?limit=0`);
+    expect(q.status).toBe(400);
+    expect(q.body.error.message).toContain('limit');
+    const empty = await t.call('PATCH', `/api/sites/${site.id}`, {});
+    expect(empty.status).toBe(400);
+    const badState = await t.call('GET', '/api/incidents?state=maybe');
+    expect(badState.status).toBe(400);
+    expect(badState.body.error.message).toContain('state');
+  });
+
+  it('answers unknown routes with a 404 error body', async () => {
+    const res = await t.call('GET', '/api/nothing-here');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('route.not_found');
+  });
+});
+
+describe('checks and status', () => {
+  it('runs a round now and lists its checks newest first, with timings', async () => {
+    const site = (await t.call('POST', '/api/sites', body())).body;
+    const run = await t.call('POST', `/api/sites/${site.id}/check`);
+    expect(run.status).toBe(200);
+    expect(run.body.checks).toHaveLength(2);
+    for (const c of run.body.checks) {
+      expect(c.outcome).toBe('ok');
+      expect(c.totalMs).toBeGreaterThanOrEqual(c.ttfbMs);
+      expect(c.addresses).toEqual(['127.0.0.1']);
+    }
+    await t.call('POST', `/api/sites/${site.id}/check`);
+    const list = await t.call('GET', `/api/sites/${site.id}/checks?limit=3`);
+    expect(list.body.checks).toHaveLength(3);
+    const times = list.body.checks.map((c: { startedAt: number }) => c.startedAt);
+    expect([...times].sort((a, b) => b - a)).toEqual(times);
+    const older = await t.call('GET', `/api/sites/${site.id}/checks?before=${list.body.nextBefore}`);
+    expect(older.body.checks.every((c: { startedAt: number }) => c.startedAt < list.body.nextBefore)).toBe(true);
+    const got = await t.call('GET', `/api/sites/${site.id}`);
+    expect(got.body.state).toBe('up');
+  });
+
+  it('shows state, last check and uptime in status; anonymous callers see no URLs or addresses', async () => {
+    const bad = await startNginx502Server();
+    const refusing = await getRefusingPort();
+    servers.push(bad, refusing);
+    const up = (await t.call('POST', '/api/sites', body({ name: 'good' }))).body;
+    const down = (await t.call('POST', '/api/sites', body({ name: 'bad', url: bad.url, upstreams: [{ name: 'app-1', url: refusing.url }] }))).body;
+    await t.call('POST', `/api/sites/${up.id}/check`);
+    await t.call('POST', `/api/sites/${down.id}/check`);
+
+    const anon = await t.call('GET', '/api/status', undefined, { token: null });
+    expect(anon.status).toBe(200);
+    const byName = Object.fromEntries(anon.body.sites.map((s: { name: string }) => [s.name, s]));
+    expect(byName.good.state).toBe('up');
+    expect(byName.good.uptime['24h']).toBe(100);
+    expect(byName.good.lastCheck.outcome).toBe('ok');
+    expect(byName.bad.lastCheck.outcome).toBe('bad_gateway');
+    const text = JSON.stringify(anon.body);
+    expect(text).not.toContain('127.0.0.1');
+    expect(text).not.toContain('http://');
+
+    const anonOne = await t.call('GET', `/api/status/${down.id}`, undefined, { token: null });
+    expect(anonOne.body.upstreams[0]).toMatchObject({ name: 'app-1', state: 'down' });
+    expect(JSON.stringify(anonOne.body)).not.toContain('127.0.0.1');
+
+    const authed = await t.call('GET', `/api/status/${down.id}`);
+    expect(authed.body.url).toBe(bad.url);
+    expect(authed.body.upstreams[0].url).toBe(refusing.url);
+    expect(authed.body.upstreams[0].lastCheck.outcome).toBe('conn_refused');
+  });
+
+  it('sets security headers on every answer', async () => {
+    for (const path of ['/healthz', '/api/status', '/api/sites', '/api/nope']) {
+      const res = await t.call('GET', path);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    }
+  });
+});
