@@ -133,6 +133,22 @@ function deadlineVerdict(phase: Phase, peer: string, timeoutMs: number, bodyByte
   }
 }
 
+/**
+ * `work`, unless `signal` aborts first: then the error from `onAbort`. The resolver is asked to
+ * honour the signal too; this keeps the deadline even for one that does not.
+ */
+function withinDeadline<T>(work: Promise<T>, signal: AbortSignal, onAbort: () => Error): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(onAbort());
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(onAbort());
+    signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abort));
+  });
+}
+
 /** `[::1]` -> `::1` (URL keeps the brackets on IPv6 hostnames). */
 const bareHostname = (hostname: string) =>
   hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
@@ -351,7 +367,9 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
         Object.assign(trace, { addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null });
 
         try {
-          trace.addresses = await deps.resolver.resolve(url.hostname, controller.signal);
+          trace.addresses = await withinDeadline(deps.resolver.resolve(url.hostname, controller.signal), controller.signal, () =>
+            new DnsFailure('dns_error', 'ABORTED', `DNS resolution of ${url.hostname} did not finish before the deadline`),
+          );
         } catch (error) {
           const failure =
             error instanceof DnsFailure ? error : new DnsFailure('dns_error', 'EUNKNOWN', `DNS lookup of ${url.hostname} failed`);

@@ -1,0 +1,20 @@
+# Gatewatch: better-sqlite3 compiles from source, so the build stage has python3, make and g++.
+FROM node:20-bookworm-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=3000 DATABASE_PATH=/data/gatewatch.db
+COPY --from=build /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY src ./src
+COPY migrations ./migrations
+COPY bin ./bin
+RUN mkdir -p /data && chown node:node /data
+VOLUME /data
+EXPOSE 3000
+USER node
+CMD ["node", "--import", "tsx", "src/main.ts"]
