@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createHttpProbe,
   createResolver,
@@ -8,7 +8,9 @@ import {
   type HttpProbeDeps,
   type ProbeResult,
   type ProbeTarget,
+  type Resolver,
 } from '../src/probes/index.js';
+import { classifyNetworkError } from '../src/probes/http.probe.js';
 import { startDnsServer, type DnsServer } from './support/dns-server.js';
 import {
   closeAll,
@@ -199,7 +201,11 @@ describe('http probe: outcomes against real loopback servers', () => {
   });
 
   it('leaves no socket or timer behind', async () => {
+    const cert = await createSelfSignedCert();
     const servers = [
+      track(await startTlsServer(cert)),
+      track(await startNginx502Server()),
+      track(await startEmptyReplyServer()),
       track(await startHealthyServer()),
       track(await startSlowServer(10_000)),
       track(await startResettingServer()),
@@ -268,10 +274,12 @@ describe('http probe: TLS', () => {
     expect(result.errorMessage).toMatch(/ERR_TLS_CERT_ALTNAME_INVALID/);
   });
 
-  it('https to a plain HTTP port: tls_error', async () => {
+  it('https to a plain HTTP port: tls_error with a readable reason', async () => {
     const server = track(await startHealthyServer());
     const result = await probeWith()(target(server.url.replace('http:', 'https:')));
     expect(result.outcome).toBe('tls_error');
+    expect(result.errorMessage).toMatch(/wrong version number/);
+    expect(result.errorMessage).not.toMatch(/ssl3_|\.c:\d+/);
   });
 });
 
@@ -280,10 +288,12 @@ describe('http probe: names resolved through a loopback DNS server', () => {
   const probeVia = (overrides: Partial<HttpProbeDeps> = {}) =>
     probeWith({ resolver: createResolver({ servers: dns.servers }), ...overrides });
 
-  afterEach(() => dns?.close());
+  beforeEach(async () => {
+    dns = await startDnsServer();
+  });
+  afterEach(() => dns.close());
 
   it('records the addresses, and their change between two probes', async () => {
-    dns = await startDnsServer();
     const servers = await startHealthyServersOnOnePort(['127.0.0.2', '127.0.0.4']);
     servers.forEach(track);
     const url = `http://app.test:${servers[0].port}/`;
@@ -299,7 +309,6 @@ describe('http probe: names resolved through a loopback DNS server', () => {
   });
 
   it('only IPv6 answers: connects over IPv6', async () => {
-    dns = await startDnsServer();
     const server = track(await startHealthyServer({ host: '::1' }));
     dns.setAAAA('v6.test', ['::1']);
     const result = await probeVia()(target(`http://v6.test:${server.port}/`));
@@ -307,28 +316,59 @@ describe('http probe: names resolved through a loopback DNS server', () => {
   });
 
   it('unknown name: dns_nxdomain, no connection', async () => {
-    dns = await startDnsServer();
     const result = await probeVia()(target('http://missing.test/'));
     expect(result).toMatchObject({ outcome: 'dns_nxdomain', addresses: [], address: null, dnsMs: null, connectMs: null });
     expect(result.errorMessage).toMatch(/missing\.test/);
   });
 
   it('SERVFAIL: dns_error', async () => {
-    dns = await startDnsServer();
     dns.setServfail('broken.test');
     const result = await probeVia()(target('http://broken.test/'));
     expect(result.outcome).toBe('dns_error');
     expect(result.errorMessage).toMatch(/SERVFAIL/);
   });
 
+  it('a resolver that ignores the abort still cannot hold the probe past its deadline', async () => {
+    const stuck: Resolver = { resolve: () => new Promise<string[]>(() => {}) };
+    const result = await probeWith({ resolver: stuck })(target('http://stuck.test/', 200));
+    expect(result.outcome).toBe('dns_error');
+    expect(result.totalMs).toBeLessThan(3_000);
+  });
+
   it('silent DNS server: dns_error at the deadline, not later', async () => {
-    dns = await startDnsServer();
     dns.setSilent('silent.test');
     const result = await probeVia()(target('http://silent.test/', 300));
     expect(result.outcome).toBe('dns_error');
     expect(result.totalMs).toBeGreaterThanOrEqual(290);
     expect(result.totalMs).toBeLessThan(3_000);
     await waitFor(() => dns.queries.some((q) => q.name === 'silent.test'));
+  });
+});
+
+describe('network error classification (errors loopback cannot produce)', () => {
+  const error = (code: string, message = code, syscall?: string) => Object.assign(new Error(message), { code, syscall });
+  it.each([
+    ['EHOSTUNREACH', 'connect', 'conn_timeout'],
+    ['ENETUNREACH', 'connect', 'conn_timeout'],
+    ['ETIMEDOUT', 'connect', 'conn_timeout'],
+    ['ECONNREFUSED', 'connect', 'conn_refused'],
+    ['CERT_HAS_EXPIRED', 'tls', 'tls_error'],
+    ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'tls', 'tls_error'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'tls', 'tls_error'],
+    ['ECONNRESET', 'tls', 'tls_error'],
+    ['HPE_INVALID_CONSTANT', 'wait', 'invalid_response'],
+    ['ECONNRESET', 'body', 'invalid_response'],
+  ] as const)('%s while in %s: %s', (code, phase, outcome) => {
+    const v = classifyNetworkError(error(code, `connect ${code} 10.0.0.5:80`, 'connect'), phase, false, '10.0.0.5:80');
+    expect(v.outcome).toBe(outcome);
+    expect(v.errorMessage).not.toMatch(/\n|at /);
+  });
+
+  it('tells a reset from a hang-up while waiting for the answer', () => {
+    expect(classifyNetworkError(error('ECONNRESET', 'read ECONNRESET', 'read'), 'wait', false, 'p').outcome).toBe('conn_reset');
+    expect(classifyNetworkError(error('EPIPE', 'write EPIPE', 'write'), 'wait', false, 'p').outcome).toBe('conn_reset');
+    expect(classifyNetworkError(error('ECONNRESET', 'socket hang up'), 'wait', false, 'p').outcome).toBe('invalid_response');
+    expect(classifyNetworkError(error('ECONNRESET', 'socket hang up'), 'wait', true, 'p').outcome).toBe('invalid_response');
   });
 });
 
@@ -367,6 +407,34 @@ describe('resolver', () => {
     await waitFor(() => dns.queries.length > 0);
     controller.abort();
     await expect(pending).rejects.toMatchObject({ kind: 'dns_error', code: 'ABORTED' });
+  });
+
+  it('aborting one resolution leaves the others running (channels are not shared)', async () => {
+    const dns = track(await startDnsServer());
+    dns.setSilent('stall.test');
+    dns.setA('slow.test', ['10.0.0.7']);
+    dns.setDelay('slow.test', 150);
+    const resolver = createResolver({ servers: dns.servers });
+    const controller = new AbortController();
+    const stalled = resolver.resolve('stall.test', controller.signal).catch((e: unknown) => e);
+    const slow = resolver.resolve('slow.test', never);
+    await waitFor(() => dns.queries.some((q) => q.name === 'slow.test') && dns.queries.some((q) => q.name === 'stall.test'));
+    controller.abort();
+    expect(await stalled).toMatchObject({ code: 'ABORTED' });
+    expect(await slow).toEqual(['10.0.0.7']);
+    // Channels returned to the pool answer again.
+    dns.setDelay('slow.test', 0);
+    expect(await Promise.all([1, 2, 3].map(() => resolver.resolve('slow.test', never)))).toEqual([['10.0.0.7'], ['10.0.0.7'], ['10.0.0.7']]);
+  });
+
+  it('a server that drops AAAA queries costs only the grace period', async () => {
+    const dns = track(await startDnsServer());
+    dns.setA('noaaaa.test', ['10.0.0.8']);
+    dns.setSilent('noaaaa.test', ['AAAA']);
+    const resolver = createResolver({ servers: dns.servers, familyGraceMs: 100 });
+    const started = performance.now();
+    expect(await resolver.resolve('noaaaa.test', AbortSignal.timeout(5_000))).toEqual(['10.0.0.8']);
+    expect(performance.now() - started).toBeLessThan(2_500);
   });
 
   it('system resolver: localhost works, an invalid .invalid name is dns_nxdomain', async () => {

@@ -29,7 +29,7 @@ const DEFAULT_USER_AGENT = 'Gatewatch/0.1 (uptime monitor)';
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /** Where the exchange with one hop had got to when it ended. */
-type Phase = 'connect' | 'tls' | 'wait' | 'body';
+export type Phase = 'connect' | 'tls' | 'wait' | 'body';
 
 /** Timing marks and addresses, all of the last hop, in ms since the probe started. */
 interface Trace {
@@ -41,7 +41,7 @@ interface Trace {
   ttfbMs: number | null;
 }
 
-interface Verdict {
+export interface Verdict {
   outcome: Outcome;
   statusCode: number | null;
   errorMessage: string | null;
@@ -80,7 +80,7 @@ const TLS_CODE = /^(?:ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED
 /** Failures to reach the host at all: no route, no network. Recorded as a connect that never completed. */
 const UNREACHABLE = new Set(['ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN', 'EADDRNOTAVAIL']);
 
-type NodeError = Error & { code?: string; syscall?: string; reason?: string };
+export type NodeError = Error & { code?: string; syscall?: string; reason?: string };
 
 /** A short line for people: OpenSSL's reason instead of its error stack, the parser's reason, no stack. */
 function shortMessage(error: NodeError): string {
@@ -90,11 +90,19 @@ function shortMessage(error: NodeError): string {
 }
 
 /**
- * Maps a network error to an outcome, given how far the exchange got and whether any byte of the
- * answer had arrived. EHOSTUNREACH/ENETUNREACH count as `conn_timeout`: the TCP connect did not
- * complete, exactly as with dropped packets; the message keeps the real reason.
+ * Maps a network error to an outcome, given how far the exchange with `peer` had got (`phase`)
+ * and whether any byte of the answer had arrived:
+ * - ECONNREFUSED: `conn_refused`
+ * - ETIMEDOUT, EHOSTUNREACH, ENETUNREACH (and the like): `conn_timeout` — the TCP connect did
+ *   not complete, as with dropped packets; the message keeps the real reason
+ * - certificate and TLS codes, or any failure during the handshake: `tls_error`
+ * - HPE_* parser errors: `invalid_response`
+ * - a reset (ECONNRESET from a read/write, EPIPE) before any byte of the answer: `conn_reset`
+ * - the peer closing without a byte ("socket hang up"): `invalid_response` (empty reply)
+ * - any failure while reading the body: `invalid_response` (truncated)
+ * Exported for its tests; the probe is the only caller.
  */
-function classifyError(error: NodeError, phase: Phase, gotBytes: boolean, peer: string): Verdict {
+export function classifyNetworkError(error: NodeError, phase: Phase, gotBytes: boolean, peer: string): Verdict {
   const code = error.code ?? '';
   if (code === 'ECONNREFUSED') return verdict('conn_refused', `connection refused by ${peer}`);
   if (UNREACHABLE.has(code)) return verdict('conn_timeout', `could not connect to ${peer}: ${shortMessage(error)}`);
@@ -285,7 +293,7 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
           done({ ...bodyFailure(error), statusCode: response.statusCode ?? null });
           return;
         }
-        done(classifyError(error, phase, gotBytes, peer));
+        done(classifyNetworkError(error, phase, gotBytes, peer));
       });
 
       request.on('close', () => {

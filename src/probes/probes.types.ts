@@ -24,14 +24,27 @@ export interface ProbeResult {
   outcome: Outcome;
   statusCode: number | null;
   errorMessage: string | null;
-  /** Every address the name resolved to, sorted; for an IP-literal URL, that address. */
+  /**
+   * Every address the name resolved to, sorted (IPv4 first, then by numeric value: `sortAddresses`);
+   * for an IP-literal URL, that address. Of the last hop when redirected.
+   */
   addresses: string[];
   /** The address the probe connected to (last hop when redirected). */
   address: string | null;
+  /*
+   * Timings are cumulative: whole ms from the start of the probe to each event, so that
+   * dnsMs <= connectMs <= tlsMs <= ttfbMs <= totalMs wherever they are set (null: not reached).
+   * After redirects, dns/connect/tls/ttfb are those of the last hop (still counted from the start).
+   */
+  /** The address to connect to was known (name resolved; about 0 for an IP literal). */
   dnsMs: number | null;
+  /** TCP connection established. */
   connectMs: number | null;
+  /** TLS handshake done; null for http. */
   tlsMs: number | null;
+  /** First byte of the answer arrived. */
   ttfbMs: number | null;
+  /** The probe ended: body read to its end or to the size cap, or the failure. */
   totalMs: number | null;
   /** On error answers: which product answered, from `server`/`via` headers and body signatures. */
   gateway: GatewayProduct | null;

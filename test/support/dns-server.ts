@@ -8,6 +8,8 @@
  *   dns.remove('app.test');                // -> NXDOMAIN (as for every unknown name)
  *   dns.setServfail('app.test');           // -> SERVFAIL
  *   dns.setSilent('app.test');             // queries are never answered
+ *   dns.setSilent('app.test', ['AAAA']);   // only AAAA queries go unanswered
+ *   dns.setDelay('app.test', 200);         // answers (whatever they are) 200 ms late
  *   await dns.close();
  *
  * Names are matched case-insensitively, without a trailing dot. TTLs are 0. Every query is logged
@@ -22,6 +24,9 @@ interface Zone {
   a: string[];
   aaaa: string[];
   mode: Mode;
+  /** With mode 'silent': the query types left unanswered; empty = all. */
+  silentTypes: string[];
+  delayMs: number;
 }
 
 export interface DnsQueryLog {
@@ -33,12 +38,16 @@ export interface DnsServer {
   port: number;
   /** Ready for `createResolver({ servers })`: `['127.0.0.1:PORT']`. */
   servers: string[];
+  /** Answer A queries with `addresses` (a per-type silence set by `setSilent` stays). */
   setA(name: string, addresses: string[]): void;
   setAAAA(name: string, addresses: string[]): void;
   /** Forget the name: it answers NXDOMAIN again. */
   remove(name: string): void;
   setServfail(name: string): void;
-  setSilent(name: string): void;
+  /** Leave queries for the name unanswered: all of them, or only those of `types`. */
+  setSilent(name: string, types?: ('A' | 'AAAA')[]): void;
+  /** Delay every answer for the name by `ms` (0 to stop). */
+  setDelay(name: string, ms: number): void;
   /** Every query received, oldest first. */
   readonly queries: readonly DnsQueryLog[];
   close(): Promise<void>;
@@ -54,11 +63,13 @@ export async function startDnsServer(): Promise<DnsServer> {
   const zones = new Map<string, Zone>();
   const queries: DnsQueryLog[] = [];
   const socket = dgram.createSocket('udp4');
+  const timers = new Set<NodeJS.Timeout>();
+  let closed = false;
 
   const zone = (name: string): Zone => {
     let z = zones.get(key(name));
     if (!z) {
-      z = { a: [], aaaa: [], mode: 'answer' };
+      z = { a: [], aaaa: [], mode: 'answer', silentTypes: [], delayMs: 0 };
       zones.set(key(name), z);
     }
     return z;
@@ -75,7 +86,7 @@ export async function startDnsServer(): Promise<DnsServer> {
     if (!question) return;
     queries.push({ name: question.name, type: question.type });
     const z = zones.get(key(question.name));
-    if (z?.mode === 'silent') return;
+    if (z?.mode === 'silent' && (z.silentTypes.length === 0 || z.silentTypes.includes(question.type))) return;
 
     let rcode = RCODE_NOERROR;
     let answers: dnsPacket.Answer[] = [];
@@ -94,7 +105,18 @@ export async function startDnsServer(): Promise<DnsServer> {
       questions: [question],
       answers,
     });
-    socket.send(reply, remote.port, remote.address);
+    const send = () => {
+      if (!closed) socket.send(reply, remote.port, remote.address);
+    };
+    if (z && z.delayMs > 0) {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        send();
+      }, z.delayMs);
+      timers.add(timer);
+    } else {
+      send();
+    }
   });
 
   await new Promise<void>((resolve, reject) => {
@@ -111,12 +133,12 @@ export async function startDnsServer(): Promise<DnsServer> {
     servers: [`127.0.0.1:${port}`],
     setA(name, addresses) {
       const z = zone(name);
-      z.mode = 'answer';
+      if (z.mode !== 'silent' || z.silentTypes.length === 0) z.mode = 'answer';
       z.a = [...addresses];
     },
     setAAAA(name, addresses) {
       const z = zone(name);
-      z.mode = 'answer';
+      if (z.mode !== 'silent' || z.silentTypes.length === 0) z.mode = 'answer';
       z.aaaa = [...addresses];
     },
     remove(name) {
@@ -125,10 +147,20 @@ export async function startDnsServer(): Promise<DnsServer> {
     setServfail(name) {
       zone(name).mode = 'servfail';
     },
-    setSilent(name) {
-      zone(name).mode = 'silent';
+    setSilent(name, types = []) {
+      const z = zone(name);
+      z.mode = 'silent';
+      z.silentTypes = [...types];
+    },
+    setDelay(name, ms) {
+      zone(name).delayMs = ms;
     },
     queries,
-    close: () => new Promise<void>((resolve) => socket.close(() => resolve())),
+    close() {
+      if (closed) return Promise.resolve();
+      closed = true;
+      for (const timer of timers) clearTimeout(timer);
+      return new Promise<void>((resolve) => socket.close(() => resolve()));
+    },
   };
 }
