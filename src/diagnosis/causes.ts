@@ -1,5 +1,5 @@
 import type { Cause, CauseCode, DiagnosisSite, TimelineCheck } from './diagnosis.types.js';
-import { buildContext } from './context.js';
+import { buildContext, type DiagnosisContext } from './context.js';
 import { detectors, explainUnknown, type Finding } from './detectors/index.js';
 import { clamp01, round2 } from './stats.js';
 
@@ -36,8 +36,20 @@ export interface RankCausesInput {
 
 const rootRank = (code: CauseCode): number => ROOT_ORDER.indexOf(code);
 
+/** Says which of a finding's upstreams were failing all along, and so do not count. */
+function chronicNotes(ctx: DiagnosisContext, finding: Finding): string[] {
+  return ctx.upstreams
+    .filter((u) => finding.hops.includes(u.key) && ctx.chronic.has(u.key))
+    .map((u) => `${u.label} already ${ctx.chronic.get(u.key)}, while the site was fine: not counted as the cause`);
+}
+
+/**
+ * a came before b: in an earlier round, or in the same round about the same hop with a cause that
+ * usually leads to b's (a DNS change makes that upstream refuse; overload makes its connects fail).
+ */
 function precedes(a: Finding, b: Finding): boolean {
-  return a.onset < b.onset || (a.onset === b.onset && rootRank(a.code) < rootRank(b.code));
+  if (a.onset !== b.onset) return a.onset < b.onset;
+  return rootRank(a.code) < rootRank(b.code) && a.hops.some((hop) => b.hops.includes(hop));
 }
 
 /** b is likely a consequence of a: a came first, is about as strong, and explains all b explains. */
@@ -63,7 +75,9 @@ export function rankCauses(input: RankCausesInput): Cause[] {
   const ctx = buildContext(input);
   const findings = Object.values(detectors)
     .map((detect) => detect(ctx))
-    .filter((f): f is Finding => f !== null);
+    .filter((f): f is Finding => f !== null)
+    // Checks of one round start a few ms apart; "earlier" means an earlier round.
+    .map((f) => ({ ...f, onset: ctx.roundAt(f.onset), evidence: [...f.evidence, ...chronicNotes(ctx, f)] }));
   const unknown = explainUnknown(ctx, findings);
   if (unknown) findings.push(unknown);
 

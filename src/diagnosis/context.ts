@@ -54,10 +54,17 @@ export interface DiagnosisContext {
   rounds: Round[];
   /** What the users saw, in a few words: "nginx answers 502", "the site times out". */
   symptom: string;
+  /**
+   * Upstreams that already failed most of their checks in the hour before the lead-in while the
+   * site was fine: their failures do not explain the new ones. Id -> "failed 40 of 60 checks".
+   */
+  chronic: Map<string, string>;
   /** The product that answered the failing site checks, when it said. */
   gateway: GatewayProduct | null;
   /** formatTime bound to now. */
   at: (ms: number) => string;
+  /** The time of the round a check at `ms` belongs to (ms itself when none is near). */
+  roundAt: (ms: number) => number;
 }
 
 function endpointOf(url: string): { host: string; endpoint: string; port: string } {
@@ -183,6 +190,14 @@ export function buildContext(input: {
     upstreamChecks.filter((c) => c.startedAt >= windowStart - ROUND_TOLERANCE_MS),
   );
   const failing = rounds.filter((r) => r.at >= firstFailureAt && isFailure(r.site));
+  const chronic = new Map<string, string>();
+  for (const u of upstreams) {
+    const before = u.checks.filter((c) => c.startedAt < windowStart && c.startedAt >= windowStart - BASELINE_MS);
+    const failed = before.filter(isFailure).length;
+    if (before.length >= MIN_BASELINE && failed * 2 >= before.length) {
+      chronic.set(u.key, `failed ${failed} of ${before.length} checks in the hour before`);
+    }
+  }
   const failures = failing.map((r) => r.site);
   const gateway = mostFrequentGateway(failures);
   return {
@@ -194,8 +209,14 @@ export function buildContext(input: {
     upstreams,
     failing,
     rounds,
+    chronic,
     symptom: symptomOf(failures, gateway),
     gateway,
     at: (ms) => formatTime(ms, now),
+    roundAt: (ms) => {
+      if (site.window.length === 0) return ms;
+      const round = site.window[nearest(site.window, ms)].startedAt;
+      return Math.abs(round - ms) <= ROUND_TOLERANCE_MS ? round : ms;
+    },
   };
 }

@@ -43,8 +43,16 @@ export interface Episode {
   /** The kind that opened it. */
   kind: Outcome;
   failedChecks: number;
-  /** Every failure kind, in order of first appearance, with the check that first showed it. */
-  kinds: { kind: Outcome; check: TimelineCheck | null }[];
+  /**
+   * Every failure kind, in order of first appearance, with the check that first showed it and the
+   * kind of the failure before it (null for kinds already known from the stored incident).
+   */
+  kinds: { kind: Outcome; check: TimelineCheck | null; previous: Outcome | null }[];
+  /** Kind of the latest failure. */
+  lastKind: Outcome;
+  /** The streak's first failed check and the one that reached the threshold, when in the window. */
+  firstFailure: TimelineCheck | null;
+  openingCheck: TimelineCheck | null;
   goodStreak: number;
   /** Good checks that started a run of good checks while open (for 'recovering' events). */
   recovering: TimelineCheck[];
@@ -61,7 +69,8 @@ function advance(episode: Episode, check: TimelineCheck, recoveryThreshold: numb
     episode.failedChecks += 1;
     episode.goodStreak = 0;
     const kind = failureKind(check);
-    if (!episode.kinds.some((k) => k.kind === kind)) episode.kinds.push({ kind, check });
+    if (!episode.kinds.some((k) => k.kind === kind)) episode.kinds.push({ kind, check, previous: episode.lastKind });
+    episode.lastKind = kind;
     return;
   }
   episode.goodStreak += 1;
@@ -71,12 +80,17 @@ function advance(episode: Episode, check: TimelineCheck, recoveryThreshold: numb
 
 function openEpisode(streak: TimelineCheck[]): Episode {
   const kinds: Episode['kinds'] = [];
+  let previous: Outcome | null = null;
   for (const check of streak) {
     const kind = failureKind(check);
-    if (!kinds.some((k) => k.kind === kind)) kinds.push({ kind, check });
+    if (!kinds.some((k) => k.kind === kind)) kinds.push({ kind, check, previous });
+    previous = kind;
   }
   const last = streak[streak.length - 1];
   return {
+    lastKind: previous!,
+    firstFailure: streak[0],
+    openingCheck: last,
     firstFailureAt: streak[0].startedAt,
     openedAt: last.startedAt,
     kind: dominantKind(streak),
@@ -130,8 +144,13 @@ export function findOpenEpisode(
  * - Else the counts are recomputed from what the window holds, never going below the stored ones.
  */
 export function resumeEpisode(open: IncidentState, siteChecks: TimelineCheck[], recoveryThreshold: number): Episode {
-  const known: Episode['kinds'] = (open.kinds.length ? open.kinds : [open.kind]).map((kind) => ({ kind, check: null }));
-  const exact = siteChecks.some((c) => c.startedAt === open.firstFailureAt && isFailure(c));
+  const known: Episode['kinds'] = (open.kinds.length ? open.kinds : [open.kind]).map((kind) => ({
+    kind,
+    check: null,
+    previous: null,
+  }));
+  const firstFailure = siteChecks.find((c) => c.startedAt === open.firstFailureAt && isFailure(c)) ?? null;
+  const exact = firstFailure !== null;
   const incremental = !exact && open.lastCheckAt !== undefined;
   const episode: Episode = {
     firstFailureAt: open.firstFailureAt,
@@ -139,6 +158,9 @@ export function resumeEpisode(open: IncidentState, siteChecks: TimelineCheck[], 
     kind: open.kind,
     failedChecks: incremental ? open.failedChecks : 0,
     kinds: known,
+    lastKind: open.kind,
+    firstFailure,
+    openingCheck: siteChecks.find((c) => c.startedAt === open.openedAt) ?? null,
     goodStreak: incremental ? open.goodStreak : 0,
     recovering: [],
     resolvedBy: null,

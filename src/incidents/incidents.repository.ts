@@ -13,6 +13,7 @@ export const toIncidentState = (row: IncidentRow): IncidentState => ({
   causes: row.causes,
   timeline: row.timeline,
   resolvedAt: row.resolvedAt,
+  lastCheckAt: row.lastCheckAt ?? undefined,
 });
 
 const fromState = (state: IncidentState) => ({
@@ -26,6 +27,7 @@ const fromState = (state: IncidentState) => ({
   goodStreak: state.goodStreak,
   causes: state.causes,
   timeline: state.timeline,
+  lastCheckAt: state.lastCheckAt ?? null,
 });
 
 export function createIncidentsRepository(db: Db) {

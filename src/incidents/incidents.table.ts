@@ -18,6 +18,8 @@ export const incidents = sqliteTable(
     resolvedAt: integer('resolved_at'),
     failedChecks: integer('failed_checks').notNull(),
     goodStreak: integer('good_streak').notNull(),
+    /** startedAt of the last check diagnosis counted, so long incidents never count one twice. */
+    lastCheckAt: integer('last_check_at'),
     causes: text('causes', { mode: 'json' }).$type<Cause[]>().notNull(),
     timeline: text('timeline', { mode: 'json' }).$type<IncidentEvent[]>().notNull(),
     /** True when it opened inside a maintenance window: recorded, never alerted. */

@@ -1,6 +1,7 @@
 import type { TimelineCheck } from '../diagnosis.types.js';
 import type { TargetView } from '../context.js';
 import type { Detector } from './detector.types.js';
+import { formatList } from '../format.js';
 import { labelOf, lastMessage, namesOf, plural, roundsWhereUpstream, tally } from './helpers.js';
 
 /** An upstream that answers with a server error or breaks HTTP. */
@@ -32,6 +33,7 @@ export const appError: Detector = (ctx) => {
   let onset = Number.POSITIVE_INFINITY;
   let broken = false;
   let chained = false;
+  const answers = new Set<string>();
 
   const hopsAndTests: [TargetView, (c: TimelineCheck) => boolean][] = [
     ...ctx.upstreams.map((u): [TargetView, (c: TimelineCheck) => boolean] => [u, upstreamFails]),
@@ -47,6 +49,7 @@ export const appError: Detector = (ctx) => {
     onset = Math.min(onset, t.first.startedAt);
     const failed = target.window.filter((c) => c.startedAt >= t.first!.startedAt && fails(c));
     broken ||= failed.some((c) => c.outcome === 'invalid_response');
+    failed.forEach((c) => answers.add(c.outcome === 'invalid_response' ? 'broken HTTP' : `HTTP ${c.statusCode ?? 502}`));
     const message = lastMessage(failed);
     evidence.push(
       `${target.label} answered ${breakdown(failed)} in ${t.hits} of ${t.total} ${plural(t.total, 'check')} since ${ctx.at(t.first.startedAt)}${message ? ` (last: ${message})` : ''}`,
@@ -61,9 +64,19 @@ export const appError: Detector = (ctx) => {
   const upstreamHops = hops.filter((h) => h.key !== 'site');
   const names = upstreamHops.length ? namesOf(upstreamHops) : `the application behind ${ctx.site.name}`;
   const who = upstreamHops.length ? labelOf(upstreamHops) : ctx.site.label;
+  const [only] = answers;
+  const s = upstreamHops.length > 1 ? '' : 's';
+  const what =
+    answers.size > 1
+      ? `fail${s} with ${formatList([...answers])}`
+      : only === 'broken HTTP'
+        ? `send${s} broken HTTP`
+        : `answer${s} ${only}`;
   const advice = [
     `Read the application log of ${names} around ${ctx.at(onset)} for the error behind these answers; if a deploy went out shortly before, roll it back.`,
-    `Reproduce it without the gateway: \`curl -sv\` the upstream's own URL${upstreamHops.length ? ` (${upstreamHops[0].endpoint})` : ''}.`,
+    upstreamHops.length
+      ? `Reproduce it without the gateway: \`curl -sv\` the upstream's own URL (${ctx.siteDef.upstreams.find((u) => u.id === upstreamHops[0].key)!.url}).`
+      : `Reproduce it with \`curl -sv ${ctx.siteDef.url}\` and match the time with the application's log.`,
   ];
   if (broken) {
     advice.push(
@@ -77,7 +90,8 @@ export const appError: Detector = (ctx) => {
     strength: upstreamHops.length ? 0.8 : 0.65,
     explains,
     onset,
-    summary: `${who} ${hops.length > 1 && upstreamHops.length > 1 ? 'fail' : 'fails'} with ${broken ? 'broken HTTP or server errors' : 'server errors'}${upstreamHops.length ? `, so ${ctx.symptom}` : ''}`,
+    hops: hops.map((h) => h.key),
+    summary: `${who} ${what}${upstreamHops.length ? `, so ${ctx.symptom}` : ''}`,
     evidence,
     advice,
   };

@@ -10,6 +10,8 @@ export interface Finding {
   explains: Set<number>;
   /** When its first evidence appeared; earlier causes rank above their consequences. */
   onset: number;
+  /** The hops it is about: 'site' and/or upstream ids. */
+  hops: string[];
   summary: string;
   evidence: string[];
   advice: string[];

@@ -74,6 +74,7 @@ function findingFor(ctx: DiagnosisContext, target: TargetView): Finding | null {
       strength: newAddressFailures.length ? 0.5 : 0.2,
       explains: new Set(newAddressFailures.map((r) => r.at)),
       onset: changedAt,
+      hops: [target.key],
       summary: newAddressFailures.length
         ? `the address of ${target.label} changed (${arrow}) ${relation(ctx, changedAt)}, and the new address fails`
         : `the address of ${target.label} changed (${arrow}), but the failures are not tied to the new address`,
@@ -104,6 +105,7 @@ function findingFor(ctx: DiagnosisContext, target: TargetView): Finding | null {
       strength: 0.85,
       explains: new Set(failedAtNew.map((r) => r.at)),
       onset: changedAt,
+      hops: [target.key],
       summary: `the address of ${target.label} changed (${arrow}) ${relation(ctx, changedAt)}, and the new address fails, so ${ctx.symptom}`,
       evidence,
       advice,
@@ -118,6 +120,7 @@ function findingFor(ctx: DiagnosisContext, target: TargetView): Finding | null {
       strength: 0.6,
       explains: new Set(stale.map((r) => r.at)),
       onset: changedAt,
+      hops: [target.key],
       summary: `the address of ${target.label} changed (${arrow}) ${relation(ctx, changedAt)}; ${gatewayName(ctx.gateway)} probably still sends to the old address`,
       evidence,
       advice,
@@ -129,6 +132,7 @@ function findingFor(ctx: DiagnosisContext, target: TargetView): Finding | null {
     strength: 0.2,
     explains: new Set(),
     onset: changedAt,
+    hops: [target.key],
     summary: `the address of ${target.label} changed (${arrow}), but it stayed healthy: probably unrelated`,
     evidence,
     advice: advice.slice(0, 1),
@@ -147,6 +151,7 @@ export const dnsChange: Detector = (ctx) => {
   return {
     ...lead,
     explains: new Set(findings.flatMap((f) => [...f.explains])),
+    hops: findings.flatMap((f) => f.hops),
     evidence: [...lead.evidence, ...rest.flatMap((f) => f.evidence)],
   };
 };

@@ -56,5 +56,5 @@ export const dnsFailure: Detector = (ctx) => {
   const summary = siteFails
     ? `the name of ${ctx.site.label} (${ctx.site.host}) ${nxdomain ? 'does not exist in DNS' : 'does not resolve'}`
     : `the name of ${labelOf(upstreamHops)} (${names}) ${nxdomain ? 'no longer exists in DNS' : 'no longer resolves'}, so ${ctx.symptom}`;
-  return { code: 'dns_failure', strength: nxdomain ? 0.85 : 0.7, explains, onset, summary, evidence, advice };
+  return { code: 'dns_failure', strength: nxdomain ? 0.85 : 0.7, explains, onset, hops: hops.map((h) => h.key), summary, evidence, advice };
 };

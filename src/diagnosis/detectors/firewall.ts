@@ -1,10 +1,19 @@
 import type { TimelineCheck } from '../diagnosis.types.js';
 import type { TargetView } from '../context.js';
-import type { Detector } from './detector.types.js';
-import { connected, isUnreachable, labelOf, namesOf, plural, resetAtConnect, roundsWhereUpstream, tally } from './helpers.js';
-import { latencyRise } from './overload.js';
-import { median } from '../stats.js';
 import { formatMs } from '../format.js';
+import { median } from '../stats.js';
+import type { Detector } from './detector.types.js';
+import {
+  connected,
+  isUnreachable,
+  labelOf,
+  namesOf,
+  plural,
+  resetAtConnect,
+  roundsWhereUpstream,
+  tally,
+} from './helpers.js';
+import { latencyRise } from './overload.js';
 
 /** A connect that never completed (packets dropped) or was reset before completing (reject rule). */
 const blockedConnect = (c: TimelineCheck): boolean =>
@@ -21,6 +30,7 @@ export const firewall: Detector = (ctx) => {
   let onset = Number.POSITIVE_INFINITY;
   let hostAnswers = false;
   let resets = false;
+  let firstAddress: string | null = null;
 
   for (const upstream of ctx.upstreams) {
     if (latencyRise(ctx, upstream)) continue;
@@ -34,7 +44,13 @@ export const firewall: Detector = (ctx) => {
     const reset = rest.filter((c) => c.outcome === 'conn_reset').length;
     resets ||= reset > 0;
     const address = t.first.address ?? upstream.host;
-    const how = reset === rest.length ? 'was reset while connecting' : reset === 0 ? 'could not complete the TCP connect' : 'could not connect (time-outs and resets)';
+    firstAddress ??= address;
+    const how =
+      reset === rest.length
+        ? 'was reset while connecting'
+        : reset === 0
+          ? 'could not complete the TCP connect'
+          : 'could not connect (time-outs and resets)';
     const before = median(
       upstream.baseline.map((c) => c.connectMs).filter((ms): ms is number => ms !== null),
     );
@@ -63,8 +79,7 @@ export const firewall: Detector = (ctx) => {
   if (hops.length === 0 && siteRounds.length === 0) return null;
 
   const ports = [...new Set(hops.map((u) => u.port))].join('/') || ctx.site.port;
-  const sample = hops[0];
-  const peer = sample ? `${sample.host} ${sample.port}` : `${ctx.site.host} ${ctx.site.port}`;
+  const peer = firstAddress ? `${firstAddress} ${hops[0]?.port ?? ctx.site.port}` : `${ctx.site.host} ${ctx.site.port}`;
   const summary = hops.length
     ? `connections to ${labelOf(hops)} ${resets ? 'are rejected at connect' : 'time out at connect'}: packets are being ${resets ? 'rejected' : 'dropped'}, most likely by a firewall, so ${ctx.symptom}`
     : `connections to ${ctx.site.label} (${ctx.site.endpoint}) do not complete: a firewall drops them, or the host is down`;
@@ -73,6 +88,7 @@ export const firewall: Detector = (ctx) => {
     strength: hostAnswers ? 0.75 : hops.length ? 0.55 : 0.5,
     explains,
     onset,
+    hops: [...hops.map((h) => h.key), ...(siteRounds.length ? ['site'] : [])],
     summary,
     evidence,
     advice: [

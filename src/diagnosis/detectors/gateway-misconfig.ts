@@ -9,17 +9,19 @@ const gatewayError = (c: TimelineCheck): boolean =>
 
 /** Every upstream answers fine when probed directly, yet the gateway fails: look at the gateway. */
 export const gatewayMisconfig: Detector = (ctx) => {
-  if (ctx.upstreams.length === 0) return null;
+  // Upstreams that were failing long before, while the site was fine, are not what the gateway uses.
+  const upstreams = ctx.upstreams.filter((u) => !ctx.chronic.has(u.key));
+  if (upstreams.length === 0) return null;
   const rounds = ctx.failing.filter(
-    (r) => gatewayError(r.site) && ctx.upstreams.every((u) => r.upstreams.get(u.key)?.outcome === 'ok'),
+    (r) => gatewayError(r.site) && upstreams.every((u) => r.upstreams.get(u.key)?.outcome === 'ok'),
   );
   if (rounds.length === 0) return null;
 
   const gw = gatewayName(ctx.gateway);
   const statuses = [...new Set(rounds.map((r) => r.site.statusCode ?? 502))].join('/');
   const evidence = [
-    `${gw} answered ${statuses} in ${rounds.length} of ${ctx.failing.length} failing ${plural(ctx.failing.length, 'check')} since ${ctx.at(rounds[0].at)}, while every upstream (${namesOf(ctx.upstreams)}) answered fine when probed directly in the same rounds`,
-    ...ctx.upstreams.map((u) => {
+    `${gw} answered ${statuses} in ${rounds.length} of ${ctx.failing.length} failing ${plural(ctx.failing.length, 'check')} since ${ctx.at(rounds[0].at)}, while every upstream (${namesOf(upstreams)}) answered fine when probed directly in the same rounds`,
+    ...upstreams.map((u) => {
       const checks = rounds.map((r) => r.upstreams.get(u.key)!);
       const ttfb = median(checks.map((c) => c.ttfbMs).filter((ms): ms is number => ms !== null));
       return `${u.label} (${u.endpoint}) answered ${checks[checks.length - 1].statusCode ?? 'fine'}${Number.isNaN(ttfb) ? '' : ` in ${formatMs(ttfb)} (median)`} in those rounds`;
@@ -30,6 +32,7 @@ export const gatewayMisconfig: Detector = (ctx) => {
     strength: 0.7,
     explains: new Set(rounds.map((r) => r.at)),
     onset: rounds[0].at,
+    hops: ['site'],
     summary: `${gw} answers ${statuses} although every upstream is healthy when probed directly: the fault is in the gateway or its path to them`,
     evidence,
     advice: [

@@ -20,12 +20,13 @@ export function tally(checks: TimelineCheck[], match: (c: TimelineCheck) => bool
   return { first: rest[0], last: hits[hits.length - 1], hits: hits.length, total: rest.length };
 }
 
-/** The failing rounds where the given upstream's check matched. */
+/** The failing rounds where the given upstream's check matched; none for a chronically failing one. */
 export function roundsWhereUpstream(
   ctx: DiagnosisContext,
   upstream: TargetView,
   match: (c: TimelineCheck) => boolean,
 ): Round[] {
+  if (ctx.chronic.has(upstream.key)) return [];
   return ctx.failing.filter((r) => {
     const check = r.upstreams.get(upstream.key);
     return check !== undefined && match(check);

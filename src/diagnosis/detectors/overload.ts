@@ -13,7 +13,7 @@ export interface LatencyRise {
   baseP95: number;
   /** Above this a check counts as slow: 3x the baseline median, the baseline p95 and +100 ms. */
   threshold: number;
-  /** Median time to first byte over the span that rose. */
+  /** Median time to first byte over the span that rose, from its first slow check on. */
   median: number;
   /** The first slow check. */
   from: TimelineCheck;
@@ -38,7 +38,9 @@ export function latencyRise(ctx: DiagnosisContext, target: TargetView): LatencyR
   const risen = [during, lead, lead.slice(-3)].find((span) => span.length > 0 && median(ttfbs(span)) > threshold);
   if (!risen) return null;
   const from = timed.find((c) => c.ttfbMs! > threshold)!;
-  return { baseMedian, baseP95, threshold, median: median(ttfbs(risen)), from };
+  // Reported over the slow part of that span, not diluted by the normal checks before it.
+  const slowPart = risen.filter((c) => c.startedAt >= from.startedAt);
+  return { baseMedian, baseP95, threshold, median: median(ttfbs(slowPart.length ? slowPart : risen)), from };
 }
 
 /** Connected but got no complete answer in time, or was dropped after connecting. */
@@ -78,7 +80,7 @@ export const overload: Detector = (ctx) => {
     hops.push(target);
     for (const r of ctx.failing) {
       const c = checkOf(r);
-      if (c && (slow(c) || stuck(c))) explain(r);
+      if (c && (slow(c) || stuck(c)) && !ctx.chronic.has(target.key)) explain(r);
     }
     if (rise) {
       rose = true;
@@ -116,6 +118,7 @@ export const overload: Detector = (ctx) => {
     strength: rose && timeouts ? 0.85 : rose ? 0.7 : 0.5,
     explains,
     onset,
+    hops: hops.map((h) => h.key),
     summary,
     evidence,
     advice: [

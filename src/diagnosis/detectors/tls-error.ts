@@ -20,7 +20,8 @@ export const tlsError: Detector = (ctx) => {
     onset = Math.min(onset, t.first.startedAt);
     const rounds = target.key === 'site' ? ctx.failing.filter((r) => isTls(r.site)) : roundsWhereUpstream(ctx, target, isTls);
     rounds.forEach((r) => explains.add(r.at));
-    const message = lastMessage(target.window.filter((c) => c.startedAt >= t.first!.startedAt && isTls(c)));
+    const message =
+      lastMessage(target.window.filter((c) => c.startedAt >= t.first!.startedAt && isTls(c)))?.replace(/^TLS:\s*/, '') ?? null;
     reason ??= message;
     evidence.push(
       `${target.label} (${target.endpoint}): TLS failed in ${t.hits} of ${t.total} ${plural(t.total, 'check')} since ${ctx.at(t.first.startedAt)}${message ? `: ${message}` : ''}`,
@@ -46,7 +47,8 @@ export const tlsError: Detector = (ctx) => {
     strength: 0.85,
     explains,
     onset,
-    summary: `TLS to ${who} fails${reason ? ` (${reason})` : ''}${upstreamHops.length ? `, so ${ctx.symptom}` : ''}`,
+    hops: hops.map((h) => h.key),
+    summary: `TLS to ${who} fails${reason ? `: ${reason}` : ''}${upstreamHops.length ? `, so ${ctx.symptom}` : ''}`,
     evidence,
     advice,
   };

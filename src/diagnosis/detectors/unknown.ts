@@ -46,6 +46,7 @@ export function explainUnknown(ctx: DiagnosisContext, findings: Finding[]): Find
     strength: partial ? 0.25 : findings.length ? 0.35 : 0.5,
     explains: new Set(unexplained.map((r) => r.at)),
     onset: first?.at ?? ctx.firstFailureAt,
+    hops: [],
     summary: partial ? `part of the failures fit no known cause: ${missing}` : `cause unknown: ${missing}`,
     evidence,
     advice: [

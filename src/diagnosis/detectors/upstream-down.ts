@@ -65,6 +65,7 @@ export const upstreamDown: Detector = (ctx) => {
       strength: 0.9,
       explains,
       onset,
+      hops: ['site'],
       summary: noGateway
         ? `the server of ${ctx.site.label} (${ctx.site.endpoint}) refuses connections or cannot be reached`
         : `the gateway in front of ${ctx.site.label} (${ctx.site.endpoint}) refuses connections itself`,
@@ -87,19 +88,27 @@ export const upstreamDown: Detector = (ctx) => {
   const allDown = upstreamRounds.filter((r) => ctx.upstreams.every((u) => downIn(r, u)));
   const share = upstreamRounds.length ? allDown.length / upstreamRounds.length : 0;
   const names = namesOf(downHops);
-  const verb = downHops.length === 1 ? (unreachable ? 'is unreachable' : 'refuses connections') : unreachable ? 'are down or unreachable' : 'refuse connections';
+  const one = downHops.length === 1;
+  const verb = unreachable
+    ? one ? 'is unreachable' : 'are down or unreachable'
+    : one ? 'refuses connections' : 'refuse connections';
   const ports = [...new Set(downHops.map((u) => u.port))].join('/');
   const advice = [
-    `Check that ${names} ${downHops.length === 1 ? 'is' : 'are'} running and listening on port ${ports} (on the host: \`ss -ltnp\`); start or restart ${downHops.length === 1 ? 'it' : 'them'}.`,
+    `Check that ${names} ${one ? 'is' : 'are'} running and listening on port ${ports} (on the host: \`ss -ltnp\`); start or restart ${one ? 'it' : 'them'}.`,
     `${gw === 'the gateway' ? "The gateway's" : `${gw}'s`} error log should show the failed connects to ${downHops.map((u) => u.endpoint).join(', ')} (nginx writes "connect() failed (111: Connection refused) while connecting to upstream").`,
-    'If it crashed, its own log and the kernel log (OOM kills) say why; if it was stopped for a deploy or maintenance, take it out of the gateway\'s pool first next time.',
+    "If it crashed, its own log and the kernel log (OOM kills) say why; if it was stopped for a deploy or maintenance, take it out of the gateway's pool first next time.",
   ];
-  if (unreachable) advice.push(`No route to the host means the machine, VM or container itself is gone or moved: check it is up and still has the address the probes used.`);
+  if (unreachable) {
+    advice.push(
+      'No route to the host means the machine, VM or container itself is gone or moved: check it is up and still has the address the probes used.',
+    );
+  }
   return {
     code: 'upstream_down',
     strength: 0.6 + 0.3 * share,
     explains,
     onset,
+    hops: [...downHops.map((u) => u.key), ...(siteDown.first ? ['site'] : [])],
     summary: `${labelOf(downHops)} ${verb}, so ${ctx.symptom}`,
     evidence,
     advice,

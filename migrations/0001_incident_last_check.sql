@@ -1,0 +1,1 @@
+ALTER TABLE `incidents` ADD `last_check_at` integer;
