@@ -21,6 +21,8 @@ export interface OutgoingEmail {
   html: string;
   messageId: string;
   headers: Record<string, string>;
+  /** The Date header. */
+  date: Date;
 }
 
 export interface Delivery {
@@ -84,6 +86,7 @@ export function createMailer(options: MailerOptions): Mailer {
         html: email.html,
         messageId: email.messageId,
         headers: email.headers,
+        date: email.date,
         // Our content is text we wrote; never let it pull files or URLs in.
         disableFileAccess: true,
         disableUrlAccess: true,

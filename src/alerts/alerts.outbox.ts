@@ -155,9 +155,8 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
         }
         const stale = pending.filter((p) => (p.kind === 'cause_changed' || p.kind === 'reminder') && waiting(p, now));
         repo.cancel(stale.map((p) => p.id), CANCEL_REASONS.supersededByCause);
-        const told = repo.latestOf(incident.id, ['opened', 'cause_changed', 'reminder']);
-        const previous = told && told.state !== 'cancelled' ? told : undefined;
-        payload.previousCause = previous?.payload.incident.causes[0]?.summary ?? null;
+        const told = repo.lastNotCancelled(incident.id, ['opened', 'cause_changed', 'reminder']);
+        payload.previousCause = told?.payload.incident.causes[0]?.summary ?? null;
       }
 
       if (recipients.length === 0) writeCancelled(CANCEL_REASONS.noRecipients);
@@ -190,8 +189,9 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
           const lastAt = Math.max(contact?.lastAt ?? 0, incident.openedAt);
           if (now - lastAt < reminderMs) continue;
           const site = sites(incident.siteId);
-          // Reminders inside a window are not written at all: one per minute would only be noise.
-          if (!site || inMaintenance(site.maintenance, now)) continue;
+          // Reminders inside a window (or for a paused site) are not written at all: one per
+          // minute would only be noise.
+          if (!site || site.paused || inMaintenance(site.maintenance, now)) continue;
           enqueue(site, incident, 'reminder');
           count++;
         }

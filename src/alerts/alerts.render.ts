@@ -39,7 +39,6 @@ const KIND_LABELS: Record<AlertKind, string> = {
 const KIND_ORDER: AlertKind[] = ['opened', 'reminder', 'cause_changed', 'resolved'];
 
 // C0, DEL, C1 and the Unicode line/paragraph separators: none may reach a header or forge a line.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
 
 /** One line of text from anything: control characters become spaces, runs of spaces one space. */

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lte, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { alerts, type AlertKind, type AlertRow, type AlertState } from './alerts.table.js';
 import type { AlertPayload } from './alerts.types.js';
@@ -58,12 +58,12 @@ export function createAlertsRepository(db: Db) {
         .all();
     },
 
-    /** The newest alert of an incident among `kinds`, whatever its state. */
-    latestOf(incidentId: number, kinds: AlertKind[]): AlertRow | undefined {
+    /** The newest alert of an incident among `kinds` that was sent or still will be. */
+    lastNotCancelled(incidentId: number, kinds: AlertKind[]): AlertRow | undefined {
       return db
         .select()
         .from(alerts)
-        .where(and(eq(alerts.incidentId, incidentId), inArray(alerts.kind, kinds)))
+        .where(and(eq(alerts.incidentId, incidentId), inArray(alerts.kind, kinds), ne(alerts.state, 'cancelled')))
         .orderBy(desc(alerts.id))
         .limit(1)
         .get();

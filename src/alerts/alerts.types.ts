@@ -11,6 +11,8 @@ export interface AlertSiteInfo {
   /** Empty means the configured ALERT_TO. */
   alertEmails: string[];
   maintenance: MaintenanceWindow[];
+  /** A paused site gets no reminders. */
+  paused?: boolean;
 }
 
 /**
