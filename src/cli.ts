@@ -1,5 +1,5 @@
 import { issueToken, tokenFilePath } from './auth/token.js';
-import { ConfigError, loadConfig, readDotEnv } from './config.js';
+import { loadConfigOrExit } from './config.js';
 import { closeDatabase, openDatabase } from './db/client.js';
 
 const usage = `usage: gatewatch token rotate   issue a new API token; the old one stops working at once`;
@@ -10,16 +10,7 @@ export function main(argv: string[], env: Record<string, string | undefined>): n
     process.stderr.write(usage + '\n');
     return 2;
   }
-  let config;
-  try {
-    config = loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`gatewatch: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
-  }
+  const config = loadConfigOrExit(env);
   if (config.API_TOKEN) {
     process.stderr.write('gatewatch: API_TOKEN is set in the environment; change it there (rotation manages generated tokens only)\n');
     return 1;

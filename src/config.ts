@@ -87,3 +87,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   return parsed.data;
 }
+
+/** For entry points: the configuration, or a message naming the bad variable and exit code 2. */
+export function loadConfigOrExit(env: Record<string, string | undefined>): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`gatewatch: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}

@@ -1,18 +1,8 @@
-import { ConfigError, loadConfig, readDotEnv } from './config.js';
+import { loadConfigOrExit, readDotEnv } from './config.js';
 import { createLogger } from './shared/logger.js';
 import { startService } from './service.js';
 
-const env = { ...readDotEnv('.env'), ...process.env };
-let config;
-try {
-  config = loadConfig(env);
-} catch (error) {
-  if (error instanceof ConfigError) {
-    process.stderr.write(`gatewatch: ${error.message}\n`);
-    process.exit(2);
-  }
-  throw error;
-}
+const config = loadConfigOrExit({ ...readDotEnv('.env'), ...process.env });
 
 const logger = createLogger(config.LOG_LEVEL);
 const service = await startService(config, logger);

@@ -1,4 +1,4 @@
-import type { Outcome, GatewayProduct } from '../probes/probes.types.js';
+import type { Outcome, ProbeResult } from '../probes/probes.types.js';
 
 export const CAUSE_CODES = [
   'upstream_down',
@@ -25,22 +25,10 @@ export interface Cause {
   advice: string[];
 }
 
-/** One recorded check as diagnosis sees it (a row of the checks table, minus storage details). */
-export interface TimelineCheck {
+/** One recorded check as diagnosis sees it: what the probe found, and which target it probed. */
+export interface TimelineCheck extends ProbeResult {
   /** 'site' for the site's url, else the upstream's id (as a string). */
   target: string;
-  startedAt: number;
-  outcome: Outcome;
-  statusCode: number | null;
-  errorMessage: string | null;
-  addresses: string[];
-  address: string | null;
-  dnsMs: number | null;
-  connectMs: number | null;
-  tlsMs: number | null;
-  ttfbMs: number | null;
-  totalMs: number | null;
-  gateway: GatewayProduct | null;
 }
 
 export interface DiagnosisSite {
