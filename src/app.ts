@@ -31,6 +31,14 @@ const bearer = (header: string | undefined) => {
   return m ? m[1] : null;
 };
 
+const describeThrown = (value: unknown) => {
+  try {
+    return String(value);
+  } catch {
+    return typeof value;
+  }
+};
+
 const isPublicStatus = (method: string, path: string) =>
   (method === 'GET' || method === 'HEAD') && /^\/api\/status(\/[^/]+)?\/?$/.test(path);
 
@@ -48,6 +56,16 @@ export function createApp(options: AppOptions) {
   app.use(async (c, next) => {
     await next();
     c.header('Cache-Control', 'no-store');
+  });
+  // Hono passes only Error instances to onError: anything else thrown (a string, null) would
+  // escape as the server's bare 500, without our headers, shape or log line. Inside the header
+  // middleware above, so that they still apply.
+  app.use(async (_c, next) => {
+    try {
+      await next();
+    } catch (thrown) {
+      throw thrown instanceof Error ? thrown : new Error(`non-Error thrown: ${describeThrown(thrown)}`);
+    }
   });
 
   app.get('/healthz', (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
@@ -40,12 +40,25 @@ export function createTokenStore(db: Db, envToken: string | undefined): TokenSto
 /** Issues a new token, stores its hash and writes the token to `file`; the old one stops working. */
 export function issueToken(db: Db, file: string | null): string {
   const token = `gw_${randomBytes(24).toString('base64url')}`;
-  if (file) {
-    writeFileSync(file, token + '\n', { mode: 0o600 });
-    chmodSync(file, 0o600);
-  }
   const value = sha256(token).toString('hex');
-  db.insert(settings).values({ key: KEY, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
+  const store = () =>
+    db.insert(settings).values({ key: KEY, value }).onConflictDoUpdate({ target: settings.key, set: { value } }).run();
+  if (!file) {
+    store();
+    return token;
+  }
+  // A new file, created 0600, renamed over the old one: the token is never readable by others,
+  // not even for a moment, never half written, and never written through a symlink or a hard
+  // link planted at the old path.
+  const fresh = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(fresh, token + '\n', { mode: 0o600, flag: 'wx' });
+  try {
+    store();
+    renameSync(fresh, file);
+  } catch (error) {
+    rmSync(fresh, { force: true });
+    throw error;
+  }
   return token;
 }
 

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 
-// Names and emails end up in email headers and logs: no control characters, ever.
-const noControl = (v: string) => !/[\u0000-\u001f\u007f]/.test(v);
+// Names and emails end up in email headers and logs: no control characters, ever. C1 controls
+// (NEL U+0085 among them) and the Unicode line/paragraph separators break lines too; a lone
+// surrogate is not text (SQLite would store it as U+FFFD, so it would not read back as sent).
+const noControl = (v: string) =>
+  !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(v);
 
 const name = z
   .string()
