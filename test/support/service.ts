@@ -20,7 +20,13 @@ export interface TestService {
 export function createTestService(env: Record<string, string> = {}, overrides: ServiceOverrides = {}): TestService {
   const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env });
-  const svc = buildService(config, silentLogger, overrides);
+  let svc: Service;
+  try {
+    svc = buildService(config, silentLogger, overrides);
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     svc,
     dir,
