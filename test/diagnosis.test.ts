@@ -457,6 +457,26 @@ describe('causes', () => {
     expect(codes(incident.causes)).not.toContain('firewall');
   });
 
+  it('overload on a site probed every second: the lead-in is 5 rounds, not 5 minutes, so a young site has a baseline', () => {
+    // Monitored for 15 s only: 9 rounds at ~50 ms, 2 at ~400 ms, 2 at ~900 ms, then the upstream
+    // hangs and drops connections (reset after connecting) and nginx answers 502.
+    const tl = new Timeline(makeSite(), T0, 1000).repeat(9, { outcome: 'ok', ttfbMs: 52 }, { 'app-1': { outcome: 'ok', ttfbMs: 51 } });
+    for (const ms of [400, 400, 900, 900]) tl.round({ outcome: 'ok', ttfbMs: ms + 2 }, { 'app-1': { outcome: 'ok', ttfbMs: ms + 1 } });
+    const dropped = { outcome: 'conn_reset', connectMs: 1, errorMessage: 'connection reset by 10.0.0.5:8080 before any response' } as const;
+    tl.repeat(3, { outcome: 'bad_gateway', ttfbMs: 1203 }, { 'app-1': dropped });
+    const cause = top(once(tl).incident);
+    expect(cause.code).toBe('overload');
+    expect(cause.summary).toMatch(/^upstream app-1 is overloaded: much slower than its own baseline and timing out/);
+    expect(cause.evidence.join('\n')).toMatch(/upstream app-1: time to first byte 651 ms \(median\) from 12:00:09Z on, against 51 ms before .*: 13x slower/);
+    expect(cause.confidence).toBeGreaterThan(0.8);
+
+    // At the usual 60 s interval, the lead-in stays 5 minutes: the same as 5 rounds.
+    const minutes = timeline().healthy(40);
+    for (const ms of [400, 900]) minutes.round('ok', { 'app-1': { outcome: 'ok', ttfbMs: ms } });
+    minutes.repeat(3, 'bad_gateway', { 'app-1': dropped });
+    expect(top(once(minutes).incident).evidence.join('\n')).toMatch(/from 12:40:00Z on, against 20 ms before/);
+  });
+
   it('overload is judged against each target\'s own baseline, not a fixed number', () => {
     // An upstream that always takes about 1.5 s is not overloaded at 1.6 s.
     const tl = timeline();

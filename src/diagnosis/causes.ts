@@ -65,11 +65,11 @@ function consequenceOf(b: Finding, a: Finding): boolean {
 /**
  * The probable causes of the streak that started at `firstFailureAt`, best first.
  *
- * Each detector looks at the streak (from a few minutes before the first failure up to `now`)
- * against the hour before it. Confidence = the detector's strength x how many failing site checks
- * it explains; a cause that came later and only explains what an earlier one already does (its
- * likely consequence) is lowered. `unknown` appears when the rest explain less than half.
- * Pure: the same input always gives the same list.
+ * Each detector looks at the streak (from its lead-in, the last few rounds or minutes before the
+ * first failure, up to `now`) against the hour before it. Confidence = the detector's strength x
+ * how many failing site checks it explains; a cause that came later and only explains what an
+ * earlier one already does (its likely consequence) is lowered. `unknown` appears when the rest
+ * explain less than half. Pure: the same input always gives the same list.
  */
 export function rankCauses(input: RankCausesInput): Cause[] {
   const ctx = buildContext(input);

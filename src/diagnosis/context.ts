@@ -3,8 +3,14 @@ import type { DiagnosisSite, TimelineCheck } from './diagnosis.types.js';
 import { formatTime, gatewayName } from './format.js';
 import { dominantKind, isFailure } from './streak.js';
 
-/** How far before the first failure causes look for what led to it (latency rise, errors). */
+/**
+ * How far before the first failure causes look for what led to it (latency rise, errors): 5
+ * minutes or the last 5 site checks, whichever is shorter. The same at the default 60 s interval;
+ * at a short interval a time span alone would hold dozens of rounds and, for a site added a few
+ * minutes ago, leave nothing before it to serve as the baseline.
+ */
 export const LEAD_IN_MS = 5 * 60_000;
+export const LEAD_IN_ROUNDS = 5;
 /** A DNS change this long before the first failure, or later, may have caused it. */
 export const DNS_LOOKBACK_MS = 10 * 60_000;
 /** The baseline: ok checks in this span before the lead-in. */
@@ -168,6 +174,13 @@ function mostFrequentGateway(checks: TimelineCheck[]): GatewayProduct | null {
   return best;
 }
 
+/** Where the lead-in before the first failure starts (see LEAD_IN_MS); site checks sorted. */
+function leadInStart(siteChecks: TimelineCheck[], firstFailureAt: number): number {
+  const before = siteChecks.filter((c) => c.startedAt < firstFailureAt);
+  const byRounds = before.length >= LEAD_IN_ROUNDS ? before[before.length - LEAD_IN_ROUNDS].startedAt : Number.NEGATIVE_INFINITY;
+  return Math.max(firstFailureAt - LEAD_IN_MS, byRounds);
+}
+
 export function buildContext(input: {
   site: DiagnosisSite;
   checks: TimelineCheck[];
@@ -176,8 +189,8 @@ export function buildContext(input: {
 }): DiagnosisContext {
   const { site: siteDef, firstFailureAt, now } = input;
   const checks = [...input.checks].sort((a, b) => a.startedAt - b.startedAt);
-  const windowStart = firstFailureAt - LEAD_IN_MS;
   const siteChecks = checks.filter((c) => c.target === 'site');
+  const windowStart = leadInStart(siteChecks, firstFailureAt);
   const upstreamIds = new Set(siteDef.upstreams.map((u) => u.id));
   const upstreamChecks = checks.filter((c) => upstreamIds.has(c.target));
 
