@@ -5,19 +5,65 @@ import { checks, type CheckRow, type NewCheckRow } from './checks.table.js';
 /** A check as the API shows it. */
 export type CheckView = Omit<CheckRow, 'incidentId'> & { incidentId: number | null };
 
+const INSERT_CHECK = `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address,
+  dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
 export function createChecksRepository(db: Db) {
+  // Every scheduled check passes here: one statement prepared once, not a query built per batch.
+  const insertCheck = db.$client.prepare(INSERT_CHECK);
+
+  /** Inserts one row and returns it as stored, with its id (same shape as a select). */
+  const insertOne = (row: NewCheckRow): CheckRow => {
+    const stored: CheckRow = {
+      id: 0,
+      siteId: row.siteId,
+      target: row.target,
+      targetName: row.targetName,
+      startedAt: row.startedAt,
+      outcome: row.outcome,
+      statusCode: row.statusCode ?? null,
+      errorMessage: row.errorMessage ?? null,
+      addresses: row.addresses,
+      address: row.address ?? null,
+      dnsMs: row.dnsMs ?? null,
+      connectMs: row.connectMs ?? null,
+      tlsMs: row.tlsMs ?? null,
+      ttfbMs: row.ttfbMs ?? null,
+      totalMs: row.totalMs ?? null,
+      gateway: row.gateway ?? null,
+      incidentId: row.incidentId ?? null,
+    };
+    const info = insertCheck.run(
+      stored.siteId,
+      stored.target,
+      stored.targetName,
+      stored.startedAt,
+      stored.outcome,
+      stored.statusCode,
+      stored.errorMessage,
+      JSON.stringify(stored.addresses),
+      stored.address,
+      stored.dnsMs,
+      stored.connectMs,
+      stored.tlsMs,
+      stored.ttfbMs,
+      stored.totalMs,
+      stored.gateway,
+      stored.incidentId,
+    );
+    stored.id = Number(info.lastInsertRowid);
+    return stored;
+  };
+
   return {
     /** Inserts rows; the caller wraps a batch in one transaction. */
     insertMany(rows: NewCheckRow[]): void {
-      // SQLite caps bound variables per statement; 17 columns x 50 rows stays far below it.
-      for (let i = 0; i < rows.length; i += 50) db.insert(checks).values(rows.slice(i, i + 50)).run();
+      for (const row of rows) insertOne(row);
     },
 
-    /** Inserts rows and returns them with their ids (same batching as insertMany). */
+    /** Inserts rows and returns them as stored, with their ids. */
     insertReturning(rows: NewCheckRow[]): CheckRow[] {
-      const out: CheckRow[] = [];
-      for (let i = 0; i < rows.length; i += 50) out.push(...db.insert(checks).values(rows.slice(i, i + 50)).returning().all());
-      return out;
+      return rows.map(insertOne);
     },
 
     /** Newest first, all targets (or one), with a time cursor. */

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { sqliteTable, integer, text, index, primaryKey } from 'drizzle-orm/sqlite-core';
 import { sites } from '../sites/sites.table.js';
 import type { GatewayProduct, Outcome } from '../probes/probes.types.js';
@@ -30,7 +31,8 @@ export const checks = sqliteTable(
   (t) => [
     index('checks_site_time_idx').on(t.siteId, t.startedAt),
     index('checks_time_idx').on(t.startedAt),
-    index('checks_incident_idx').on(t.incidentId),
+    // Partial: nearly every check has no incident, and only those that do are ever looked up by it.
+    index('checks_incident_idx').on(t.incidentId).where(sql`${t.incidentId} IS NOT NULL`),
   ],
 );
 
@@ -51,10 +53,21 @@ const rollupColumns = {
   latencyHist: text('latency_hist', { mode: 'json' }).$type<number[]>().notNull(),
 };
 
-export const rollupsMinute = sqliteTable('rollups_minute', rollupColumns, (t) => [
-  primaryKey({ columns: [t.siteId, t.target, t.bucket] }),
-  index('rollups_minute_bucket_idx').on(t.bucket),
-]);
+/**
+ * Minute rollups, keyed time first: the recorder writes each closed minute once, in key order,
+ * so every write appends to the end of one B-tree (a key led by the site would dirty a page per
+ * site per minute), and pruning deletes from its start. No foreign key: it would need an index
+ * led by the site. A deleted site's minute rows are never read again (its ids are not reused)
+ * and go with the 7-day retention.
+ */
+export const rollupsMinute = sqliteTable(
+  'rollups_minute',
+  {
+    ...rollupColumns,
+    siteId: integer('site_id').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.bucket, t.siteId, t.target] })],
+);
 
 export const rollupsHour = sqliteTable('rollups_hour', { ...rollupColumns }, (t) => [
   primaryKey({ columns: [t.siteId, t.target, t.bucket] }),

@@ -1,7 +1,5 @@
-import { sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
-import { rollupsMinute, type NewCheckRow } from './checks.table.js';
+import type { NewCheckRow } from './checks.table.js';
 
 /** Upper bounds (ms) of the latency histogram buckets: 1.5x apart, from 1 ms to ~5 min. */
 export const LATENCY_BOUNDS = Array.from({ length: 32 }, (_, i) => Math.round(1.5 ** i));
@@ -24,10 +22,28 @@ export function percentileOf(hist: number[], p: number): number | null {
   return LATENCY_BOUNDS[LATENCY_BOUNDS.length - 1];
 }
 
+/** Adds two histograms (either may be shorter: missing buckets count 0). */
 export const mergeHist = (a: number[], b: number[]) => {
   const out = a.slice();
   for (let i = 0; i < b.length; i++) out[i] = (out[i] ?? 0) + b[i];
   return out;
+};
+
+/** `a` minus `b`, bucket by bucket, never below 0 (for sliding a window forward). */
+export const subtractHist = (a: number[], b: number[]) => {
+  const out = a.slice();
+  for (let i = 0; i < b.length && i < out.length; i++) out[i] = Math.max(0, out[i] - b[i]);
+  return out;
+};
+
+/**
+ * The histogram as stored: trailing empty buckets dropped. It stays a plain `number[]` that every
+ * reader above accepts, and a fast check (a few ms) stores as `[0,0,1]` instead of 32 numbers.
+ */
+export const trimHist = (hist: number[]) => {
+  let end = hist.length;
+  while (end > 0 && !hist[end - 1]) end--;
+  return end === hist.length ? hist : hist.slice(0, end);
 };
 
 export interface RollupAcc {
@@ -42,7 +58,7 @@ export interface RollupAcc {
 }
 
 /** Latency that a rollup keeps for a check: time to first byte of a good answer. */
-const latencyOf = (row: NewCheckRow) => (row.outcome === 'ok' ? (row.ttfbMs ?? row.totalMs ?? null) : null);
+export const latencyOf = (row: NewCheckRow) => (row.outcome === 'ok' ? (row.ttfbMs ?? row.totalMs ?? null) : null);
 
 /** Folds checks into per-(site, target, minute) accumulators. */
 export function accumulate(rows: NewCheckRow[], bucketMs = 60_000): RollupAcc[] {
@@ -52,7 +68,7 @@ export function accumulate(rows: NewCheckRow[], bucketMs = 60_000): RollupAcc[] 
     const key = `${row.siteId}|${row.target}|${bucket}`;
     let acc = byKey.get(key);
     if (!acc) {
-      acc = { siteId: row.siteId, target: row.target, bucket, count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: new Array(LATENCY_BOUNDS.length).fill(0) };
+      acc = { siteId: row.siteId, target: row.target, bucket, count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
       byKey.set(key, acc);
     }
     acc.count++;
@@ -61,45 +77,16 @@ export function accumulate(rows: NewCheckRow[], bucketMs = 60_000): RollupAcc[] 
     const latency = latencyOf(row);
     if (latency !== null) {
       acc.latencySumMs += latency;
-      acc.latencyHist[bucketOf(latency)]++;
+      const b = bucketOf(latency);
+      while (acc.latencyHist.length <= b) acc.latencyHist.push(0);
+      acc.latencyHist[b]++;
     }
   }
   return [...byKey.values()];
 }
 
-const mergeFailures = (a: Partial<Record<Outcome, number>>, b: Partial<Record<Outcome, number>>) => {
+export const mergeFailures = (a: Partial<Record<Outcome, number>>, b: Partial<Record<Outcome, number>>) => {
   const out = { ...a };
   for (const [k, v] of Object.entries(b) as [Outcome, number][]) out[k] = (out[k] ?? 0) + v;
   return out;
 };
-
-/**
- * Adds a batch of checks to the minute rollups (inside the caller's transaction): read the rows
- * the batch touches, merge in memory, write back.
- */
-export function addToMinuteRollups(db: Db, rows: NewCheckRow[]): void {
-  for (const acc of accumulate(rows)) {
-    const existing = db
-      .select()
-      .from(rollupsMinute)
-      .where(sql`${rollupsMinute.siteId} = ${acc.siteId} AND ${rollupsMinute.target} = ${acc.target} AND ${rollupsMinute.bucket} = ${acc.bucket}`)
-      .get();
-    const merged = existing
-      ? {
-          ...acc,
-          count: existing.count + acc.count,
-          okCount: existing.okCount + acc.okCount,
-          failures: mergeFailures(existing.failures, acc.failures),
-          latencySumMs: existing.latencySumMs + acc.latencySumMs,
-          latencyHist: mergeHist(existing.latencyHist, acc.latencyHist),
-        }
-      : acc;
-    db.insert(rollupsMinute)
-      .values(merged)
-      .onConflictDoUpdate({
-        target: [rollupsMinute.siteId, rollupsMinute.target, rollupsMinute.bucket],
-        set: { count: merged.count, okCount: merged.okCount, failures: merged.failures, latencySumMs: merged.latencySumMs, latencyHist: merged.latencyHist },
-      })
-      .run();
-  }
-}

@@ -1,14 +1,14 @@
-import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { AlertKind } from '../alerts/alerts.table.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
 import type { CheckRow } from '../checks/checks.table.js';
-import { addToMinuteRollups } from '../checks/rollups.js';
+import { createMinuteRollups, createRollupsRepository } from '../checks/rollups.repository.js';
 import { diagnose } from '../diagnosis/diagnose.js';
 import type { DiagnosisSite, TimelineCheck } from '../diagnosis/diagnosis.types.js';
 import type { RoundResult } from '../scheduler/scheduler.js';
 import type { SiteView } from '../sites/sites.repository.js';
-import { sites, type MaintenanceWindow } from '../sites/sites.table.js';
+import type { MaintenanceWindow } from '../sites/sites.table.js';
+import { createStatusSnapshot } from '../status/status.snapshot.js';
 import type { Clock } from '../shared/clock.js';
 import { toIncidentState, type IncidentsRepository } from './incidents.repository.js';
 import type { IncidentRow } from './incidents.table.js';
@@ -63,15 +63,27 @@ const toDiagnosisSite = (site: SiteView): DiagnosisSite => ({
  */
 export function createRoundRecorder(deps: RecorderDeps) {
   const { db } = deps;
+  const minutes = createMinuteRollups(createRollupsRepository(db), {
+    clock: deps.clock,
+    transaction: (fn) => db.$client.transaction(fn)(),
+    isOpen: () => db.$client.open,
+  });
+  const snapshot = createStatusSnapshot(db);
+  // Per round, on every batch: prepared once. The site's stored state, and whether it has an
+  // open incident (a site deleted while its round ran has no row: its checks are dropped).
+  const siteNow = db.$client.prepare<[number], { state: SiteView['state']; open: number }>(
+    `SELECT state, EXISTS (SELECT 1 FROM incidents WHERE site_id = sites.id AND state = 'open') AS open FROM sites WHERE id = ?`,
+  );
+  const setSiteRound = db.$client.prepare('UPDATE sites SET state = ?, last_round_at = ? WHERE id = ?');
 
   /** Re-evaluates one site from its recorded timeline; writes incident and state changes. */
-  const evaluate = (site: SiteView, round: RoundResult, now: number) => {
-    const openRow = deps.incidents.openFor(site.id);
+  const evaluate = (site: SiteView, hasOpen: boolean, round: RoundResult, now: number) => {
     const allOk = round.checks.every((c) => c.outcome === 'ok');
-    if (!openRow && allOk && (site.state === 'up' || site.state === 'unknown')) {
+    if (!hasOpen && allOk && (site.state === 'up' || site.state === 'unknown')) {
       // The common case stays cheap: nothing failing, nothing open.
       return 'up' as const;
     }
+    const openRow = hasOpen ? deps.incidents.openFor(site.id) : undefined;
     const since = (openRow ? Math.min(openRow.firstFailureAt, now) : now) - BASELINE_MS;
     const timeline = deps.checks.window(site.id, since, MAX_WINDOW_ROWS).map(toTimeline);
     const result = diagnose({
@@ -103,24 +115,26 @@ export function createRoundRecorder(deps: RecorderDeps) {
       const stored = new Map<number, CheckRow[]>();
       db.transaction(() => {
         // A site deleted while its round ran took its history with it: drop its checks too.
-        const states = new Map<number, SiteView['state']>();
+        const current = new Map<number, { state: SiteView['state']; open: number }>();
         for (const round of rounds) {
-          const current = db.select({ state: sites.state }).from(sites).where(eq(sites.id, round.site.id)).get();
-          if (current) states.set(round.site.id, current.state);
+          const row = siteNow.get(round.site.id);
+          if (row) current.set(round.site.id, row);
         }
-        const live = rounds.filter((r) => states.has(r.site.id));
+        const live = rounds.filter((r) => current.has(r.site.id));
         const rows = live.flatMap((r) => r.checks);
         const inserted = rows.length ? deps.checks.insertReturning(rows) : [];
         for (const row of inserted) {
-          const list = stored.get(row.siteId) ?? [];
-          list.push(row);
-          stored.set(row.siteId, list);
+          const list = stored.get(row.siteId);
+          if (list) list.push(row);
+          else stored.set(row.siteId, [row]);
         }
-        addToMinuteRollups(db, rows);
+        minutes.record(rows, now);
+        snapshot.observe(inserted);
         for (const round of live) {
-          const site = { ...round.site, state: states.get(round.site.id)! };
-          const state = evaluate(site, round, now);
-          db.update(sites).set({ state, lastRoundAt: round.startedAt }).where(eq(sites.id, site.id)).run();
+          const { state: storedState, open } = current.get(round.site.id)!;
+          const site = { ...round.site, state: storedState };
+          const state = evaluate(site, open === 1, round, now);
+          setSiteRound.run(state, round.startedAt, site.id);
         }
       });
       return stored;

@@ -25,6 +25,12 @@ export interface SchedulerDeps {
   maxConcurrentProbes: number;
   /** Smallest gap between two dispatches; due rounds within it fire together. */
   tickMs?: number;
+  /**
+   * How long finished rounds wait to share one write transaction. Each commit writes every page
+   * it touched to the WAL, so fewer, larger batches cost less per check. A round run on demand
+   * (runNow) is written at once.
+   */
+  recordBatchMs?: number;
   /** How long stop() lets in-flight rounds finish before abandoning them. */
   stopGraceMs?: number;
 }
@@ -54,13 +60,41 @@ const nextSlot = (after: number, intervalMs: number, phase: number) => {
   return phase + k * intervalMs;
 };
 
+/** Buckets of the lag histogram: 1 ms wide up to 1 s, then 100 ms wide up to 60 s, then one overflow bucket. */
+const LAG_FINE_MS = 1000;
+const LAG_COARSE_STEP_MS = 100;
+const LAG_BUCKETS = LAG_FINE_MS + 1 + (60_000 - LAG_FINE_MS) / LAG_COARSE_STEP_MS + 1;
+
+/** The histogram bucket of a lag (ms); early starts (negative lags) count as 0. */
+export const lagBucketOf = (lagMs: number): number => {
+  const lag = Math.max(0, Math.ceil(lagMs));
+  if (lag <= LAG_FINE_MS) return lag;
+  return Math.min(LAG_BUCKETS - 1, LAG_FINE_MS + Math.ceil((lag - LAG_FINE_MS) / LAG_COARSE_STEP_MS));
+};
+
+/** The upper bound (ms) of a lag bucket; the last one is open-ended (Infinity). */
+export const lagBucketUpperMs = (bucket: number): number =>
+  bucket >= LAG_BUCKETS - 1 ? Infinity : bucket <= LAG_FINE_MS ? bucket : LAG_FINE_MS + (bucket - LAG_FINE_MS) * LAG_COARSE_STEP_MS;
+
 export interface SchedulerStats {
   sites: number;
+  /** Slots of the schedule that came due: rounds it started plus rounds skipped (runNow rounds are not due). */
+  roundsDue: number;
+  /** Rounds started, by the schedule or on demand (runNow). */
   roundsStarted: number;
   roundsDone: number;
+  /** Due slots not run: the site's previous round was still running, or dispatch came so late that the slot had passed. */
+  roundsSkipped: number;
   probesInFlight: number;
-  /** Recent schedule lags in ms (start minus due), newest last; bounded. */
+  /**
+   * Recent schedule lags in ms (when the round's first probe began minus its due time; negative
+   * when fired early within a tick), newest last; bounded.
+   */
   lags: number[];
+  /** Every scheduled round whose probing began, by lag (see lagBucketOf / lagBucketUpperMs): cumulative, never trimmed. */
+  lagHistogram: Uint32Array;
+  /** The largest lag seen since start (ms). */
+  maxLagMs: number;
 }
 
 /**
@@ -69,7 +103,8 @@ export interface SchedulerStats {
  * a global bound on probes in flight. node-cron beats each second as a watchdog for the timer.
  */
 export function createScheduler(deps: SchedulerDeps) {
-  const tickMs = deps.tickMs ?? 25;
+  const tickMs = deps.tickMs ?? 100;
+  const recordBatchMs = deps.recordBatchMs ?? 200;
   const entries = new Map<number, Entry>();
   const heap = new MinHeap<HeapItem>((i) => i.due);
   const probes = new Semaphore(deps.maxConcurrentProbes);
@@ -80,8 +115,19 @@ export function createScheduler(deps: SchedulerDeps) {
   let flushTimer: NodeJS.Timeout | null = null;
   let heartbeat: ScheduledTask | null = null;
   let running = false;
+  let dispatching = false;
   let armedFor = Infinity;
-  const stats: SchedulerStats = { sites: 0, roundsStarted: 0, roundsDone: 0, probesInFlight: 0, lags: [] };
+  const stats: SchedulerStats = {
+    sites: 0,
+    roundsDue: 0,
+    roundsStarted: 0,
+    roundsDone: 0,
+    roundsSkipped: 0,
+    probesInFlight: 0,
+    lags: [],
+    lagHistogram: new Uint32Array(LAG_BUCKETS),
+    maxLagMs: 0,
+  };
   const LAG_SAMPLES = 100_000;
 
   const schedule = (entry: Entry, due: number) => {
@@ -108,15 +154,18 @@ export function createScheduler(deps: SchedulerDeps) {
       return;
     }
     if (site.lastRoundAt === null) {
-      // A new site: a first round within a second, then onto its phase grid.
-      schedule(entry, now + (entry.phase % Math.min(intervalMs, 1000)));
+      // A new site: a first round within a second, then onto its phase grid (startRound), so
+      // that sites created together (a bulk import) do not stay bunched together.
+      schedule(entry, intervalMs <= 1000 ? nextSlot(now, intervalMs, entry.phase) : now + (entry.phase % 1000));
     } else {
       schedule(entry, nextSlot(Math.max(now, site.lastRoundAt + intervalMs / 2), intervalMs, entry.phase));
     }
   };
 
   const arm = () => {
-    if (!running) return;
+    // During a dispatch the rounds it starts reschedule themselves; dispatch arms once at its end.
+    // (Arming here too left a second timer behind each dispatch, and those timers multiplied.)
+    if (!running || dispatching) return;
     const top = heap.peek();
     if (!top) return;
     const now = deps.clock.now();
@@ -133,11 +182,16 @@ export function createScheduler(deps: SchedulerDeps) {
     if (!running) return;
     const now = deps.clock.now();
     const horizon = now + tickMs;
-    while (heap.size > 0 && heap.peek()!.due <= horizon) {
-      const item = heap.pop()!;
-      const entry = entries.get(item.id);
-      if (!entry || entry.version !== item.version || entry.site.paused) continue;
-      startRound(entry, item.due, now);
+    dispatching = true;
+    try {
+      while (heap.size > 0 && heap.peek()!.due <= horizon) {
+        const item = heap.pop()!;
+        const entry = entries.get(item.id);
+        if (!entry || entry.version !== item.version || entry.site.paused) continue;
+        startRound(entry, item.due, now);
+      }
+    } finally {
+      dispatching = false;
     }
     const next = heap.peek();
     if (next) {
@@ -149,17 +203,29 @@ export function createScheduler(deps: SchedulerDeps) {
   const recordLag = (lag: number) => {
     if (stats.lags.length >= LAG_SAMPLES) stats.lags.splice(0, LAG_SAMPLES / 2);
     stats.lags.push(lag);
+    stats.lagHistogram[lagBucketOf(lag)]++;
+    if (lag > stats.maxLagMs) stats.maxLagMs = lag;
   };
 
-  const runRound = async (site: SiteView): Promise<RoundResult> => {
+  /** Probes a site's targets; `due` (scheduled rounds) makes the first probe to start record the lag. */
+  const runRound = async (site: SiteView, due?: number): Promise<RoundResult> => {
     const startedAt = deps.clock.now();
     const targets = [
       { target: 'site', targetName: site.name, url: site.url },
       ...site.upstreams.map((u) => ({ target: String(u.id), targetName: u.name, url: u.url })),
     ];
+    let lagPending = due !== undefined;
     const results = await Promise.all(
       targets.map((t) =>
-        probes.run(() => deps.probe({ url: t.url, timeoutMs: site.timeoutMs, expectedStatus: site.expectedStatus })),
+        probes.run(() => {
+          // The lag is measured when probing really begins (past the bound on probes in flight),
+          // so an overloaded process shows as late, not as rounds "started" on time.
+          if (lagPending) {
+            lagPending = false;
+            recordLag(deps.clock.now() - due!);
+          }
+          return deps.probe({ url: t.url, timeoutMs: site.timeoutMs, expectedStatus: site.expectedStatus });
+        }),
       ),
     );
     return {
@@ -169,12 +235,18 @@ export function createScheduler(deps: SchedulerDeps) {
     };
   };
 
-  const enqueueRecord = (round: RoundResult) =>
+  const enqueueRecord = (round: RoundResult, now: boolean) =>
     new Promise<unknown[]>((resolve) => {
       pending.push(round);
       waitingForRecord.set(round, resolve);
+      if (now) {
+        if (flushTimer) clearTimeout(flushTimer);
+        flushTimer = null;
+        flush();
+        return;
+      }
       // Rounds finishing close together share one write transaction.
-      if (!flushTimer) flushTimer = setTimeout(flush, tickMs);
+      if (!flushTimer) flushTimer = setTimeout(flush, recordBatchMs);
     });
 
   const flush = () => {
@@ -194,13 +266,14 @@ export function createScheduler(deps: SchedulerDeps) {
   };
 
   /** Runs one round of an entry, never two at once for one site. */
-  const execute = (entry: Entry): Promise<unknown[]> => {
+  const execute = (entry: Entry, due?: number): Promise<unknown[]> => {
     stats.roundsStarted++;
+    const onDemand = due === undefined;
     let result: unknown[] = [];
     const p = (async () => {
       try {
-        const round = await runRound(entry.site);
-        result = await enqueueRecord(round);
+        const round = await runRound(entry.site, due);
+        result = await enqueueRecord(round, onDemand);
         entry.site = { ...entry.site, lastRoundAt: round.startedAt };
       } catch (error) {
         deps.logger.error('round failed', { siteId: entry.site.id, error: String(error) });
@@ -218,17 +291,25 @@ export function createScheduler(deps: SchedulerDeps) {
   };
 
   const startRound = (entry: Entry, due: number, now: number) => {
-    // The next round is planned from the due time, so phases never drift.
-    let next = due + entry.intervalMs;
-    if (next <= now) next = nextSlot(now + 1, entry.intervalMs, entry.phase);
+    // The next round is the next slot of the site's phase grid at least half an interval after
+    // this one (one interval for a round on the grid), so phases never drift.
+    let next = nextSlot(due + entry.intervalMs / 2, entry.intervalMs, entry.phase);
+    stats.roundsDue++;
+    if (next <= now) {
+      const passed = nextSlot(now + 1, entry.intervalMs, entry.phase);
+      const missed = Math.max(0, Math.round((passed - next) / entry.intervalMs));
+      stats.roundsDue += missed;
+      stats.roundsSkipped += missed;
+      next = passed;
+    }
     if (entry.running) {
       // Still busy with the previous round (a slow target): skip this one.
+      stats.roundsSkipped++;
       schedule(entry, next);
       return;
     }
-    recordLag(now - due);
     schedule(entry, next);
-    void execute(entry);
+    void execute(entry, due);
   };
 
   return {

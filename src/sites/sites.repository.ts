@@ -1,7 +1,7 @@
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { sites, upstreams, type SiteRow, type UpstreamRow } from './sites.table.js';
-import type { SiteCreate, SitePatch } from './sites.schemas.js';
+import { siteCreateSchema, type SiteCreate, type SitePatch } from './sites.schemas.js';
 import type { Clock } from '../shared/clock.js';
 
 export interface UpstreamView {
@@ -31,23 +31,57 @@ const toView = (row: SiteRow, ups: UpstreamRow[]): SiteView => ({
   upstreams: ups.map(({ id, name, url }) => ({ id, name, url })),
 });
 
+/** A site's targets as checks name them: 'site' and each upstream's id. */
+export interface SiteTargets {
+  siteId: number;
+  targets: string[];
+}
+
+const groupBySite = (rows: UpstreamRow[]) => {
+  const bySite = new Map<number, UpstreamRow[]>();
+  for (const row of rows) {
+    const list = bySite.get(row.siteId);
+    if (list) list.push(row);
+    else bySite.set(row.siteId, [row]);
+  }
+  return bySite;
+};
+
 export function createSitesRepository(db: Db, clock: Clock) {
-  const upstreamsOf = (siteIds: number[]) => {
-    const bySite = new Map<number, UpstreamRow[]>();
-    if (siteIds.length === 0) return bySite;
-    const rows = db
-      .select()
-      .from(upstreams)
-      .where(siteIds.length === 1 ? eq(upstreams.siteId, siteIds[0]) : inArray(upstreams.siteId, siteIds))
-      .orderBy(asc(upstreams.siteId), asc(upstreams.position))
-      .all();
-    for (const row of rows) {
-      const list = bySite.get(row.siteId) ?? [];
-      list.push(row);
-      bySite.set(row.siteId, list);
-    }
-    return bySite;
-  };
+  // Reads behind every API call and every scheduler change are prepared once: building a
+  // drizzle query costs more than running it.
+  const selectSite = db.select().from(sites).where(eq(sites.id, sql.placeholder('id'))).prepare();
+  const selectUpstreams = db
+    .select()
+    .from(upstreams)
+    .where(eq(upstreams.siteId, sql.placeholder('siteId')))
+    .orderBy(asc(upstreams.position))
+    .prepare();
+  const selectAllSites = db.select().from(sites).orderBy(asc(sites.id)).prepare();
+  const selectAllUpstreams = db.select().from(upstreams).orderBy(asc(upstreams.siteId), asc(upstreams.position)).prepare();
+  const countSites = db.select({ n: sql<number>`count(*)` }).from(sites).prepare();
+  const selectExists = db.select({ id: sites.id }).from(sites).where(eq(sites.id, sql.placeholder('id'))).prepare();
+  // Every field the API accepts on create, as placeholders: a field added to the schema (and the
+  // table) is written without touching this.
+  const createFields = Object.keys(siteCreateSchema.shape).filter((k) => k !== 'upstreams');
+  const insertSite = db
+    .insert(sites)
+    .values({
+      ...(Object.fromEntries(createFields.map((k) => [k, sql.placeholder(k)])) as unknown as SiteRow),
+      state: 'unknown',
+      createdAt: sql.placeholder('now'),
+      updatedAt: sql.placeholder('now'),
+    })
+    .returning({ id: sites.id })
+    .prepare();
+  const insertUpstream = db
+    .insert(upstreams)
+    .values({ siteId: sql.placeholder('siteId'), name: sql.placeholder('name'), url: sql.placeholder('url'), position: sql.placeholder('position') })
+    .prepare();
+  const targetsAfter = db.$client.prepare<[number, number], { id: number; upstream_id: number | null }>(
+    `SELECT s.id, u.id AS upstream_id FROM (SELECT id FROM sites WHERE id > ? ORDER BY id LIMIT ?) s
+     LEFT JOIN upstreams u ON u.site_id = s.id ORDER BY s.id, u.position`,
+  );
 
   /** Replaces a site's upstreams, keeping the id of an upstream whose name stays, so its history stays linked. */
   const replaceUpstreams = (siteId: number, wanted: { name: string; url: string }[]) => {
@@ -69,29 +103,43 @@ export function createSitesRepository(db: Db, clock: Clock) {
   };
 
   const get = (id: number): SiteView | undefined => {
-    const row = db.select().from(sites).where(eq(sites.id, id)).get();
-    return row && toView(row, upstreamsOf([id]).get(id) ?? []);
+    const row = selectSite.get({ id });
+    return row && toView(row, selectUpstreams.all({ siteId: id }));
   };
 
   return {
     get,
 
     list(): SiteView[] {
-      const rows = db.select().from(sites).orderBy(asc(sites.id)).all();
-      const ups = upstreamsOf(rows.map((r) => r.id));
+      const rows = selectAllSites.all();
+      const ups = groupBySite(selectAllUpstreams.all());
       return rows.map((r) => toView(r, ups.get(r.id) ?? []));
+    },
+
+    count(): number {
+      return countSites.get()!.n;
+    },
+
+    /** The targets of up to `limit` sites with ids above `afterId`, by ascending id (for housekeeping). */
+    targetsAfter(afterId: number, limit: number): SiteTargets[] {
+      const out: SiteTargets[] = [];
+      for (const r of targetsAfter.all(afterId, limit)) {
+        let last = out[out.length - 1];
+        if (!last || last.siteId !== r.id) {
+          last = { siteId: r.id, targets: ['site'] };
+          out.push(last);
+        }
+        if (r.upstream_id !== null) last.targets.push(String(r.upstream_id));
+      }
+      return out;
     },
 
     create(input: SiteCreate): SiteView {
       const now = clock.now();
       const id = db.transaction(() => {
         const { upstreams: ups, ...fields } = input;
-        const row = db
-          .insert(sites)
-          .values({ ...fields, state: 'unknown', createdAt: now, updatedAt: now })
-          .returning({ id: sites.id })
-          .get();
-        ups.forEach((u, position) => db.insert(upstreams).values({ siteId: row.id, name: u.name, url: u.url, position }).run());
+        const row = insertSite.get({ ...fields, now })!;
+        ups.forEach((u, position) => insertUpstream.run({ siteId: row.id, name: u.name, url: u.url, position }));
         return row.id;
       });
       return get(id)!;
@@ -123,16 +171,18 @@ export function createSitesRepository(db: Db, clock: Clock) {
         .all();
     },
 
-    /** Several sites with their upstreams at once (for a batch of due rounds). */
+    /** Several sites with their upstreams (in the order of `ids`; unknown ids are left out). */
     getMany(ids: number[]): SiteView[] {
-      if (ids.length === 0) return [];
-      const rows = db.select().from(sites).where(inArray(sites.id, ids)).all();
-      const ups = upstreamsOf(rows.map((r) => r.id));
-      return rows.map((r) => toView(r, ups.get(r.id) ?? []));
+      const out: SiteView[] = [];
+      for (const id of ids) {
+        const site = get(id);
+        if (site) out.push(site);
+      }
+      return out;
     },
 
     exists(id: number): boolean {
-      return db.select({ id: sites.id }).from(sites).where(and(eq(sites.id, id))).get() !== undefined;
+      return selectExists.get({ id }) !== undefined;
     },
   };
 }

@@ -1,15 +1,10 @@
-import { and, desc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/client.js';
-import { checks, rollupsHour, rollupsMinute } from '../checks/checks.table.js';
-import { mergeHist, percentileOf } from '../checks/rollups.js';
-import { settings } from '../db/settings.table.js';
-import { incidents } from '../incidents/incidents.table.js';
+import type { Cause } from '../diagnosis/diagnosis.types.js';
 import type { SiteView } from '../sites/sites.repository.js';
 import type { Clock } from '../shared/clock.js';
+import { createStatusSnapshot, type TargetStatus } from './status.snapshot.js';
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const WINDOWS = { '24h': DAY, '7d': 7 * DAY, '30d': 30 * DAY } as const;
 /** Hour rollups cover everything before this time (ms); minute rollups the rest. */
 export const HOUR_WATERMARK_KEY = 'rollup_hour_watermark';
 
@@ -19,147 +14,154 @@ export interface UptimeFigures {
   '30d': number | null;
 }
 
-interface Agg {
-  count: number;
-  ok: number;
-  hist: number[];
+
+interface OpenIncident {
+  id: number;
+  site_id: number;
+  kind: string;
+  opened_at: number;
+  failed_checks: number;
+  causes: string;
 }
 
-const percent = (a: Agg | undefined) => (a && a.count > 0 ? Math.round((a.ok / a.count) * 100_000) / 1000 : null);
+const lastCheckOf = (s: TargetStatus | undefined) =>
+  s?.last ? { at: s.last.at, outcome: s.last.outcome, statusCode: s.last.statusCode, totalMs: s.last.totalMs, ttfbMs: s.last.ttfbMs } : null;
 
-/** Reads uptime and latency of sites' targets from the rollups: the cost does not grow with history. */
-export function createStatusService(db: Db, clock: Clock) {
-  const watermark = () => {
-    const row = db.select().from(settings).where(eq(settings.key, HOUR_WATERMARK_KEY)).get();
-    return row ? Number(row.value) : 0;
+const uptimeOf = (s: TargetStatus | undefined): UptimeFigures => s?.uptime ?? { '24h': null, '7d': null, '30d': null };
+
+/**
+ * The status entry of each site, rendered by SQLite (one JSON text per site: no row objects, no
+ * re-serialising), from a row offset or after an id. A subquery's JSON comes back as text:
+ * json() makes it JSON again.
+ */
+const listSql = (full: boolean, from: 'offset' | 'after') => `
+  SELECT s.id AS id, json_object(
+    'id', s.id,
+    'name', s.name,
+    'state', CASE WHEN s.paused THEN 'paused' ELSE s.state END,
+    'lastCheck', CASE WHEN ss.last_at IS NULL THEN NULL ELSE json_object(
+      'at', ss.last_at, 'outcome', ss.last_outcome, 'statusCode', ss.last_status_code,
+      'totalMs', ss.last_total_ms, 'ttfbMs', ss.last_ttfb_ms${full ? ", 'errorMessage', ss.last_error_message" : ''}) END,
+    'latencyMs', json_object('last', ss.last_ttfb_ms, 'p50_24h', ss.p50_ms_24h, 'p95_24h', ss.p95_ms_24h),
+    'uptime', json_object('24h', ss.uptime_24h, '7d', ss.uptime_7d, '30d', ss.uptime_30d),
+    'incident', json((
+      SELECT json_object(
+        'id', i.id, 'kind', i.kind, 'openedAt', i.opened_at, 'failedChecks', i.failed_checks,
+        'topCause', CASE WHEN json_array_length(i.causes) > 0 THEN json_object(
+          'code', json_extract(i.causes, '$[0].code'),${full ? " 'summary', json_extract(i.causes, '$[0].summary')," : ''}
+          'confidence', json_extract(i.causes, '$[0].confidence')) END)
+      FROM incidents i WHERE i.site_id = s.id AND i.state = 'open' ORDER BY i.opened_at DESC LIMIT 1))${full ? ",\n    'url', s.url" : ''}
+  ) AS entry
+  FROM sites s LEFT JOIN status_snapshot ss ON ss.site_id = s.id AND ss.target = 'site'
+  ${from === 'after' ? 'WHERE s.id > ?' : ''}
+  ORDER BY s.id LIMIT ? ${from === 'offset' ? 'OFFSET ?' : ''}`;
+
+/** Entries rendered per read; after LIST_BUDGET_MS of rendering the list yields to the event loop. */
+const LIST_SLICE = 500;
+const LIST_BUDGET_MS = 40;
+
+/**
+ * Status of sites and their targets, read from the status snapshot (one row per target, kept
+ * current by the recorder and housekeeping): the cost is one row per site, whatever the history.
+ * Uptime covers the last 24 h / 7 d / 30 d to the hour (the full hours before the last hour
+ * rollup, plus everything since); latency percentiles come from the 24 h histogram.
+ */
+export function createStatusService(db: Db, _clock: Clock) {
+  const snapshot = createStatusSnapshot(db);
+  type Entry = { id: number; entry: string };
+  const list = {
+    public: {
+      offset: db.$client.prepare<[number, number], Entry>(listSql(false, 'offset')),
+      after: db.$client.prepare<[number, number], Entry>(listSql(false, 'after')),
+    },
+    full: {
+      offset: db.$client.prepare<[number, number], Entry>(listSql(true, 'offset')),
+      after: db.$client.prepare<[number, number], Entry>(listSql(true, 'after')),
+    },
   };
+  const openOf = db.$client.prepare<[number], OpenIncident>(
+    `SELECT id, site_id, kind, opened_at, failed_checks, causes FROM incidents
+     WHERE site_id = ? AND state = 'open' ORDER BY opened_at DESC LIMIT 1`,
+  );
 
-  /** Per (site, target): aggregates over each window. */
-  const aggregate = (siteIds: number[], target?: string) => {
-    const now = clock.now();
-    const mark = watermark();
-    const out = new Map<string, Record<keyof typeof WINDOWS, Agg>>();
-    const add = (siteId: number, tgt: string, bucket: number, count: number, ok: number, hist: number[]) => {
-      const key = `${siteId}|${tgt}`;
-      let rec = out.get(key);
-      if (!rec) {
-        rec = { '24h': { count: 0, ok: 0, hist: [] }, '7d': { count: 0, ok: 0, hist: [] }, '30d': { count: 0, ok: 0, hist: [] } };
-        out.set(key, rec);
-      }
-      for (const [name, span] of Object.entries(WINDOWS) as [keyof typeof WINDOWS, number][]) {
-        if (bucket < now - span) continue;
-        const a = rec[name];
-        a.count += count;
-        a.ok += ok;
-        if (name === '24h') a.hist = mergeHist(a.hist, hist);
-      }
+  const incidentEntry = (incident: OpenIncident | undefined, full: boolean) => {
+    if (!incident) return null;
+    const top = (JSON.parse(incident.causes) as Cause[])[0];
+    return {
+      id: incident.id,
+      kind: incident.kind,
+      openedAt: incident.opened_at,
+      failedChecks: incident.failed_checks,
+      topCause: top ? { code: top.code, summary: full ? top.summary : undefined, confidence: top.confidence } : null,
     };
-    const siteFilter = (col: typeof rollupsMinute.siteId | typeof rollupsHour.siteId) =>
-      siteIds.length === 1 ? eq(col, siteIds[0]) : inArray(col, siteIds);
-    const from = now - WINDOWS['30d'];
-    const hourRows = db
-      .select()
-      .from(rollupsHour)
-      .where(and(siteFilter(rollupsHour.siteId), gte(rollupsHour.bucket, from - HOUR), lt(rollupsHour.bucket, mark), target ? eq(rollupsHour.target, target) : undefined))
-      .all();
-    for (const r of hourRows) add(r.siteId, r.target, r.bucket + HOUR - 1, r.count, r.okCount, r.latencyHist);
-    const minuteRows = db
-      .select()
-      .from(rollupsMinute)
-      .where(and(siteFilter(rollupsMinute.siteId), gte(rollupsMinute.bucket, Math.max(mark, from)), target ? eq(rollupsMinute.target, target) : undefined))
-      .all();
-    for (const r of minuteRows) add(r.siteId, r.target, r.bucket, r.count, r.okCount, r.latencyHist);
-    return out;
   };
 
-  const lastChecks = (siteIds: number[], targetFilter?: string) => {
-    if (siteIds.length === 0) return [];
-    return db
-      .select()
-      .from(checks)
-      .where(
-        and(
-          inArray(checks.siteId, siteIds),
-          targetFilter ? eq(checks.target, targetFilter) : undefined,
-          sql`${checks.startedAt} = (SELECT MAX(c2.started_at) FROM checks c2 WHERE c2.site_id = ${checks.siteId} AND c2.target = ${checks.target})`,
-        ),
-      )
-      .all();
-  };
+  return {
+    /**
+     * The status entries of the sites by ascending id, `offset` then at most `limit` (-1: all), as the text
+     * of a JSON array; `full` adds what only an authenticated caller may see (url, error message,
+     * the top cause's summary). The same entries as `one` gives, without upstreams. Read in
+     * slices, with the event loop let in every LIST_BUDGET_MS, so that a long list does not hold
+     * up the scheduler.
+     */
+    async listJson(offset: number, limit: number, full: boolean): Promise<string> {
+      const statements = full ? list.full : list.public;
+      const wanted = limit < 0 ? Infinity : limit;
+      const parts: string[] = [];
+      let read = 0;
+      let lastId = 0;
+      let since = performance.now();
+      while (read < wanted) {
+        const n = Math.min(LIST_SLICE, wanted - read);
+        const rows = read === 0 ? statements.offset.all(n, offset) : statements.after.all(lastId, n);
+        for (const r of rows) parts.push(r.entry);
+        read += rows.length;
+        if (rows.length < n) break;
+        lastId = rows[rows.length - 1].id;
+        if (performance.now() - since > LIST_BUDGET_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          since = performance.now();
+        }
+      }
+      return `[${parts.join(',')}]`;
+    },
 
-  const openIncidents = (siteIds: number[]) =>
-    siteIds.length === 0
-      ? []
-      : db
-          .select()
-          .from(incidents)
-          .where(and(inArray(incidents.siteId, siteIds), eq(incidents.state, 'open')))
-          .orderBy(desc(incidents.openedAt))
-          .all();
-
-  /** Status entries for sites; `full` adds what only an authenticated caller may see. */
-  const build = (list: SiteView[], full: boolean, withUpstreams: boolean) => {
-    const ids = list.map((s) => s.id);
-    const aggs = aggregate(ids, withUpstreams ? undefined : 'site');
-    const last = new Map(lastChecks(ids, withUpstreams ? undefined : 'site').map((c) => [`${c.siteId}|${c.target}`, c]));
-    const open = new Map(openIncidents(ids).map((i) => [i.siteId, i]));
-    return list.map((site) => {
-      const lastSite = last.get(`${site.id}|site`);
-      const agg = aggs.get(`${site.id}|site`);
-      const incident = open.get(site.id);
-      const top = incident?.causes[0];
+    /** One site's entry with its upstreams. */
+    one(site: SiteView, full: boolean) {
+      const targets = snapshot.forSite(site.id);
+      const own = targets.get('site');
+      const lastCheck: Record<string, unknown> | null = lastCheckOf(own);
       const entry: Record<string, unknown> = {
         id: site.id,
         name: site.name,
         state: site.state,
-        lastCheck: lastSite
-          ? { at: lastSite.startedAt, outcome: lastSite.outcome, statusCode: lastSite.statusCode, totalMs: lastSite.totalMs, ttfbMs: lastSite.ttfbMs }
-          : null,
-        latencyMs: {
-          last: lastSite?.ttfbMs ?? null,
-          p50_24h: agg ? percentileOf(agg['24h'].hist, 0.5) : null,
-          p95_24h: agg ? percentileOf(agg['24h'].hist, 0.95) : null,
-        },
-        uptime: { '24h': percent(agg?.['24h']), '7d': percent(agg?.['7d']), '30d': percent(agg?.['30d']) } satisfies UptimeFigures,
-        incident: incident
-          ? {
-              id: incident.id,
-              kind: incident.kind,
-              openedAt: incident.openedAt,
-              failedChecks: incident.failedChecks,
-              topCause: top ? { code: top.code, summary: full ? top.summary : undefined, confidence: top.confidence } : null,
-            }
-          : null,
+        lastCheck,
+        latencyMs: { last: own?.last?.ttfbMs ?? null, p50_24h: own?.p50Ms24h ?? null, p95_24h: own?.p95Ms24h ?? null },
+        uptime: uptimeOf(own),
+        incident: incidentEntry(openOf.get(site.id), full),
       };
       if (full) {
         entry.url = site.url;
-        if (lastSite) (entry.lastCheck as Record<string, unknown>).errorMessage = lastSite.errorMessage;
+        if (lastCheck) lastCheck.errorMessage = own!.last!.errorMessage;
       }
-      if (withUpstreams) {
-        entry.upstreams = site.upstreams.map((u) => {
-          const c = last.get(`${site.id}|${u.id}`);
-          const ua = aggs.get(`${site.id}|${u.id}`);
-          const base: Record<string, unknown> = {
-            name: u.name,
-            state: c ? (c.outcome === 'ok' ? 'up' : 'down') : 'unknown',
-            lastCheck: c ? { at: c.startedAt, outcome: c.outcome, statusCode: c.statusCode, totalMs: c.totalMs, ttfbMs: c.ttfbMs } : null,
-            uptime: { '24h': percent(ua?.['24h']), '7d': percent(ua?.['7d']), '30d': percent(ua?.['30d']) },
-          };
-          if (full) {
-            base.id = u.id;
-            base.url = u.url;
-            if (c) Object.assign(base.lastCheck as object, { addresses: c.addresses, address: c.address, errorMessage: c.errorMessage });
-          }
-          return base;
-        });
-      }
+      entry.upstreams = site.upstreams.map((u) => {
+        const s = targets.get(String(u.id));
+        const last: Record<string, unknown> | null = lastCheckOf(s);
+        const base: Record<string, unknown> = {
+          name: u.name,
+          state: s?.last ? (s.last.outcome === 'ok' ? 'up' : 'down') : 'unknown',
+          lastCheck: last,
+          uptime: uptimeOf(s),
+        };
+        if (full) {
+          base.id = u.id;
+          base.url = u.url;
+          if (last) Object.assign(last, { addresses: s!.last!.addresses, address: s!.last!.address, errorMessage: s!.last!.errorMessage });
+        }
+        return base;
+      });
       return entry;
-    });
-  };
-
-  return {
-    list: (sites: SiteView[], full: boolean) => build(sites, full, false),
-    one: (site: SiteView, full: boolean) => build([site], full, true)[0],
+    },
   };
 }
 

@@ -1,0 +1,409 @@
+/**
+ * npm run bench -- [--sites 10000] [--interval 60] [--duration 120] [--upstreams 1] [--label x]
+ *
+ * Starts loopback targets and a DNS server in a forked process, the real service in this one
+ * (temp database, real probes through DNS_SERVERS, real scheduler and recorder), creates the
+ * sites through the HTTP API, lets the schedule settle, then measures a window of `duration`
+ * seconds: checks due and done on time, schedule lag, CPU of this process, RSS, status API
+ * latency; then database bytes per check. Prints a summary and writes
+ * bench/results/<date>-<label>.json. See bench/README.md for what each figure means.
+ */
+import { execSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Session } from 'node:inspector/promises';
+import { lagBucketUpperMs, type SchedulerStats } from '../src/scheduler/scheduler.js';
+import { measureCeiling, type Ceiling } from './lib/ceiling.js';
+import { forkTargets } from './lib/child.js';
+import { hostAddress, siteName } from './lib/names.js';
+import { prefill, type PrefillReport } from './lib/prefill.js';
+import { diffThreads, ioWritten, threadCpu } from './lib/threads.js';
+import { BENCH_TOKEN, closeDatabase, startBenchService } from './lib/service.js';
+import { histQuantile, round } from './lib/stats.js';
+
+const { values: args } = parseArgs({
+  options: {
+    sites: { type: 'string', default: '10000' },
+    interval: { type: 'string', default: '60' },
+    duration: { type: 'string', default: '120' },
+    upstreams: { type: 'string', default: '1' },
+    warmup: { type: 'string' },
+    label: { type: 'string' },
+    hosts: { type: 'string', default: '8' },
+    ports: { type: 'string', default: '4' },
+    concurrency: { type: 'string', default: '16' },
+    'timeout-ms': { type: 'string', default: '5000' },
+    'status-pause': { type: 'string', default: '1000' },
+    'status-duration': { type: 'string', default: '30' },
+    'status-page': { type: 'string' },
+    ceiling: { type: 'string', default: '2000' },
+    prefill: { type: 'boolean', default: true },
+    'no-prefill': { type: 'boolean', default: false },
+    'max-probes': { type: 'string' },
+    'keep-db': { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    pragma: { type: 'string', multiple: true },
+    paused: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+const int = (name: string, v: string | undefined, min: number, max: number) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+};
+
+const sites = int('sites', args.sites, 1, 200_000);
+const intervalS = int('interval', args.interval, 1, 3600);
+const durationS = int('duration', args.duration, 5, 1800);
+const upstreams = int('upstreams', args.upstreams, 0, 5);
+const hosts = int('hosts', args.hosts, 1, 200);
+const portCount = int('ports', args.ports, 1, 32);
+const concurrency = int('concurrency', args.concurrency, 1, 256);
+const timeoutMs = int('timeout-ms', args['timeout-ms'], 100, 60_000);
+const statusPauseMs = int('status-pause', args['status-pause'], 0, 60_000);
+const statusS = int('status-duration', args['status-duration'], 0, 600);
+const statusPage = args['status-page'] !== undefined ? int('status-page', args['status-page'], 1, 100_000) : sites > 20_000 ? 1000 : null;
+const ceilingRequests = int('ceiling', args.ceiling, 100, 100_000);
+const doPrefill = args.prefill && !args['no-prefill'];
+const label = args.label ?? `${sites >= 1000 ? `${sites / 1000}k` : sites}-${intervalS}s`;
+const targetsPerRound = 1 + upstreams;
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
+
+function gitInfo() {
+  try {
+    const commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();
+    const dirty = execSync('git status --porcelain -- src bench', { encoding: 'utf8' }).trim() !== '';
+    return { commit, dirty };
+  } catch {
+    return { commit: null, dirty: null };
+  }
+}
+
+interface Snapshot {
+  at: number;
+  cpu: NodeJS.CpuUsage;
+  due: number;
+  started: number;
+  done: number;
+  skipped: number;
+  hist: Uint32Array;
+}
+const snap = (s: SchedulerStats): Snapshot => ({
+  at: Date.now(),
+  cpu: process.cpuUsage(),
+  due: s.roundsDue,
+  started: s.roundsStarted,
+  done: s.roundsDone,
+  skipped: s.roundsSkipped,
+  hist: Uint32Array.from(s.lagHistogram),
+});
+
+async function main() {
+  const dir = mkdtempSync(join(os.tmpdir(), 'gw-bench-'));
+  const dbPath = join(dir, 'gw.db');
+  const targets = forkTargets();
+  let service: Awaited<ReturnType<typeof startBenchService>> | undefined;
+  const cleanup = async () => {
+    await service?.stop().catch(() => {});
+    await targets.stop();
+    if (!args['keep-db']) rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+  try {
+    log(`${sites} sites x ${targetsPerRound} targets every ${intervalS} s; window ${durationS} s; ${hosts} addresses x ${portCount} ports`);
+    const t = await targets.send<{ ports: number[]; dnsPort: number }>({ cmd: 'start', hosts, ports: portCount });
+
+    log(`ceiling: ${ceilingRequests} bare GETs back to back`);
+    const ceiling: Ceiling = await measureCeiling({ host: hostAddress(0), port: t.ports[0], name: siteName(0), dnsPort: t.dnsPort, requests: ceilingRequests });
+    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms`);
+
+    service = await startBenchService({
+      DATABASE_PATH: dbPath,
+      DNS_SERVERS: `127.0.0.1:${t.dnsPort}`,
+      ...(args['max-probes'] ? { MAX_CONCURRENT_PROBES: args['max-probes'] } : {}),
+    });
+    const { svc } = service;
+    // --pragma "cache_size=-65536": an experiment on the service's connection (reported in params).
+    for (const p of args.pragma ?? []) svc.db.$client.pragma(p);
+
+    // RSS and heap, sampled each second for the whole run; and before any site exists.
+    const rssAtStart = process.memoryUsage.rss();
+    let rssPeak = 0;
+    const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 1000);
+
+    log(`creating ${sites} sites through the API (${concurrency} in flight)`);
+    const creation = await targets.send<{ created: number; perSecond: number; failed: number; errors: string[] }>({
+      cmd: 'create',
+      api: service.api,
+      token: BENCH_TOKEN,
+      from: 0,
+      count: sites,
+      upstreams,
+      intervalSeconds: intervalS,
+      timeoutMs,
+      concurrency,
+      paused: args.paused,
+    });
+    log(`  created ${creation.created} (${creation.perSecond}/s)${creation.failed ? `, ${creation.failed} failed: ${creation.errors.join(' | ')}` : ''}`);
+
+    const warmupS = args.warmup !== undefined ? int('warmup', args.warmup, 0, 3600) : Math.ceil(intervalS / 2) + 5;
+    let prefillReport: PrefillReport | null = null;
+    if (doPrefill) {
+      log('prefill: expired checks and rollups for housekeeping to prune at the steady-state rate');
+      prefillReport = prefill(svc.db, { sites, intervalS, targetsPerRound, windowS: warmupS + durationS + 30, now: Date.now() });
+      log(`  ${prefillReport.checks} checks, ${prefillReport.minuteRollups} minute rollups in ${prefillReport.ms} ms`);
+    }
+
+    log(`warm-up ${warmupS} s`);
+    await sleep(warmupS * 1000);
+
+    // ---- the measuring windows: A, the service alone; B, the same with the status poller ----
+    const sqlite = svc.db.$client;
+    const measure = async (seconds: number, poll: boolean, profileFile?: string) => {
+      const childCpu0 = (await targets.send<{ cpuMs: number }>({ cmd: 'counters' })).cpuMs;
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      loop.enable();
+      // --profile FILE: a CPU profile of this process over window A (open it in Chrome DevTools).
+      const profiler = profileFile ? new Session() : null;
+      if (profiler) {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.setSamplingInterval', { interval: 1000 });
+        await profiler.post('Profiler.start');
+      }
+      const threads0 = threadCpu();
+      const io0 = ioWritten();
+      const s0 = snap(svc.scheduler.stats());
+      const statusRun = poll
+        ? targets.send<{ calls: number; failures: number; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({
+            cmd: 'status',
+            api: service!.api,
+            durationMs: seconds * 1000 - 1000,
+            pauseMs: statusPauseMs,
+            maxCalls: 10_000,
+            pageSize: statusPage,
+            sites,
+          })
+        : null;
+      await sleep(seconds * 1000);
+      const s1 = snap(svc.scheduler.stats());
+      const threads = diffThreads(threads0, threadCpu());
+      const io1 = ioWritten();
+      loop.disable();
+      if (profiler) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(profileFile!, JSON.stringify(profile));
+        profiler.disconnect();
+        log(`wrote the CPU profile to ${profileFile}`);
+      }
+      const status = await statusRun;
+      const childCpu1 = (await targets.send<{ cpuMs: number }>({ cmd: 'counters' })).cpuMs;
+
+      const windowMs = s1.at - s0.at;
+      const cpuUsed = (s1.cpu.user - s0.cpu.user + s1.cpu.system - s0.cpu.system) / 1000;
+      const hist = s1.hist.map((n, i) => n - s0.hist[i]);
+      let onTime = 0;
+      for (let i = 0; i < hist.length && lagBucketUpperMs(i) <= 1000; i++) onTime += hist[i];
+      const due = s1.due - s0.due;
+      const lag = (p: number) => histQuantile(hist, lagBucketUpperMs, p);
+      let maxBucket = 0;
+      hist.forEach((n, i) => n > 0 && (maxBucket = i));
+      const recorded = sqlite
+        .prepare('SELECT outcome, COUNT(*) AS n FROM checks WHERE started_at >= ? AND started_at < ? GROUP BY outcome')
+        .all(s0.at, s1.at) as { outcome: string; n: number }[];
+      const checksRecorded = recorded.reduce((a, r) => a + r.n, 0);
+      const checksExpected = Math.round((sites * targetsPerRound * windowMs) / (intervalS * 1000));
+      const perCheck = cpuUsed / Math.max(1, checksRecorded);
+      return {
+        window: {
+          seconds: round(windowMs / 1000, 1),
+          roundsDue: due,
+          roundsStarted: s1.started - s0.started,
+          roundsDone: s1.done - s0.done,
+          roundsSkipped: s1.skipped - s0.skipped,
+          roundsOnTime: onTime,
+          onTimePct: round((onTime / Math.max(1, due)) * 100, 3),
+          checksExpected,
+          checksRecorded,
+          recordedPct: round((checksRecorded / Math.max(1, checksExpected)) * 100, 2),
+          outcomes: Object.fromEntries(recorded.map((r) => [r.outcome, r.n])),
+        },
+        lagMs: { p50: lag(0.5), p99: lag(0.99), p999: lag(0.999), max: lagBucketUpperMs(maxBucket) },
+        eventLoopDelayMs: { p50: round(loop.percentile(50) / 1e6, 1), p99: round(loop.percentile(99) / 1e6, 1), max: round(loop.max / 1e6, 1) },
+        cpu: {
+          pctOfOneCore: round((cpuUsed / windowMs) * 100, 2),
+          msPerCheck: round(perCheck, 4),
+          ratioToBareGet: round(perCheck / ceiling.bareGetCpuMs, 2),
+          ratioToBareGetDns: round(perCheck / ceiling.bareGetDnsCpuMs, 2),
+          loadProcessPctOfOneCore: round(((childCpu1 - childCpu0) / windowMs) * 100, 1),
+          /** CPU ms in the window by thread (Linux), 10 ms resolution. */
+          byThreadMs: threads,
+        },
+        io: {
+          /** Bytes handed to write() in the window per recorded check: WAL frames, checkpoints, sockets. */
+          writtenPerCheck: Math.round((io1.wchar - io0.wchar) / Math.max(1, checksRecorded)),
+          storageBytesPerCheck: Math.round((io1.writeBytes - io0.writeBytes) / Math.max(1, checksRecorded)),
+        },
+        status,
+      };
+    };
+
+    log(`window A: the service alone, ${durationS} s`);
+    const a = await measure(durationS, false, args.profile);
+    log(`window B: the same with GET /api/status${statusPage ? `?limit=${statusPage}` : ''} every ${statusPauseMs} ms, ${statusS} s`);
+    const b = statusS > 0 ? await measure(statusS, true) : null;
+    const rssEnd = process.memoryUsage.rss();
+    rssPeak = Math.max(rssPeak, rssEnd);
+    clearInterval(rssTimer);
+    const heapUsed = process.memoryUsage().heapUsed;
+
+    log('stopping the service');
+    await service.stop();
+    service = undefined;
+    const db = dbFigures(sqlite, { sites, intervalS, targetsPerRound });
+    closeDatabase(svc.db);
+
+    const result = {
+      label,
+      date: new Date().toISOString(),
+      git: gitInfo(),
+      machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg().map((x) => round(x, 2)) },
+      params: {
+        sites,
+        intervalS,
+        durationS,
+        statusS,
+        warmupS,
+        upstreams,
+        hosts,
+        ports: portCount,
+        concurrency,
+        timeoutMs,
+        statusPauseMs,
+        statusPage,
+        prefill: doPrefill,
+        pragmas: args.pragma ?? [],
+        paused: args.paused,
+      },
+      creation,
+      ceiling,
+      window: a.window,
+      lagMs: a.lagMs,
+      eventLoopDelayMs: a.eventLoopDelayMs,
+      cpu: a.cpu,
+      io: a.io,
+      memoryMB: { rssAtStart: mb(rssAtStart), rssPeak: mb(rssPeak), rssEnd: mb(rssEnd), heapUsed: mb(heapUsed) },
+      status: b
+        ? {
+            ...b.status!,
+            sites,
+            /** Window B: the service while the poller ran (compare with window A for what the status calls cost). */
+            window: { seconds: b.window.seconds, onTimePct: b.window.onTimePct, lagMs: b.lagMs, eventLoopDelayMs: b.eventLoopDelayMs, cpuPctOfOneCore: b.cpu.pctOfOneCore },
+            cpuPctOfOneCoreAdded: round(b.cpu.pctOfOneCore! - a.cpu.pctOfOneCore!, 2),
+          }
+        : null,
+      prefill: prefillReport,
+      db,
+    };
+    printSummary(result);
+    if (!args['no-write']) {
+      const outDir = fileURLToPath(new URL('./results/', import.meta.url));
+      mkdirSync(outDir, { recursive: true });
+      const file = join(outDir, `${result.date.slice(0, 10)}-${label}.json`);
+      writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
+      log(`wrote ${file}`);
+    }
+  } finally {
+    await cleanup();
+  }
+}
+
+/** Sizes after a checkpoint: the file, each table with its indexes, bytes per row; a projection to steady state. */
+function dbFigures(sqlite: import('better-sqlite3').Database, p: { sites: number; intervalS: number; targetsPerRound: number }) {
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  const pageSize = sqlite.pragma('page_size', { simple: true }) as number;
+  const pages = sqlite.pragma('page_count', { simple: true }) as number;
+  const objects = sqlite.prepare("SELECT name, tbl_name AS tbl FROM sqlite_master WHERE type IN ('table','index')").all() as { name: string; tbl: string }[];
+  const sizes = new Map((sqlite.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[]).map((r) => [r.name, r.bytes]));
+  const byTable: Record<string, { bytes: number; rows: number; bytesPerRow: number | null }> = {};
+  for (const { name, tbl } of objects) {
+    const entry = (byTable[tbl] ??= { bytes: 0, rows: 0, bytesPerRow: null });
+    entry.bytes += sizes.get(name) ?? 0;
+  }
+  for (const [tbl, entry] of Object.entries(byTable)) {
+    if (tbl.startsWith('sqlite_') || tbl.startsWith('__')) continue;
+    entry.rows = (sqlite.prepare(`SELECT COUNT(*) AS n FROM "${tbl}"`).get() as { n: number }).n;
+    entry.bytesPerRow = entry.rows ? round(entry.bytes / entry.rows, 1) : null;
+  }
+  const checks = byTable.checks?.rows ?? 0;
+  const perCheck = byTable.checks?.bytesPerRow ?? 0;
+  const perMinuteRow = byTable.rollups_minute?.bytesPerRow ?? 0;
+  const perHourRow = byTable.rollups_hour?.bytesPerRow ?? perMinuteRow;
+  // Steady state under the retention rules: raw checks 48 h, minute rollups 7 days, hour rollups 400 days.
+  const project = (sitesN: number) => {
+    const targets = sitesN * p.targetsPerRound;
+    const rawRows = (targets * 48 * 3600) / p.intervalS;
+    const minuteRows = targets * 7 * 24 * Math.min(60, 3600 / p.intervalS);
+    const hourRows = targets * 400 * 24 * Math.min(1, 3600 / p.intervalS);
+    return {
+      sites: sitesN,
+      rawChecksGB: round((rawRows * perCheck) / 1e9, 2),
+      minuteRollupsGB: round((minuteRows * perMinuteRow) / 1e9, 2),
+      hourRollupsGB: round((hourRows * perHourRow) / 1e9, 2),
+      totalGB: round((rawRows * perCheck + minuteRows * perMinuteRow + hourRows * perHourRow) / 1e9, 2),
+    };
+  };
+  return {
+    fileBytes: pageSize * pages,
+    checks,
+    bytesPerCheck: checks ? round((pageSize * pages) / checks, 1) : null,
+    checkRowBytes: perCheck,
+    tables: byTable,
+    steadyState: [project(p.sites), ...(p.sites === 10_000 ? [] : [project(10_000)])],
+  };
+}
+
+function printSummary(r: any) {
+  const w = r.window;
+  const lines = [
+    `== ${r.label}: ${r.params.sites} sites x ${1 + r.params.upstreams} targets @ ${r.params.intervalS} s, window ${w.seconds} s ==`,
+    `on time (started <= 1 s after due): ${w.onTimePct} %  (${w.roundsOnTime}/${w.roundsDue} rounds; skipped ${w.roundsSkipped})`,
+    `checks recorded: ${w.checksRecorded} of ~${w.checksExpected} expected (${w.recordedPct} %)  outcomes ${JSON.stringify(w.outcomes)}`,
+    `schedule lag ms: p50 ${r.lagMs.p50}  p99 ${r.lagMs.p99}  p99.9 ${r.lagMs.p999}  max ${r.lagMs.max}   event-loop delay p99 ${r.eventLoopDelayMs.p99} max ${r.eventLoopDelayMs.max}`,
+    `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms); load process ${r.cpu.loadProcessPctOfOneCore} %`,
+    `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
+    `RSS MB: peak ${r.memoryMB.rssPeak}  end ${r.memoryMB.rssEnd}  (heap ${r.memoryMB.heapUsed}; ${r.memoryMB.rssAtStart} before any site)`,
+    ...(r.status
+      ? [
+          `GET /api/status${r.status.pageSize ? `?limit=${r.status.pageSize}` : ''}: p50 ${r.status.latencyMs.p50} ms  p99 ${r.status.latencyMs.p99} ms  max ${r.status.latencyMs.max} ms  (${r.status.calls} calls, ${Math.round(r.status.maxBytes / 1024)} KiB, ${r.status.failures} failed)`,
+          `  while polling: CPU ${r.status.window.cpuPctOfOneCore} % (+${r.status.cpuPctOfOneCoreAdded}), lag p99 ${r.status.window.lagMs.p99} ms max ${r.status.window.lagMs.max} ms, on time ${r.status.window.onTimePct} %`,
+        ]
+      : []),
+    `POST /api/sites: ${r.creation.perSecond} /s (${r.params.concurrency} in flight)`,
+    `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; minute rollup row ${r.db.tables.rollups_minute?.bytesPerRow} B`,
+    ...r.db.steadyState.map(
+      (s: any) => `steady state for ${s.sites} sites: raw 48 h ${s.rawChecksGB} GB + minute rollups 7 d ${s.minuteRollupsGB} GB + hour rollups 400 d ${s.hourRollupsGB} GB = ${s.totalGB} GB`,
+    ),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+main().catch((error) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,141 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createRoundRecorder } from '../src/incidents/rounds.recorder.js';
+import type { RoundResult } from '../src/scheduler/scheduler.js';
+import { closeAll, startHealthyServer, startNginx502Server, type TestServer } from './support/http-servers.js';
+import { createTestService, type TestService } from './support/service.js';
+
+const HOUR = 3_600_000;
+
+let t: TestService | undefined;
+let servers: TestServer[] = [];
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+  await closeAll(servers);
+  servers = [];
+});
+
+const okCheck = (siteId: number, target: string, at: number, ttfbMs = 4) => ({
+  siteId,
+  target,
+  targetName: target,
+  startedAt: at,
+  outcome: 'ok' as const,
+  statusCode: 200,
+  errorMessage: null,
+  addresses: ['127.0.0.1'],
+  address: '127.0.0.1',
+  dnsMs: 0,
+  connectMs: 1,
+  tlsMs: null,
+  ttfbMs,
+  totalMs: ttfbMs + 1,
+  gateway: null,
+});
+
+describe('status at scale', () => {
+  it('lists the same entries as the one-site view, page by page', async () => {
+    const healthy = await startHealthyServer();
+    const bad = await startNginx502Server();
+    servers.push(healthy, bad);
+    t = createTestService();
+    const ids: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      // Site 4 answers 502 and opens an incident at once: entries with an incident and its cause.
+      const url = i === 4 ? bad.url : healthy.url;
+      const site = (await t.call('POST', '/api/sites', { name: `s${i}`, url, failureThreshold: 1, upstreams: [{ name: 'u', url: healthy.url }] })).body;
+      ids.push(site.id);
+      if (i !== 2) await t.call('POST', `/api/sites/${site.id}/check`);
+    }
+    for (const token of [undefined, null]) {
+      const all = await t.call('GET', '/api/status', undefined, { token });
+      expect(all.status).toBe(200);
+      expect(all.body.total).toBe(5);
+      expect(all.body.sites.map((s: { id: number }) => s.id)).toEqual(ids);
+      for (const entry of all.body.sites) {
+        const { upstreams: _upstreams, ...one } = (await t.call('GET', `/api/status/${entry.id}`, undefined, { token })).body;
+        expect(entry).toEqual(one);
+      }
+      const page = await t.call('GET', '/api/status?limit=2&offset=3', undefined, { token });
+      expect(page.body).toMatchObject({ total: 5, offset: 3 });
+      expect(page.body.sites).toEqual(all.body.sites.slice(3, 5));
+    }
+    expect((await t.call('GET', '/api/status')).body.sites[4].incident.topCause.summary).toEqual(expect.any(String));
+    const unchecked = (await t.call('GET', `/api/status/${ids[2]}`)).body;
+    expect(unchecked).toMatchObject({ state: 'unknown', lastCheck: null, uptime: { '24h': null, '7d': null, '30d': null } });
+  });
+
+  it('keeps uptime and latency across the hourly fold, and minute rollups across a restart', async () => {
+    const firstHour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
+    let now = firstHour;
+    const clock = { now: () => now };
+    t = createTestService({}, { clock });
+    const site = (await t.call('POST', '/api/sites', { name: 'fold', url: 'http://127.0.0.1:9/', upstreams: [{ name: 'u', url: 'http://127.0.0.1:9/' }] })).body;
+    const view = t.svc.sites.get(site.id)!;
+    const up = String(site.upstreams[0].id);
+    const round = (at: number, outcome: 'ok' | 'bad_gateway' = 'ok'): RoundResult => ({
+      site: view,
+      startedAt: at,
+      checks: [{ ...okCheck(site.id, 'site', at), outcome, statusCode: outcome === 'ok' ? 200 : 502 }, okCheck(site.id, up, at, 40)],
+    });
+    // 20 rounds 5 minutes apart over two hours, one of them a 502.
+    for (let i = 1; i <= 20; i++) {
+      now = firstHour + i * 5 * 60_000;
+      t.svc.recorder.record([round(now, i === 3 ? 'bad_gateway' : 'ok')]);
+    }
+    const before = (await t.call('GET', `/api/status/${site.id}`)).body;
+    expect(before.uptime['24h']).toBe(95);
+    expect(before.latencyMs.p50_24h).toBeGreaterThan(0);
+
+    // Both hours are over (and the fold delay): housekeeping rolls them up.
+    now = firstHour + 2 * HOUR + 10 * 60_000;
+    t.svc.recorder.record([round(now)]);
+    await t.svc.housekeeping.runOnce();
+    const hours = t.svc.db.$client.prepare('SELECT target, count, ok_count AS ok FROM rollups_hour WHERE site_id = ? ORDER BY target').all(site.id);
+    expect(hours).toHaveLength(4);
+    const after = (await t.call('GET', `/api/status/${site.id}`)).body;
+    expect(after.uptime['24h']).toBeCloseTo((20 / 21) * 100, 2);
+    expect(after.latencyMs).toEqual({ ...before.latencyMs, last: after.latencyMs.last });
+    expect(after.upstreams[0].uptime['24h']).toBe(100);
+
+    // Minute rollups held in memory are rebuilt from the raw checks by the next recorder.
+    const minutes = () => (t!.svc.db.$client.prepare('SELECT SUM(count) AS n FROM rollups_minute WHERE site_id = ?').get(site.id) as { n: number }).n;
+    const written = minutes();
+    const raw = (t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks WHERE site_id = ?').get(site.id) as { n: number }).n;
+    expect(written).toBeLessThanOrEqual(raw);
+    now += 10 * 60_000;
+    const again = createRoundRecorder({ db: t.svc.db, checks: t.svc.checks, incidents: t.svc.incidents, alerts: t.svc.outbox, clock });
+    again.record([]);
+    expect(minutes()).toBe(raw);
+  });
+});
+
+describe('scheduler at scale', () => {
+  it('spreads sites created together over the interval after their first round', async () => {
+    const healthy = await startHealthyServer();
+    servers.push(healthy);
+    t = createTestService();
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push((await t.call('POST', '/api/sites', { name: `b${i}`, url: healthy.url, intervalSeconds: 60 })).body.id);
+    t.svc.scheduler.start();
+    const stats = t.svc.scheduler.stats();
+    await new Promise<void>((resolve, reject) => {
+      const deadline = Date.now() + 20_000;
+      const poll = setInterval(() => {
+        if (stats.roundsDone >= 30) {
+          clearInterval(poll);
+          resolve();
+        } else if (Date.now() > deadline) {
+          clearInterval(poll);
+          reject(new Error('first rounds did not finish'));
+        }
+      }, 50);
+    });
+    // Every first round ran within a second or so; the next ones sit on the sites' phases.
+    const next = ids.map((id) => t!.svc.scheduler.nextDue(id)!).sort((a, b) => a - b);
+    expect(next.at(-1)! - next[0]).toBeGreaterThan(30_000);
+    expect(stats.roundsDue).toBe(30);
+    expect(stats.roundsSkipped).toBe(0);
+    expect(stats.lagHistogram.reduce((a, b) => a + b, 0)).toBe(30);
+  });
+});
