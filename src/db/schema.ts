@@ -4,3 +4,4 @@ export * from '../checks/checks.table.js';
 export * from '../incidents/incidents.table.js';
 export * from '../alerts/alerts.table.js';
 export * from './settings.table.js';
+export * from '../status/status.table.js';
