@@ -85,6 +85,24 @@ function derive(base: Base, live: LiveHour[]) {
   };
 }
 
+/** The window columns of a snapshot row, in the order both write statements bind them. */
+const windowParams = (base: Base, live: LiveHour[], d: ReturnType<typeof derive>) => [
+  base.through,
+  base.c24,
+  base.ok24,
+  base.c7,
+  base.ok7,
+  base.c30,
+  base.ok30,
+  JSON.stringify(base.hist24),
+  JSON.stringify(live),
+  d.uptime24h,
+  d.uptime7d,
+  d.uptime30d,
+  d.p50,
+  d.p95,
+];
+
 const baseOf = (r: Row): Base => ({
   through: r.base_through,
   c24: r.base_24h_count,
@@ -219,20 +237,7 @@ export function createStatusSnapshot(db: Db) {
           newer ? c.address : row!.last_address,
           newer ? c.totalMs : row!.last_total_ms,
           newer ? c.ttfbMs : row!.last_ttfb_ms,
-          base.through,
-          base.c24,
-          base.ok24,
-          base.c7,
-          base.ok7,
-          base.c30,
-          base.ok30,
-          JSON.stringify(base.hist24),
-          JSON.stringify(live),
-          d.uptime24h,
-          d.uptime7d,
-          d.uptime30d,
-          d.p50,
-          d.p95,
+          ...windowParams(base, live, d),
         );
       }
     },
@@ -302,20 +307,7 @@ export function createStatusSnapshot(db: Db) {
       const live = (JSON.parse(row.live) as LiveHour[]).filter((h) => h.hour >= through);
       const d = derive(base, live);
       updateBase.run(
-        base.through,
-        base.c24,
-        base.ok24,
-        base.c7,
-        base.ok7,
-        base.c30,
-        base.ok30,
-        JSON.stringify(base.hist24),
-        JSON.stringify(live),
-        d.uptime24h,
-        d.uptime7d,
-        d.uptime30d,
-        d.p50,
-        d.p95,
+        ...windowParams(base, live, d),
         siteId,
         target,
       );
