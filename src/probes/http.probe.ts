@@ -32,14 +32,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export type Phase = 'connect' | 'tls' | 'wait' | 'body';
 
 /** Timing marks and addresses, all of the last hop, in ms since the probe started. */
-interface Trace {
-  addresses: string[];
-  address: string | null;
-  dnsMs: number | null;
-  connectMs: number | null;
-  tlsMs: number | null;
-  ttfbMs: number | null;
-}
+type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs'>;
 
 export interface Verdict {
   outcome: Outcome;

@@ -29,7 +29,8 @@ export interface TargetStatus {
   p95Ms24h: number | null;
 }
 
-interface Row {
+/** The columns of a snapshot row that every read and write shares: the target and its last check. */
+interface LastCheckColumns {
   site_id: number;
   target: string;
   last_check_id: number | null;
@@ -41,6 +42,9 @@ interface Row {
   last_address: string | null;
   last_total_ms: number | null;
   last_ttfb_ms: number | null;
+}
+
+interface Row extends LastCheckColumns {
   base_through: number;
   base_24h_count: number;
   base_24h_ok: number;
@@ -123,18 +127,7 @@ const SELECT_COLUMNS = `site_id, target, last_check_id, last_at, last_outcome, l
 const READ_COLUMNS = `site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message, last_addresses,
   last_address, last_total_ms, last_ttfb_ms, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h`;
 
-interface ReadRow {
-  site_id: number;
-  target: string;
-  last_check_id: number | null;
-  last_at: number | null;
-  last_outcome: Outcome | null;
-  last_status_code: number | null;
-  last_error_message: string | null;
-  last_addresses: string | null;
-  last_address: string | null;
-  last_total_ms: number | null;
-  last_ttfb_ms: number | null;
+interface ReadRow extends LastCheckColumns {
   uptime_24h: number | null;
   uptime_7d: number | null;
   uptime_30d: number | null;
