@@ -13,9 +13,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Session } from 'node:inspector/promises';
+import { packageRoot } from '../src/shared/paths.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../src/scheduler/scheduler.js';
 import { measureCeiling, type Ceiling } from './lib/ceiling.js';
 import { forkTargets } from './lib/child.js';
@@ -322,7 +322,7 @@ async function main() {
     };
     printSummary(result);
     if (!args['no-write']) {
-      const outDir = fileURLToPath(new URL('./results/', import.meta.url));
+      const outDir = join(packageRoot(), 'bench', 'results');
       mkdirSync(outDir, { recursive: true });
       const file = join(outDir, `${result.date.slice(0, 10)}-${label}.json`);
       writeFileSync(file, JSON.stringify(result, null, 2) + '\n');

@@ -65,6 +65,56 @@ describe('status at scale', () => {
     expect(unchecked).toMatchObject({ state: 'unknown', lastCheck: null, uptime: { '24h': null, '7d': null, '30d': null } });
   });
 
+  it('the list keeps rendered entries only until something they show changes, whatever wrote it', async () => {
+    const healthy = await startHealthyServer();
+    const bad = await startNginx502Server();
+    servers.push(healthy, bad);
+    t = createTestService();
+    const create = async (name: string) =>
+      (await t!.call('POST', '/api/sites', { name, url: healthy.url, failureThreshold: 1, upstreams: [{ name: 'u', url: healthy.url }] })).body;
+    const a = await create('a');
+    const b = await create('b');
+    const list = async (token?: null) => (await t!.call('GET', '/api/status', undefined, { token })).body.sites as any[];
+    const entryOf = async (id: number, token?: null) => (await list(token)).find((e) => e.id === id);
+    const matchesOne = async () => {
+      for (const token of [undefined, null]) {
+        for (const entry of await list(token)) {
+          const { upstreams: _u, ...one } = (await t!.call('GET', `/api/status/${entry.id}`, undefined, { token })).body;
+          expect(entry).toEqual(one);
+        }
+      }
+    };
+    await list();
+    await list(null); // both variants cached
+
+    // A check recorded.
+    await t.call('POST', `/api/sites/${a.id}/check`);
+    expect((await entryOf(a.id)).lastCheck).toMatchObject({ outcome: 'ok' });
+    expect((await entryOf(a.id, null)).lastCheck).toMatchObject({ outcome: 'ok' });
+    // Renamed, then paused, through the API.
+    await t.call('PATCH', `/api/sites/${a.id}`, { name: 'a2' });
+    expect((await entryOf(a.id, null)).name).toBe('a2');
+    await t.call('PATCH', `/api/sites/${a.id}`, { paused: true });
+    expect((await entryOf(a.id)).state).toBe('paused');
+    // An incident opened by a failing round: state and incident in the entry.
+    await t.call('PATCH', `/api/sites/${b.id}`, { url: bad.url });
+    await t.call('POST', `/api/sites/${b.id}/check`);
+    const down = await entryOf(b.id);
+    expect(down.state).toBe('down');
+    expect(down.incident).toMatchObject({ kind: 'bad_gateway' });
+    // A write outside every API path (as housekeeping does): the triggers still see it.
+    t.svc.db.$client.prepare("UPDATE status_snapshot SET uptime_24h = 12.5 WHERE site_id = ? AND target = 'site'").run(b.id);
+    t.svc.db.$client.prepare("UPDATE incidents SET failed_checks = 77 WHERE site_id = ?").run(b.id);
+    expect((await entryOf(b.id)).uptime['24h']).toBe(12.5);
+    expect((await entryOf(b.id, null)).incident.failedChecks).toBe(77);
+    await matchesOne();
+    // Deleted: gone from the list and the total.
+    await t.call('DELETE', `/api/sites/${a.id}`);
+    const after = await t.call('GET', '/api/status');
+    expect(after.body.total).toBe(1);
+    expect(after.body.sites.map((e: { id: number }) => e.id)).toEqual([b.id]);
+  });
+
   it('keeps uptime and latency across the hourly fold, and minute rollups across a restart', async () => {
     const firstHour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
     let now = firstHour;

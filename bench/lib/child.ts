@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../src/shared/paths.js';
 import type { TargetsCommand } from '../targets.js';
 
 /** The forked load process (targets, DNS, API clients), one request/reply per command over IPC. */
@@ -10,7 +11,7 @@ export interface TargetsProcess {
 }
 
 export function forkTargets(): TargetsProcess {
-  const child: ChildProcess = fork(fileURLToPath(new URL('../targets.ts', import.meta.url)), [], {
+  const child: ChildProcess = fork(join(packageRoot(), 'bench', 'targets.ts'), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

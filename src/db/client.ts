@@ -1,14 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { packageRoot } from '../shared/paths.js';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
-export const MIGRATIONS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../migrations');
+export const MIGRATIONS_DIR = resolve(packageRoot(), 'migrations');
 
 /**
  * Opens the database (WAL, busy timeout, foreign keys) and applies the committed migrations.
@@ -23,6 +23,8 @@ export function openDatabase(path: string): Db {
   // WAL with synchronous=NORMAL survives a process crash (kill -9) without losing a commit;
   // only a power loss could drop the last transactions.
   sqlite.pragma('synchronous = NORMAL');
+  // Temporary tables (the status cache's change marks) stay in memory.
+  sqlite.pragma('temp_store = MEMORY');
   const db = drizzle(sqlite, { schema }) as Db;
   migrate(db, { migrationsFolder: MIGRATIONS_DIR });
   return db;

@@ -341,8 +341,9 @@ export function createScheduler(deps: SchedulerDeps) {
       return running;
     },
 
-    siteChanged(siteId: number): void {
-      const [site] = deps.loadSites([siteId]);
+    /** The site was created or changed; `current` is its view when the caller already has it. */
+    siteChanged(siteId: number, current?: SiteView): void {
+      const site = current ?? deps.loadSites([siteId])[0];
       if (!site) return this.siteRemoved(siteId);
       place(site, deps.clock.now(), entries.get(siteId));
       stats.sites = entries.size;

@@ -72,11 +72,12 @@ export function createSitesRepository(db: Db, clock: Clock) {
       createdAt: sql.placeholder('now'),
       updatedAt: sql.placeholder('now'),
     })
-    .returning({ id: sites.id })
+    .returning()
     .prepare();
   const insertUpstream = db
     .insert(upstreams)
     .values({ siteId: sql.placeholder('siteId'), name: sql.placeholder('name'), url: sql.placeholder('url'), position: sql.placeholder('position') })
+    .returning()
     .prepare();
   const targetsAfter = db.$client.prepare<[number, number], { id: number; upstream_id: number | null }>(
     `SELECT s.id, u.id AS upstream_id FROM (SELECT id FROM sites WHERE id > ? ORDER BY id LIMIT ?) s
@@ -134,15 +135,15 @@ export function createSitesRepository(db: Db, clock: Clock) {
       return out;
     },
 
+    /** Inserts a site with its upstreams; the view is built from the rows as inserted (no read back). */
     create(input: SiteCreate): SiteView {
       const now = clock.now();
-      const id = db.transaction(() => {
+      return db.transaction(() => {
         const { upstreams: ups, ...fields } = input;
         const row = insertSite.get({ ...fields, now })!;
-        ups.forEach((u, position) => insertUpstream.run({ siteId: row.id, name: u.name, url: u.url, position }));
-        return row.id;
+        const upRows = ups.map((u, position) => insertUpstream.get({ siteId: row.id, name: u.name, url: u.url, position })!);
+        return toView(row, upRows);
       });
-      return get(id)!;
     },
 
     update(id: number, patch: SitePatch): SiteView | undefined {

@@ -3,12 +3,12 @@ import type { AppEnv } from '../app.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
 import { notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
-import type { SitesRepository } from './sites.repository.js';
+import type { SitesRepository, SiteView } from './sites.repository.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
 
 /** What the routes need of the scheduler: keep its plan in step and run a round on demand. */
 export interface SchedulerControl {
-  siteChanged(siteId: number): void;
+  siteChanged(siteId: number, current?: SiteView): void;
   siteRemoved(siteId: number): void;
   runNow(siteId: number): Promise<unknown[]>;
 }
@@ -29,7 +29,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), (c) => {
       const site = deps.sites.create(c.req.valid('json'));
-      deps.scheduler.siteChanged(site.id);
+      deps.scheduler.siteChanged(site.id, site);
       return c.json(site, 201);
     })
     .get('/', (c) => c.json({ sites: deps.sites.list() }))
@@ -38,7 +38,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       const { id } = c.req.valid('param');
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
-      deps.scheduler.siteChanged(id);
+      deps.scheduler.siteChanged(id, site);
       return c.json(site);
     })
     .delete('/:id', validate('param', idParam), (c) => {
