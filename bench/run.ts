@@ -4,9 +4,10 @@
  * Starts loopback targets and a DNS server in a forked process, the real service in this one
  * (temp database, real probes through DNS_SERVERS, real scheduler and recorder), creates the
  * sites through the HTTP API, lets the schedule settle, then measures a window of `duration`
- * seconds: checks due and done on time, schedule lag, CPU of this process, RSS, status API
- * latency; then database bytes per check. Prints a summary and writes
- * bench/results/<date>-<label>.json. See bench/README.md for what each figure means.
+ * seconds: checks due and done on time, schedule lag, CPU of this process, RSS; window B with a
+ * status poller (its latency) and window C with `--clients` API clients writing and reading
+ * (5xx, lost writes, latency per operation); then database bytes per check. Prints a summary
+ * and writes bench/results/<date>-<label>.json. See bench/README.md for what each figure means.
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { lagBucketUpperMs, type SchedulerStats } from '../src/scheduler/schedule
 import { measureCeiling, type Ceiling } from './lib/ceiling.js';
 import { forkTargets } from './lib/child.js';
 import { hostAddress, siteName } from './lib/names.js';
+import type { MixedReport } from './lib/mixed.js';
 import { prefill, type PrefillReport } from './lib/prefill.js';
 import { diffThreads, ioWritten, threadCpu } from './lib/threads.js';
 import { BENCH_TOKEN, closeDatabase, startBenchService } from './lib/service.js';
@@ -40,6 +42,9 @@ const { values: args } = parseArgs({
     'status-pause': { type: 'string', default: '1000' },
     'status-duration': { type: 'string', default: '30' },
     'status-page': { type: 'string' },
+    clients: { type: 'string', default: '16' },
+    'clients-duration': { type: 'string', default: '30' },
+    'client-pause': { type: 'string', default: '50' },
     ceiling: { type: 'string', default: '2000' },
     prefill: { type: 'boolean', default: true },
     'no-prefill': { type: 'boolean', default: false },
@@ -70,6 +75,9 @@ const timeoutMs = int('timeout-ms', args['timeout-ms'], 100, 60_000);
 const statusPauseMs = int('status-pause', args['status-pause'], 0, 60_000);
 const statusS = int('status-duration', args['status-duration'], 0, 600);
 const statusPage = args['status-page'] !== undefined ? int('status-page', args['status-page'], 1, 100_000) : sites > 20_000 ? 1000 : null;
+const clients = int('clients', args.clients, 0, 256);
+const clientsS = int('clients-duration', args['clients-duration'], 2, 1800);
+const clientPauseMs = int('client-pause', args['client-pause'], 0, 60_000);
 const ceilingRequests = int('ceiling', args.ceiling, 100, 100_000);
 const doPrefill = args.prefill && !args['no-prefill'];
 const label = args.label ?? `${sites >= 1000 ? `${sites / 1000}k` : sites}-${intervalS}s`;
@@ -171,10 +179,19 @@ async function main() {
 
     log(`warm-up ${warmupS} s`);
     await sleep(warmupS * 1000);
+    // A status page already open: the list has been read once, with and without the token, so
+    // window B measures reads of a warm list (the first read after a start renders every entry).
+    for (const headers of [{ authorization: `Bearer ${BENCH_TOKEN}` }, {}] as Record<string, string>[]) {
+      const t0 = performance.now();
+      const res = await fetch(`${service.api}/api/status`, { headers });
+      await res.arrayBuffer();
+      log(`  first status read${'authorization' in headers ? ' (token)' : ''}: ${res.status} in ${round(performance.now() - t0, 1)} ms`);
+    }
 
-    // ---- the measuring windows: A, the service alone; B, the same with the status poller ----
+    // ---- the measuring windows: A, the service alone; B, with the status poller; C, with API clients ----
     const sqlite = svc.db.$client;
-    const measure = async (seconds: number, poll: boolean, profileFile?: string) => {
+    /** Measures the service over `seconds` while `load` (if any) runs in the load process, for one second less. */
+    const measure = async <L>(seconds: number, load: ((durationMs: number) => Promise<L>) | null, profileFile?: string) => {
       const childCpu0 = (await targets.send<{ cpuMs: number }>({ cmd: 'counters' })).cpuMs;
       const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
@@ -189,17 +206,7 @@ async function main() {
       const threads0 = threadCpu();
       const io0 = ioWritten();
       const s0 = snap(svc.scheduler.stats());
-      const statusRun = poll
-        ? targets.send<{ calls: number; failures: number; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({
-            cmd: 'status',
-            api: service!.api,
-            durationMs: seconds * 1000 - 1000,
-            pauseMs: statusPauseMs,
-            maxCalls: 10_000,
-            pageSize: statusPage,
-            sites,
-          })
-        : null;
+      const loadRun = load ? load(seconds * 1000 - 1000) : null;
       await sleep(seconds * 1000);
       const s1 = snap(svc.scheduler.stats());
       const threads = diffThreads(threads0, threadCpu());
@@ -211,7 +218,7 @@ async function main() {
         profiler.disconnect();
         log(`wrote the CPU profile to ${profileFile}`);
       }
-      const status = await statusRun;
+      const loadResult = await loadRun;
       const childCpu1 = (await targets.send<{ cpuMs: number }>({ cmd: 'counters' })).cpuMs;
 
       const windowMs = s1.at - s0.at;
@@ -259,14 +266,39 @@ async function main() {
           writtenPerCheck: Math.round((io1.wchar - io0.wchar) / Math.max(1, checksRecorded)),
           storageBytesPerCheck: Math.round((io1.writeBytes - io0.writeBytes) / Math.max(1, checksRecorded)),
         },
-        status,
+        load: loadResult,
       };
     };
 
     log(`window A: the service alone, ${durationS} s`);
-    const a = await measure(durationS, false, args.profile);
+    const a = await measure(durationS, null, args.profile);
     log(`window B: the same with GET /api/status${statusPage ? `?limit=${statusPage}` : ''} every ${statusPauseMs} ms, ${statusS} s`);
-    const b = statusS > 0 ? await measure(statusS, true) : null;
+    const pollStatus = (durationMs: number) =>
+      targets.send<{ calls: number; failures: number; pageSize: number | null; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({
+        cmd: 'status',
+        api: service!.api,
+        durationMs,
+        pauseMs: statusPauseMs,
+        maxCalls: 10_000,
+        pageSize: statusPage,
+        sites,
+      });
+    const b = statusS > 0 ? await measure(statusS, pollStatus) : null;
+    const runClients = (durationMs: number) =>
+      targets.send<MixedReport>({
+        cmd: 'mixed',
+        api: service!.api,
+        token: BENCH_TOKEN,
+        clients,
+        durationMs,
+        pauseMs: clientPauseMs,
+        sites,
+        upstreams,
+        intervalSeconds: intervalS,
+        timeoutMs,
+      });
+    if (clients > 0) log(`window C: the same with ${clients} API clients writing and reading, ${clientPauseMs} ms between each one's requests, ${clientsS} s`);
+    const c = clients > 0 ? await measure(clientsS, runClients) : null;
     const rssEnd = process.memoryUsage.rss();
     rssPeak = Math.max(rssPeak, rssEnd);
     clearInterval(rssTimer);
@@ -296,6 +328,9 @@ async function main() {
         timeoutMs,
         statusPauseMs,
         statusPage,
+        clients,
+        clientsS,
+        clientPauseMs,
         prefill: doPrefill,
         pragmas: args.pragma ?? [],
         paused: args.paused,
@@ -310,17 +345,37 @@ async function main() {
       memoryMB: { rssAtStart: mb(rssAtStart), rssPeak: mb(rssPeak), rssEnd: mb(rssEnd), heapUsed: mb(heapUsed) },
       status: b
         ? {
-            ...b.status!,
+            ...b.load!,
             sites,
             /** Window B: the service while the poller ran (compare with window A for what the status calls cost). */
             window: { seconds: b.window.seconds, onTimePct: b.window.onTimePct, lagMs: b.lagMs, eventLoopDelayMs: b.eventLoopDelayMs, cpuPctOfOneCore: b.cpu.pctOfOneCore },
             cpuPctOfOneCoreAdded: round(b.cpu.pctOfOneCore! - a.cpu.pctOfOneCore!, 2),
           }
         : null,
+      clients: c
+        ? {
+            ...c.load!,
+            /** Window C: the service while the clients ran (its own sites' rounds included). */
+            window: {
+              seconds: c.window.seconds,
+              onTimePct: c.window.onTimePct,
+              roundsDue: c.window.roundsDue,
+              lagMs: c.lagMs,
+              eventLoopDelayMs: c.eventLoopDelayMs,
+              cpuPctOfOneCore: c.cpu.pctOfOneCore,
+              loadProcessPctOfOneCore: c.cpu.loadProcessPctOfOneCore,
+            },
+            cpuPctOfOneCoreAdded: round(c.cpu.pctOfOneCore! - a.cpu.pctOfOneCore!, 2),
+          }
+        : null,
       prefill: prefillReport,
       db,
     };
     printSummary(result);
+    if (result.clients && (result.clients.serverErrors > 0 || result.clients.lostWrites > 0)) {
+      // A measurement, not a test: the run still succeeds, but this must not go unseen.
+      log(`WINDOW C FOUND ${result.clients.serverErrors} 5xx and ${result.clients.lostWrites} lost writes: see "clients" in the summary above`);
+    }
     if (!args['no-write']) {
       const outDir = join(packageRoot(), 'bench', 'results');
       mkdirSync(outDir, { recursive: true });
@@ -394,6 +449,7 @@ function printSummary(r: any) {
           `  while polling: CPU ${r.status.window.cpuPctOfOneCore} % (+${r.status.cpuPctOfOneCoreAdded}), lag p99 ${r.status.window.lagMs.p99} ms max ${r.status.window.lagMs.max} ms, on time ${r.status.window.onTimePct} %`,
         ]
       : []),
+    ...(r.clients ? clientsSummary(r.clients) : []),
     `POST /api/sites: ${r.creation.perSecond} /s (${r.params.concurrency} in flight)`,
     `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; minute rollup row ${r.db.tables.rollups_minute?.bytesPerRow} B`,
     ...r.db.steadyState.map(
@@ -401,6 +457,30 @@ function printSummary(r: any) {
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Window C's lines: the rate, what went wrong (loudly, if anything), status latency, the service meanwhile. */
+function clientsSummary(c: any): string[] {
+  const count = (o: Record<string, number>) => Object.values(o).reduce((a, n) => a + n, 0);
+  const ops = Object.entries(c.operations as Record<string, any>);
+  const network = ops.reduce((a, [, o]) => a + o.networkErrors, 0);
+  const unexpected = ops.reduce((a, [, o]) => a + count(o.unexpected), 0);
+  const { list, page } = c.statusLatencyMs;
+  const lines = [
+    `window C, ${c.clients} API clients (${c.pauseMs} ms pause), ${c.seconds} s: ${c.requestsPerSecond} req/s (${c.requests}); 5xx ${c.serverErrors}, lost writes ${c.lostWrites} of ${c.writes.sitesChecked} sites checked (${c.writes.created} created, ${c.writes.renamed} renamed, ${c.writes.deleted} deleted), other unexpected ${unexpected}, network errors ${network}`,
+    `  status p50/p99/max ms: list ${list.p50}/${list.p99}/${list.max} (${list.calls} calls), page of ${page.limit} ${page.p50}/${page.p99}/${page.max} (${page.calls}); while the clients ran: on time ${c.window.onTimePct} %, lag p99 ${c.window.lagMs.p99} ms, event-loop p99 ${c.window.eventLoopDelayMs.p99} ms, CPU ${c.window.cpuPctOfOneCore} % (+${c.cpuPctOfOneCoreAdded}), load process ${c.window.loadProcessPctOfOneCore} %`,
+    `  p50/p99 ms by operation: ${ops.map(([key, o]) => `${key} ${round(o.latencyMs.p50, 1)}/${round(o.latencyMs.p99, 1)}`).join(', ')}`,
+  ];
+  if (c.serverErrors > 0 || c.lostWrites > 0 || unexpected > 0 || network > 0) {
+    lines.push(`  !! window C: ${c.serverErrors} 5xx, ${c.lostWrites} lost writes, ${unexpected} other unexpected statuses, ${network} network errors`);
+    for (const [key, o] of ops) {
+      if (o.serverErrors || o.networkErrors || count(o.unexpected)) {
+        lines.push(`  !! ${key}: ${o.count} requests, 5xx ${o.serverErrors}, unexpected ${JSON.stringify(o.unexpected)}, network errors ${o.networkErrors}`);
+      }
+    }
+    for (const e of [...c.lostWriteExamples, ...c.errorExamples]) lines.push(`  !! ${e}`);
+  }
+  return lines;
 }
 
 main().catch((error) => {

@@ -1,7 +1,8 @@
 /**
  * The load side of the benchmark, in its own process (forked by bench/run.ts) so that the
  * service's process.cpuUsage() counts only the service: loopback HTTP targets, the DNS server
- * for `*.bench.test`, and the API clients (site creation, the status poller).
+ * for `*.bench.test`, and the API clients (site creation, the status poller, window C's mixed
+ * clients in lib/mixed.ts).
  *
  * Targets are raw TCP servers that answer every connection with a canned `200 ok` and close: a
  * healthy origin that costs as little as possible, so that the machine's two cores go to the
@@ -11,6 +12,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { startBenchDns } from './lib/dns.js';
+import { runMixed, type ApiRequest, type MixedOptions } from './lib/mixed.js';
 import { hostAddress, hostIndexOf, siteBody } from './lib/names.js';
 import { quantile, round } from './lib/stats.js';
 
@@ -20,6 +22,7 @@ export type TargetsCommand =
   | { cmd: 'start'; hosts: number; ports: number }
   | { cmd: 'create'; api: string; token: string; from: number; count: number; upstreams: number; intervalSeconds: number; timeoutMs: number; concurrency: number; paused: boolean }
   | { cmd: 'status'; api: string; durationMs: number; pauseMs: number; maxCalls: number; pageSize: number | null; sites: number }
+  | ({ cmd: 'mixed' } & MixedOptions)
   | { cmd: 'counters' }
   | { cmd: 'stop' };
 
@@ -76,9 +79,11 @@ async function startTargets(hostCount: number, portCount: number) {
   return { ports, hosts, dnsPort: dns.port };
 }
 
-/** One JSON request over a keep-alive agent; resolves with status and body text. */
-function request(agent: http.Agent, url: string, method: string, body?: unknown, token?: string) {
-  return new Promise<{ status: number; bytes: number; text: string }>((resolve, reject) => {
+const REQUEST_TIMEOUT_MS = 60_000;
+
+/** One JSON request; resolves with status and body text (all of it with `keepBody`, else only an error's start). */
+const request: ApiRequest = (agent, url, { method, body, token, keepBody }) =>
+  new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
       url,
@@ -95,15 +100,18 @@ function request(agent: http.Agent, url: string, method: string, body?: unknown,
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const buf = Buffer.concat(chunks);
-          resolve({ status: res.statusCode ?? 0, bytes: buf.length, text: res.statusCode === 201 || res.statusCode === 200 ? '' : buf.toString('utf8', 0, 300) });
+          const status = res.statusCode ?? 0;
+          const text = keepBody ? buf.toString('utf8') : status === 201 || status === 200 ? '' : buf.toString('utf8', 0, 300);
+          resolve({ status, bytes: buf.length, text });
         });
         res.on('error', reject);
       },
     );
+    // Every loop of the bench stops by itself: a service that never answers is an error, not a hang.
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer in ${REQUEST_TIMEOUT_MS} ms`)));
     req.on('error', reject);
     req.end(payload);
   });
-}
 
 /** Creates sites `from`..`from+count-1` with `concurrency` requests in flight; measures the rate. */
 async function create(c: Extract<TargetsCommand, { cmd: 'create' }>) {
@@ -121,7 +129,7 @@ async function create(c: Extract<TargetsCommand, { cmd: 'create' }>) {
       const body = siteBody(i, { ports, upstreams: c.upstreams, intervalSeconds: c.intervalSeconds, timeoutMs: c.timeoutMs, paused: c.paused });
       const s = performance.now();
       try {
-        const res = await request(agent, `${c.api}/api/sites`, 'POST', body, c.token);
+        const res = await request(agent, `${c.api}/api/sites`, { method: 'POST', body, token: c.token });
         latencies.push(performance.now() - s);
         if (res.status === 201) created++;
         else if (errors.length < 5) errors.push(`${res.status} ${res.text}`);
@@ -157,7 +165,7 @@ async function statusLoop(c: Extract<TargetsCommand, { cmd: 'status' }>) {
     const query = c.pageSize ? `?limit=${c.pageSize}&offset=${Math.floor(Math.random() * Math.max(1, c.sites - c.pageSize))}` : '';
     const s = performance.now();
     try {
-      const res = await request(agent, `${c.api}/api/status${query}`, 'GET');
+      const res = await request(agent, `${c.api}/api/status${query}`, { method: 'GET' });
       latencies.push(performance.now() - s);
       bytes = Math.max(bytes, res.bytes);
       if (res.status !== 200) failures++;
@@ -184,6 +192,8 @@ async function handle(body: TargetsCommand): Promise<unknown> {
       return create(body);
     case 'status':
       return statusLoop(body);
+    case 'mixed':
+      return runMixed(body, { request, ports });
     case 'counters': {
       const cpu = process.cpuUsage();
       return { connections, dnsQueries: dns?.queries() ?? 0, cpuMs: (cpu.user + cpu.system) / 1000 };
