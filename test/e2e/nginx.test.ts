@@ -83,7 +83,7 @@ describe('test/support/nginx.ts', () => {
     nginx = await startNginx({ upstreamHost: 'app.e2e.test', upstreamPort: one.port, resolverPort: dns.port });
     expect(nginx.url).toBe(`http://127.0.0.1:${nginx.port}/`);
     expect(await get(nginx.url)).toMatchObject({ status: 200, text: 'one' });
-    expect(dns.queries).toContainEqual({ name: 'app.e2e.test', type: 'A' });
+    expect(dns.queries).toContainEqual(expect.objectContaining({ name: 'app.e2e.test', type: 'A' }));
 
     // The record moves: nginx follows once its cached answer expires (valid=1s).
     dns.setA('app.e2e.test', ['127.0.0.2']);

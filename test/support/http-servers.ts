@@ -157,6 +157,66 @@ export function startTruncatedServer(options: ServerOptions = {}): Promise<TestS
   return startRawServer('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\n0123456789', options);
 }
 
+/**
+ * Answers `status` with a chunked body (Node's own `Transfer-Encoding: chunked`), one chunk per
+ * piece, each written on its own turn of the event loop so that they tend to travel apart.
+ */
+export function startChunkedServer(
+  pieces: string[],
+  status = 200,
+  headers: http.OutgoingHttpHeaders = {},
+  options: ServerOptions = {},
+): Promise<TestServer> {
+  return startHttpServer((_req, res) => {
+    res.writeHead(status, headers);
+    let next = 0;
+    const write = () => {
+      if (res.destroyed) return;
+      if (next === pieces.length) {
+        res.end();
+        return;
+      }
+      res.write(pieces[next++]);
+      setImmediate(write);
+    };
+    write();
+  }, options);
+}
+
+/**
+ * Sends the head of a chunked answer (`status`, with `headers`) and the first `sent` bytes of a
+ * `promised`-byte chunk, then closes: a body cut short in the middle of a chunk.
+ */
+export function startTruncatedChunkedServer(
+  status: number,
+  headers: Record<string, string>,
+  promised: number,
+  sent: string,
+  options: ServerOptions = {},
+): Promise<TestServer> {
+  const head = Object.entries({ ...headers, 'Transfer-Encoding': 'chunked' })
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
+  return startRawServer(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\n${head}\r\n${promised.toString(16)}\r\n${sent}`, options);
+}
+
+/** Sends 100 Continue and 103 Early Hints, then answers 200 "after interim". */
+export function startInterimServer(options: ServerOptions = {}): Promise<TestServer> {
+  return startHttpServer((_req, res) => {
+    res.writeContinue();
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    res.end('after interim');
+  }, options);
+}
+
+/** Sends the head of a 200 with `Content-Length: 100` and 10 bytes of its body, then stalls. */
+export function startStallingBodyServer(options: ServerOptions = {}): Promise<TestServer> {
+  return startNetServer((socket) => {
+    socket.on('error', () => {});
+    socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789'));
+  }, options);
+}
+
 export interface LargeBodyServer extends TestServer {
   /** Responses whose body was sent to the end. */
   completed(): number;
