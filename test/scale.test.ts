@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createRoundRecorder } from '../src/incidents/rounds.recorder.js';
-import type { RoundResult } from '../src/scheduler/scheduler.js';
+import { QUICK_STARTS_PER_SECOND, type RoundResult } from '../src/scheduler/scheduler.js';
 import { closeAll, startHealthyServer, startNginx502Server, type TestServer } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
 
@@ -161,6 +161,25 @@ describe('status at scale', () => {
 });
 
 describe('scheduler at scale', () => {
+  it('a bulk import gets quick first rounds only up to the budget; the rest start on their phases', async () => {
+    let now = Date.UTC(2026, 0, 1, 12);
+    t = createTestService({}, { clock: { now: () => now } });
+    const create = async (i: number) =>
+      (await t!.call('POST', '/api/sites', { name: `q${i}`, url: 'http://127.0.0.1:9/', intervalSeconds: 60 })).body.id as number;
+    // The clock stands still: the budget does not refill while these are created (nothing is started).
+    const ids: number[] = [];
+    for (let i = 0; i < QUICK_STARTS_PER_SECOND + 150; i++) ids.push(await create(i));
+    const dues = ids.map((id) => t!.svc.scheduler.nextDue(id)! - now);
+    expect(dues.slice(0, QUICK_STARTS_PER_SECOND).every((d) => d >= 0 && d <= 1000)).toBe(true);
+    const rest = dues.slice(QUICK_STARTS_PER_SECOND);
+    expect(rest.every((d) => d >= 0 && d <= 60_000)).toBe(true);
+    expect(Math.max(...rest) - Math.min(...rest)).toBeGreaterThan(30_000);
+    // A second later the budget has refilled: a site created alone starts at once again.
+    now += 1000;
+    const alone = await create(9999);
+    expect(t.svc.scheduler.nextDue(alone)! - now).toBeLessThanOrEqual(1000);
+  });
+
   it('spreads sites created together over the interval after their first round', async () => {
     const healthy = await startHealthyServer();
     servers.push(healthy);

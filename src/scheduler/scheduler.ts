@@ -60,6 +60,13 @@ const nextSlot = (after: number, intervalMs: number, phase: number) => {
   return phase + k * intervalMs;
 };
 
+/**
+ * New sites get a first round within a second, up to this many per second (a token bucket);
+ * past that, during a bulk import, they start on their phase within one interval, as after a
+ * restart, so that an import never pushes back the rounds of the sites already there.
+ */
+export const QUICK_STARTS_PER_SECOND = 100;
+
 /** Buckets of the lag histogram: 1 ms wide up to 1 s, then 100 ms wide up to 60 s, then one overflow bucket. */
 const LAG_FINE_MS = 1000;
 const LAG_COARSE_STEP_MS = 100;
@@ -129,6 +136,14 @@ export function createScheduler(deps: SchedulerDeps) {
     maxLagMs: 0,
   };
   const LAG_SAMPLES = 100_000;
+  const quickStarts = { tokens: QUICK_STARTS_PER_SECOND, at: -Infinity };
+  const takeQuickStart = (now: number) => {
+    quickStarts.tokens = Math.min(QUICK_STARTS_PER_SECOND, quickStarts.tokens + ((now - quickStarts.at) * QUICK_STARTS_PER_SECOND) / 1000);
+    quickStarts.at = now;
+    if (quickStarts.tokens < 1) return false;
+    quickStarts.tokens--;
+    return true;
+  };
 
   const schedule = (entry: Entry, due: number) => {
     entry.due = due;
@@ -155,8 +170,10 @@ export function createScheduler(deps: SchedulerDeps) {
     }
     if (site.lastRoundAt === null) {
       // A new site: a first round within a second, then onto its phase grid (startRound), so
-      // that sites created together (a bulk import) do not stay bunched together.
-      schedule(entry, intervalMs <= 1000 ? nextSlot(now, intervalMs, entry.phase) : now + (entry.phase % 1000));
+      // that sites created together do not stay bunched together. Past the quick-start budget,
+      // straight onto its phase grid.
+      const quick = intervalMs > 1000 && takeQuickStart(now);
+      schedule(entry, quick ? now + (entry.phase % 1000) : nextSlot(now, intervalMs, entry.phase));
     } else {
       schedule(entry, nextSlot(Math.max(now, site.lastRoundAt + intervalMs / 2), intervalMs, entry.phase));
     }
