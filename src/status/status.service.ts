@@ -33,8 +33,8 @@ const uptimeOf = (s: TargetStatus | undefined): UptimeFigures => s?.uptime ?? { 
  * The status entry of one site, rendered by SQLite (one JSON text: no row objects, no
  * re-serialising). A subquery's JSON comes back as text: json() makes it JSON again.
  */
-const entrySql = (full: boolean) => `
-  SELECT json_object(
+const entrySql = (full: boolean, where: 'one' | 'range') => `
+  SELECT s.id AS id, json_object(
     'id', s.id,
     'name', s.name,
     'state', CASE WHEN s.paused THEN 'paused' ELSE s.state END,
@@ -52,10 +52,14 @@ const entrySql = (full: boolean) => `
       FROM incidents i WHERE i.site_id = s.id AND i.state = 'open' ORDER BY i.opened_at DESC LIMIT 1))${full ? ",\n    'url', s.url" : ''}
   ) AS entry
   FROM sites s LEFT JOIN status_snapshot ss ON ss.site_id = s.id AND ss.target = 'site'
-  WHERE s.id = ?`;
+  WHERE ${where === 'one' ? 's.id = ?' : 's.id BETWEEN ? AND ?'}`;
 
 /** After LIST_BUDGET_MS of rendering, the list yields to the event loop. */
 const LIST_BUDGET_MS = 40;
+/** Entries rendered per statement when most of a page is missing. */
+const RANGE_ROWS = 500;
+
+type Rendered = { id: number; entry: string };
 
 /**
  * Sites whose status entry may have changed since it was rendered, filled by temporary triggers
@@ -98,8 +102,16 @@ export function createStatusService(db: Db, _clock: Clock) {
   const takeDirty = db.$client.prepare<[], { site_id: number }>('DELETE FROM temp.status_dirty RETURNING site_id');
   const pageIds = db.$client.prepare<[number, number], { id: number }>('SELECT id FROM sites ORDER BY id LIMIT ? OFFSET ?');
   const rendered = {
-    public: { one: db.$client.prepare<[number], { entry: string }>(entrySql(false)), cache: new Map<number, string>() },
-    full: { one: db.$client.prepare<[number], { entry: string }>(entrySql(true)), cache: new Map<number, string>() },
+    public: {
+      one: db.$client.prepare<[number], Rendered>(entrySql(false, 'one')),
+      range: db.$client.prepare<[number, number], Rendered>(entrySql(false, 'range')),
+      cache: new Map<number, string>(),
+    },
+    full: {
+      one: db.$client.prepare<[number], Rendered>(entrySql(true, 'one')),
+      range: db.$client.prepare<[number, number], Rendered>(entrySql(true, 'range')),
+      cache: new Map<number, string>(),
+    },
   };
   const openOf = db.$client.prepare<[number], OpenIncident>(
     `SELECT id, site_id, kind, opened_at, failed_checks, causes FROM incidents
@@ -135,11 +147,28 @@ export function createStatusService(db: Db, _clock: Clock) {
      * does not hold up the scheduler.
      */
     async listJson(offset: number, limit: number, full: boolean): Promise<string> {
-      const { one, cache } = full ? rendered.full : rendered.public;
+      const { one, range, cache } = full ? rendered.full : rendered.public;
       forgetChanged();
       const ids = pageIds.all(limit < 0 ? -1 : limit, offset);
       const parts = new Array<string>(ids.length);
       let since = performance.now();
+      const yieldIfLong = async () => {
+        if (performance.now() - since <= LIST_BUDGET_MS) return;
+        await new Promise((resolve) => setImmediate(resolve));
+        forgetChanged();
+        since = performance.now();
+      };
+      // Mostly missing (the first read, or the first after an interval without one): render the
+      // page by id ranges, which costs half as much per entry as one statement per site.
+      let missing = 0;
+      for (const { id } of ids) if (!cache.has(id)) missing++;
+      if (missing > ids.length / 4) {
+        for (let i = 0; i < ids.length; i += RANGE_ROWS) {
+          const last = ids[Math.min(i + RANGE_ROWS, ids.length) - 1].id;
+          for (const row of range.all(ids[i].id, last)) cache.set(row.id, row.entry);
+          await yieldIfLong();
+        }
+      }
       for (let i = 0; i < ids.length; i++) {
         const id = ids[i].id;
         let entry = cache.get(id);
@@ -150,11 +179,7 @@ export function createStatusService(db: Db, _clock: Clock) {
             continue; // deleted while the list was read
           }
           cache.set(id, entry);
-          if (performance.now() - since > LIST_BUDGET_MS) {
-            await new Promise((resolve) => setImmediate(resolve));
-            forgetChanged();
-            since = performance.now();
-          }
+          await yieldIfLong();
         }
         parts[i] = entry;
       }
