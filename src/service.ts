@@ -86,7 +86,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     ],
   });
 
-  return { app, db, clock, scheduler, sender, housekeeping, sites, checks, incidents, outbox, recorder };
+  return { app, db, clock, scheduler, sender, housekeeping, sites, checks, incidents, outbox, recorder, status };
 }
 
 export type Service = ReturnType<typeof buildService>;
@@ -96,7 +96,7 @@ export type Service = ReturnType<typeof buildService>;
  * HTTP server. `stop()` undoes it in reverse order.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const { app, db, scheduler, sender, housekeeping } = buildService(config, logger, overrides);
+  const { app, db, scheduler, sender, housekeeping, status } = buildService(config, logger, overrides);
   scheduler.start();
   sender.start();
   housekeeping.start();
@@ -120,6 +120,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         housekeeping.stop();
         await sender.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
+        status.stop();
         closeDatabase(db);
       })();
       return stopping;

@@ -3,6 +3,7 @@ import { createRoundRecorder } from '../src/incidents/rounds.recorder.js';
 import { QUICK_STARTS_PER_SECOND, type RoundResult } from '../src/scheduler/scheduler.js';
 import { closeAll, startHealthyServer, startNginx502Server, type TestServer } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
+import { waitFor } from './support/wait.js';
 
 const HOUR = 3_600_000;
 
@@ -110,6 +111,15 @@ describe('status at scale', () => {
     expect((await entryOf(b.id)).uptime['24h']).toBe(12.5);
     expect((await entryOf(b.id, null)).incident.failedChecks).toBe(77);
     await matchesOne();
+    // Read lists stay warm: a change is rendered again in the background, before the next read.
+    const before = t.svc.status.cacheStats().backgroundRenders;
+    await t.call('PATCH', `/api/sites/${b.id}`, { name: 'b2' });
+    await waitFor(() => t!.svc.status.cacheStats().backgroundRenders >= before + 2 && t!.svc.status.cacheStats().waiting === 0, {
+      timeoutMs: 10_000,
+      message: 'the changed entry rendered in the background, in both lists',
+    });
+    expect((await entryOf(b.id)).name).toBe('b2');
+    expect((await entryOf(b.id, null)).name).toBe('b2');
     // Deleted: gone from the list and the total.
     await t.call('DELETE', `/api/sites/${a.id}`);
     const after = await t.call('GET', '/api/status');

@@ -58,6 +58,11 @@ const entrySql = (full: boolean, where: 'one' | 'range') => `
 const LIST_BUDGET_MS = 40;
 /** Entries rendered per statement when most of a page is missing. */
 const RANGE_ROWS = 500;
+/** How long after the last read of a list its changed entries are rendered in the background. */
+const KEEP_WARM_MS = 5 * 60_000;
+const REFRESH_EVERY_MS = 250;
+/** The most time one background pass renders for. */
+const REFRESH_BUDGET_MS = 5;
 
 type Rendered = { id: number; entry: string };
 
@@ -101,29 +106,70 @@ export function createStatusService(db: Db, _clock: Clock) {
   db.$client.exec(DIRTY_SQL);
   const takeDirty = db.$client.prepare<[], { site_id: number }>('DELETE FROM temp.status_dirty RETURNING site_id');
   const pageIds = db.$client.prepare<[number, number], { id: number }>('SELECT id FROM sites ORDER BY id LIMIT ? OFFSET ?');
-  const rendered = {
-    public: {
-      one: db.$client.prepare<[number], Rendered>(entrySql(false, 'one')),
-      range: db.$client.prepare<[number, number], Rendered>(entrySql(false, 'range')),
-      cache: new Map<number, string>(),
-    },
-    full: {
-      one: db.$client.prepare<[number], Rendered>(entrySql(true, 'one')),
-      range: db.$client.prepare<[number, number], Rendered>(entrySql(true, 'range')),
-      cache: new Map<number, string>(),
-    },
-  };
+  const variant = (full: boolean) => ({
+    one: db.$client.prepare<[number], Rendered>(entrySql(full, 'one')),
+    range: db.$client.prepare<[number, number], Rendered>(entrySql(full, 'range')),
+    cache: new Map<number, string>(),
+    /** When the list was last read in this variant (performance.now()). */
+    readAt: -Infinity,
+    /** Sites changed since, to render again in the background while the variant is warm. */
+    toRender: new Set<number>(),
+  });
+  const rendered = { public: variant(false), full: variant(true) };
+  const variants = [rendered.public, rendered.full];
+  const warm = (v: (typeof variants)[number], now: number) => now - v.readAt < KEEP_WARM_MS;
+  let backgroundRenders = 0;
+  let refresher: NodeJS.Timeout | null = null;
   const openOf = db.$client.prepare<[number], OpenIncident>(
     `SELECT id, site_id, kind, opened_at, failed_checks, causes FROM incidents
      WHERE site_id = ? AND state = 'open' ORDER BY opened_at DESC LIMIT 1`,
   );
 
-  /** Drops the cached entries of the sites marked since the last call. */
+  /** Drops the cached entries of the sites marked since the last call (to render again if warm). */
   const forgetChanged = () => {
+    const now = performance.now();
     for (const { site_id: id } of takeDirty.all()) {
-      rendered.public.cache.delete(id);
-      rendered.full.cache.delete(id);
+      for (const v of variants) {
+        v.cache.delete(id);
+        if (warm(v, now)) v.toRender.add(id);
+      }
     }
+  };
+
+  /**
+   * While a list variant has been read in the last KEEP_WARM_MS, the entries that changed are
+   * rendered again in the background, a few ms at a time, so that a dashboard's next read finds
+   * them ready (at 10,000 sites checked every minute: ~170 entries a second, ~2 ms of CPU). The
+   * timer starts with a read and stops when nothing has been read for that long.
+   */
+  const refresh = () => {
+    if (!db.$client.open) return stopRefresher();
+    forgetChanged();
+    const now = performance.now();
+    const until = now + REFRESH_BUDGET_MS;
+    let anyWarm = false;
+    for (const v of variants) {
+      if (!warm(v, now)) {
+        v.toRender.clear();
+        continue;
+      }
+      anyWarm = true;
+      for (const id of v.toRender) {
+        if (performance.now() > until) return;
+        v.toRender.delete(id);
+        if (v.cache.has(id)) continue;
+        const row = v.one.get(id);
+        if (row) {
+          v.cache.set(id, row.entry);
+          backgroundRenders++;
+        }
+      }
+    }
+    if (!anyWarm) stopRefresher();
+  };
+  const stopRefresher = () => {
+    if (refresher) clearInterval(refresher);
+    refresher = null;
   };
 
   const incidentEntry = (incident: OpenIncident | undefined, full: boolean) => {
@@ -147,8 +193,11 @@ export function createStatusService(db: Db, _clock: Clock) {
      * does not hold up the scheduler.
      */
     async listJson(offset: number, limit: number, full: boolean): Promise<string> {
-      const { one, range, cache } = full ? rendered.full : rendered.public;
+      const v = full ? rendered.full : rendered.public;
+      const { one, range, cache } = v;
       forgetChanged();
+      v.readAt = performance.now();
+      refresher ??= setInterval(refresh, REFRESH_EVERY_MS).unref();
       const ids = pageIds.all(limit < 0 ? -1 : limit, offset);
       const parts = new Array<string>(ids.length);
       let since = performance.now();
@@ -184,6 +233,20 @@ export function createStatusService(db: Db, _clock: Clock) {
         parts[i] = entry;
       }
       return `[${parts.filter((p) => p !== '').join(',')}]`;
+    },
+
+    /** Entries kept rendered, entries waiting for a background render, and renders done in the background. */
+    cacheStats() {
+      return {
+        cached: rendered.public.cache.size + rendered.full.cache.size,
+        waiting: rendered.public.toRender.size + rendered.full.toRender.size,
+        backgroundRenders,
+      };
+    },
+
+    /** Stops the background renders (they also stop by themselves once the database is closed). */
+    stop(): void {
+      stopRefresher();
     },
 
     /** One site's entry with its upstreams. */
