@@ -118,6 +118,24 @@ describe('sites CRUD', () => {
     expect(left.n).toBe(0);
   });
 
+  it('a burst of creations shares a commit: every one acknowledged is stored, a failing one fails alone', async () => {
+    // A database fault for one name only (a trigger on this connection), in the middle of a burst.
+    t.svc.db.$client.exec(
+      "CREATE TEMP TRIGGER fail_one BEFORE INSERT ON main.sites WHEN NEW.name = 'boom' BEGIN SELECT RAISE(ABORT, 'simulated fault'); END;",
+    );
+    const names = Array.from({ length: 40 }, (_, i) => (i === 17 ? 'boom' : `burst-${i}`));
+    const answers = await Promise.all(names.map((name) => t.call('POST', '/api/sites', body({ name }))));
+    expect(answers.map((a) => a.status)).toEqual(names.map((n) => (n === 'boom' ? 500 : 201)));
+    expect(answers[17].body.error.message).toMatch(/^internal error \(request id /);
+    const ids = answers.filter((a) => a.status === 201).map((a) => a.body.id as number);
+    expect(new Set(ids).size).toBe(39);
+    // Every acknowledged site, with its upstream, is stored and listed; the failed one left nothing.
+    const listed = (await t.call('GET', '/api/sites')).body.sites as { id: number; name: string; upstreams: unknown[] }[];
+    expect(listed.map((s) => s.name).sort()).toEqual(names.filter((n) => n !== 'boom').sort());
+    expect(listed.every((s) => s.upstreams.length === 1)).toBe(true);
+    expect((t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM upstreams').get() as { n: number }).n).toBe(39);
+  });
+
   it('answers 404 with an error body for unknown ids on every site route', async () => {
     for (const [method, path, b] of [
       ['GET', '/api/sites/999'],

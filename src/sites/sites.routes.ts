@@ -27,8 +27,8 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
   };
 
   return new Hono<AppEnv>()
-    .post('/', validate('json', siteCreateSchema), (c) => {
-      const site = deps.sites.create(c.req.valid('json'));
+    .post('/', validate('json', siteCreateSchema), async (c) => {
+      const site = await deps.sites.createSoon(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
       return c.json(site, 201);
     })
