@@ -173,6 +173,9 @@ function withinDeadline<T>(work: Promise<T>, deadline: Deadline, onPass: () => E
   });
 }
 
+/** A trace before anything happened: of the probe, and again at each redirect hop. */
+const emptyTrace = (): Trace => ({ addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null });
+
 /** `[::1]` -> `::1` (URL keeps the brackets on IPv6 hostnames). */
 const bareHostname = (hostname: string) =>
   hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
@@ -410,7 +413,7 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
     const startedAt = clock.now();
     const t0 = performance.now();
     const elapsed = () => Math.round(performance.now() - t0);
-    const trace: Trace = { addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null };
+    const trace = emptyTrace();
     const deadline = new Deadline(target.timeoutMs);
     const result = (v: Verdict): ProbeResult => ({
       startedAt,
@@ -438,9 +441,7 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
         if (url.protocol !== 'http:' && url.protocol !== 'https:') {
           return result(verdict('http_error', `unsupported URL scheme ${url.protocol}${redirects > 0 ? ' in redirect' : ''}`));
         }
-        if (redirects > 0) {
-          Object.assign(trace, { addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null });
-        }
+        if (redirects > 0) Object.assign(trace, emptyTrace());
 
         const hostname = url.hostname;
         try {

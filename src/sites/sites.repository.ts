@@ -169,19 +169,15 @@ export function createSitesRepository(db: Db, clock: Clock) {
       return out;
     },
 
-    /** Inserts a site with its upstreams; the view is built from the rows as inserted (no read back). */
-    create(input: SiteCreate): SiteView {
-      return db.transaction(() => insertOne(input));
-    },
-
     /**
-     * The same, committed together with the other creations that arrive in the same turn of the
+     * Inserts a site with its upstreams; the view is built from the rows as inserted (no read
+     * back). Committed together with the other creations that arrive in the same turn of the
      * event loop: under a burst of API clients one commit serves many sites (a commit is about
      * half of what a creation costs the database). Resolves once the transaction has committed,
      * so an acknowledged site is on disk; each site has its own savepoint, so one failing insert
      * fails only its own request.
      */
-    createSoon(input: SiteCreate): Promise<SiteView> {
+    create(input: SiteCreate): Promise<SiteView> {
       return new Promise((resolve, reject) => {
         queued.push({ input, resolve, reject });
         if (queued.length === 1) setImmediate(flushCreations);

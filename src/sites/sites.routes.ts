@@ -28,7 +28,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
 
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), async (c) => {
-      const site = await deps.sites.createSoon(c.req.valid('json'));
+      const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
       return c.json(site, 201);
     })
