@@ -136,9 +136,16 @@ async function main() {
     log(`${sites} sites x ${targetsPerRound} targets every ${intervalS} s; window ${durationS} s; ${hosts} addresses x ${portCount} ports`);
     const t = await targets.send<{ ports: number[]; dnsPort: number }>({ cmd: 'start', hosts, ports: portCount });
 
-    log(`ceiling: ${ceilingRequests} bare GETs back to back`);
-    const ceiling: Ceiling = await measureCeiling({ host: hostAddress(0), port: t.ports[0], name: siteName(0), dnsPort: t.dnsPort, requests: ceilingRequests });
-    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms`);
+    log(`ceiling: ${ceilingRequests} bare GETs back to back, then paced as the scheduler fires`);
+    const ceiling: Ceiling = await measureCeiling({
+      host: hostAddress(0),
+      port: t.ports[0],
+      name: siteName(0),
+      dnsPort: t.dnsPort,
+      requests: ceilingRequests,
+      perSecond: (sites * targetsPerRound) / intervalS,
+    });
+    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms; paced ${ceiling.pacedPerSecond}/s with DNS ${ceiling.pacedGetDnsCpuMs} ms`);
 
     service = await startBenchService({
       DATABASE_PATH: dbPath,
@@ -152,7 +159,17 @@ async function main() {
     // RSS and heap, sampled each second for the whole run; and before any site exists.
     const rssAtStart = process.memoryUsage.rss();
     let rssPeak = 0;
-    const rssTimer = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage.rss())), 1000);
+    // Which part of the run is on, and each part's highest RSS with the heap figures of that moment.
+    let phase = 'creation';
+    const memoryByPhase: Record<string, { rss: number; heapTotal: number; heapUsed: number; external: number }> = {};
+    const sampleMemory = () => {
+      const m = process.memoryUsage();
+      rssPeak = Math.max(rssPeak, m.rss);
+      if (m.rss > (memoryByPhase[phase]?.rss ?? 0)) {
+        memoryByPhase[phase] = { rss: m.rss, heapTotal: m.heapTotal, heapUsed: m.heapUsed, external: m.external };
+      }
+    };
+    const rssTimer = setInterval(sampleMemory, 1000);
 
     log(`creating ${sites} sites through the API (${concurrency} in flight)`);
     const creation = await targets.send<{ created: number; perSecond: number; failed: number; errors: string[] }>({
@@ -178,6 +195,7 @@ async function main() {
     }
 
     log(`warm-up ${warmupS} s`);
+    phase = 'warm-up';
     await sleep(warmupS * 1000);
     // A status page already open: the list (or its first page, as window B reads it) has been
     // read once, with and without the token, so window B measures reads of a warm list (the first
@@ -204,6 +222,7 @@ async function main() {
         await profiler.post('Profiler.setSamplingInterval', { interval: 1000 });
         await profiler.post('Profiler.start');
       }
+      phase = load === null ? 'A' : load === pollStatus ? 'B' : 'C';
       const threads0 = threadCpu();
       const io0 = ioWritten();
       const s0 = snap(svc.scheduler.stats());
@@ -258,6 +277,7 @@ async function main() {
           msPerCheck: round(perCheck, 4),
           ratioToBareGet: round(perCheck / ceiling.bareGetCpuMs, 2),
           ratioToBareGetDns: round(perCheck / ceiling.bareGetDnsCpuMs, 2),
+          ratioToPacedGetDns: round(perCheck / ceiling.pacedGetDnsCpuMs, 2),
           loadProcessPctOfOneCore: round(((childCpu1 - childCpu0) / windowMs) * 100, 1),
           /** CPU ms in the window by thread (Linux), 10 ms resolution. */
           byThreadMs: threads,
@@ -300,8 +320,8 @@ async function main() {
       });
     if (clients > 0) log(`window C: the same with ${clients} API clients writing and reading, ${clientPauseMs} ms between each one's requests, ${clientsS} s`);
     const c = clients > 0 ? await measure(clientsS, runClients) : null;
+    sampleMemory();
     const rssEnd = process.memoryUsage.rss();
-    rssPeak = Math.max(rssPeak, rssEnd);
     clearInterval(rssTimer);
     const heapUsed = process.memoryUsage().heapUsed;
 
@@ -343,7 +363,16 @@ async function main() {
       eventLoopDelayMs: a.eventLoopDelayMs,
       cpu: a.cpu,
       io: a.io,
-      memoryMB: { rssAtStart: mb(rssAtStart), rssPeak: mb(rssPeak), rssEnd: mb(rssEnd), heapUsed: mb(heapUsed) },
+      memoryMB: {
+        rssAtStart: mb(rssAtStart),
+        rssPeak: mb(rssPeak),
+        rssEnd: mb(rssEnd),
+        heapUsed: mb(heapUsed),
+        /** Each part's highest RSS, with V8's heap (total, used) and external memory at that second. */
+        byPhase: Object.fromEntries(
+          Object.entries(memoryByPhase).map(([k, v]) => [k, { rss: mb(v.rss), heapTotal: mb(v.heapTotal), heapUsed: mb(v.heapUsed), external: mb(v.external) }]),
+        ),
+      },
       status: b
         ? {
             ...b.load!,
@@ -441,9 +470,12 @@ function printSummary(r: any) {
     `on time (started <= 1 s after due): ${w.onTimePct} %  (${w.roundsOnTime}/${w.roundsDue} rounds; skipped ${w.roundsSkipped})`,
     `checks recorded: ${w.checksRecorded} of ~${w.checksExpected} expected (${w.recordedPct} %)  outcomes ${JSON.stringify(w.outcomes)}`,
     `schedule lag ms: p50 ${r.lagMs.p50}  p99 ${r.lagMs.p99}  p99.9 ${r.lagMs.p999}  max ${r.lagMs.max}   event-loop delay p99 ${r.eventLoopDelayMs.p99} max ${r.eventLoopDelayMs.max}`,
-    `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms); load process ${r.cpu.loadProcessPctOfOneCore} %`,
+    `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms), ${r.cpu.ratioToPacedGetDns}x GET+DNS paced as probes (${r.ceiling.pacedGetDnsCpuMs} ms); load process ${r.cpu.loadProcessPctOfOneCore} %`,
     `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
     `RSS MB: peak ${r.memoryMB.rssPeak}  end ${r.memoryMB.rssEnd}  (heap ${r.memoryMB.heapUsed}; ${r.memoryMB.rssAtStart} before any site)`,
+    `  peak by part (rss / V8 heap total / used): ${Object.entries(r.memoryMB.byPhase ?? {})
+      .map(([k, v]: [string, any]) => `${k} ${v.rss} / ${v.heapTotal} / ${v.heapUsed}`)
+      .join(', ')}`,
     ...(r.status
       ? [
           `GET /api/status${r.status.pageSize ? `?limit=${r.status.pageSize}` : ''}: p50 ${r.status.latencyMs.p50} ms  p99 ${r.status.latencyMs.p99} ms  max ${r.status.latencyMs.max} ms  (${r.status.calls} calls, ${Math.round(r.status.maxBytes / 1024)} KiB, ${r.status.failures} failed)`,
