@@ -52,6 +52,7 @@ const { values: args } = parseArgs({
     'keep-db': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     profile: { type: 'string' },
+    'heap-profile': { type: 'string' },
     pragma: { type: 'string', multiple: true },
     paused: { type: 'boolean', default: false },
   },
@@ -210,11 +211,24 @@ async function main() {
     // ---- the measuring windows: A, the service alone; B, with the status poller; C, with API clients ----
     const sqlite = svc.db.$client;
     /** Measures the service over `seconds` while `load` (if any) runs in the load process, for one second less. */
-    const measure = async <L>(seconds: number, load: ((durationMs: number) => Promise<L>) | null, profileFile?: string) => {
+    const measure = async <L>(
+      seconds: number,
+      load: ((durationMs: number) => Promise<L>) | null,
+      profileFile?: string,
+      heapProfileFile?: string,
+    ) => {
       const childCpu0 = (await targets.send<{ cpuMs: number }>({ cmd: 'counters' })).cpuMs;
       const loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
       // --profile FILE: a CPU profile of this process over window A (open it in Chrome DevTools).
+      // --heap-profile FILE: V8's sampling heap profile over window A: what is in the heap at its
+      // end (garbage not yet collected included), by allocation site (open it in Chrome DevTools).
+      const heapProfiler = heapProfileFile ? new Session() : null;
+      if (heapProfiler) {
+        heapProfiler.connect();
+        await heapProfiler.post('HeapProfiler.enable');
+        await heapProfiler.post('HeapProfiler.startSampling', { samplingInterval: 16_384 });
+      }
       const profiler = profileFile ? new Session() : null;
       if (profiler) {
         profiler.connect();
@@ -232,6 +246,12 @@ async function main() {
       const threads = diffThreads(threads0, threadCpu());
       const io1 = ioWritten();
       loop.disable();
+      if (heapProfiler) {
+        const { profile } = await heapProfiler.post('HeapProfiler.stopSampling');
+        writeFileSync(heapProfileFile!, JSON.stringify(profile));
+        heapProfiler.disconnect();
+        log(`wrote the heap profile to ${heapProfileFile}`);
+      }
       if (profiler) {
         const { profile } = await profiler.post('Profiler.stop');
         writeFileSync(profileFile!, JSON.stringify(profile));
@@ -292,7 +312,7 @@ async function main() {
     };
 
     log(`window A: the service alone, ${durationS} s`);
-    const a = await measure(durationS, null, args.profile);
+    const a = await measure(durationS, null, args.profile, args['heap-profile']);
     log(`window B: the same with GET /api/status${statusPage ? `?limit=${statusPage}` : ''} every ${statusPauseMs} ms, ${statusS} s`);
     const pollStatus = (durationMs: number) =>
       targets.send<{ calls: number; failures: number; pageSize: number | null; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({
