@@ -1,5 +1,5 @@
 /**
- * npm run bench -- [--sites 10000] [--interval 60] [--duration 120] [--upstreams 1] [--label x]
+ * npm run bench -- [--sites 10000] [--interval 60] [--duration 120] [--upstreams 1] [--probe-threads auto|0-16] [--label x]
  *
  * Starts loopback targets and a DNS server in a forked process, the real service in this one
  * (temp database, real probes through DNS_SERVERS, real scheduler and recorder), creates the
@@ -49,6 +49,8 @@ const { values: args } = parseArgs({
     prefill: { type: 'boolean', default: true },
     'no-prefill': { type: 'boolean', default: false },
     'max-probes': { type: 'string' },
+    /** PROBE_THREADS: auto (the default, as in config), 0 (main thread only), 1-16 workers. */
+    'probe-threads': { type: 'string', default: 'auto' },
     'keep-db': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     profile: { type: 'string' },
@@ -152,6 +154,7 @@ async function main() {
       DATABASE_PATH: dbPath,
       DNS_SERVERS: `127.0.0.1:${t.dnsPort}`,
       ...(args['max-probes'] ? { MAX_CONCURRENT_PROBES: args['max-probes'] } : {}),
+      PROBE_THREADS: args['probe-threads'],
     });
     const { svc } = service;
     // --pragma "cache_size=-65536": an experiment on the service's connection (reported in params).
@@ -375,6 +378,7 @@ async function main() {
         prefill: doPrefill,
         pragmas: args.pragma ?? [],
         paused: args.paused,
+        probeThreads: svc.probes.stats().threads,
       },
       creation,
       ceiling,

@@ -53,6 +53,14 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Upper bound on probes in flight at once, across all sites. */
   MAX_CONCURRENT_PROBES: int(1, 10_000).default(256),
+  /** Worker threads for probes: `auto` (the main thread, workers only for the excess of a high rate), 0 (none), 1-16 (all probes). */
+  PROBE_THREADS: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .refine((v) => v === 'auto' || (/^\d{1,2}$/.test(v) && Number(v) <= 16), 'PROBE_THREADS must be auto or an integer from 0 to 16')
+    .transform((v): 'auto' | number => (v === 'auto' ? 'auto' : Number(v)))
+    .default('auto'),
 });
 
 export type Config = z.infer<typeof configSchema>;

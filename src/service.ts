@@ -9,7 +9,7 @@ import { closeDatabase, openDatabase, type Db } from './db/client.js';
 import { createIncidentsRepository } from './incidents/incidents.repository.js';
 import { incidentsRoutes } from './incidents/incidents.routes.js';
 import { createRoundRecorder } from './incidents/rounds.recorder.js';
-import { createHttpProbe, createResolver, createTargetPolicy } from './probes/index.js';
+import { createProbeRunner, type ProbeOptions, type ProbeRunner } from './probes/index.js';
 import type { HttpProbe } from './probes/probes.types.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createSitesRepository } from './sites/sites.repository.js';
@@ -28,6 +28,8 @@ export interface ServiceOverrides {
 export interface RunningService {
   port: number;
   db: Db;
+  /** Where probes run (PROBE_THREADS) and how many ran where. */
+  probes: ProbeRunner;
   stop(): Promise<void>;
 }
 
@@ -55,15 +57,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     clock,
   });
   const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock });
-  const probe =
-    overrides.probe ??
-    createHttpProbe({
-      resolver: createResolver({ servers: config.DNS_SERVERS }),
-      policy: createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS }),
-    });
+  const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
-    probe,
+    probe: probes.probe,
     record: (rounds) => recorder.record(rounds),
     clock,
     logger,
@@ -86,7 +83,17 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     ],
   });
 
-  return { app, db, clock, scheduler, sender, housekeeping, sites, checks, incidents, outbox, recorder, status };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status };
+}
+
+/**
+ * The probe for `PROBE_THREADS`. A test's probe or clock keeps probing in-process, as a fake clock
+ * must not drive the routing of real probes.
+ */
+function probeRunner(config: Config, logger: Logger, overrides: ServiceOverrides): ProbeRunner {
+  const options: ProbeOptions = { dnsServers: config.DNS_SERVERS, allowTargets: config.ALLOW_TARGETS, denyTargets: config.DENY_TARGETS };
+  const threads = overrides.probe || overrides.clock ? 0 : config.PROBE_THREADS;
+  return createProbeRunner({ threads, options, logger, local: overrides.probe });
 }
 
 export type Service = ReturnType<typeof buildService>;
@@ -96,7 +103,7 @@ export type Service = ReturnType<typeof buildService>;
  * HTTP server. `stop()` undoes it in reverse order.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const { app, db, scheduler, sender, housekeeping, status } = buildService(config, logger, overrides);
+  const { app, db, scheduler, probes, sender, housekeeping, status } = buildService(config, logger, overrides);
   scheduler.start();
   sender.start();
   housekeeping.start();
@@ -112,11 +119,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
   return {
     port,
     db,
+    probes,
     stop() {
       stopping ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         await scheduler.stop();
+        await probes.close();
         housekeeping.stop();
         await sender.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);

@@ -7,15 +7,14 @@ import {
   DnsFailure,
   type HttpProbeDeps,
   type ProbeResult,
-  type ProbeTarget,
   type Resolver,
 } from '../src/probes/index.js';
 import { classifyNetworkError } from '../src/probes/http.probe.js';
 import { startDnsServer, type DnsServer } from './support/dns-server.js';
 import {
-  closeAll,
   getRefusingPort,
   NGINX_502_BODY,
+  okTarget,
   startBrokenHttpServer,
   startChunkedServer,
   startCountingServer,
@@ -24,8 +23,8 @@ import {
   startHealthyServersOnOnePort,
   startInterimServer,
   startLargeBodyServer,
-  startRawServer,
   startNginx502Server,
+  startRawServer,
   startRedirectChain,
   startRedirectServer,
   startResettingServer,
@@ -34,20 +33,14 @@ import {
   startStaticServer,
   startTruncatedChunkedServer,
   startTruncatedServer,
+  trackForCleanup,
 } from './support/http-servers.js';
 import { createSelfSignedCert, startTlsServer, type TestCert } from './support/tls.js';
 import { waitFor } from './support/wait.js';
 
-const cleanup: { close(): Promise<void> }[] = [];
-afterEach(() => closeAll(cleanup));
+const track = trackForCleanup();
 
-/** Registers anything with close() for afterEach and returns it. */
-function track<T extends { close(): Promise<void> }>(thing: T): T {
-  cleanup.push(thing);
-  return thing;
-}
-
-const target = (url: string, timeoutMs = 5_000): ProbeTarget => ({ url, timeoutMs, expectedStatus: [200, 299] });
+const target = okTarget;
 
 function probeWith(overrides: Partial<HttpProbeDeps> = {}) {
   return createHttpProbe({ resolver: createResolver(), policy: createTargetPolicy(), ...overrides });

@@ -2,7 +2,8 @@
  * The real service, started in this process the way `startService` starts it (scheduler, alert
  * sender, housekeeping, HTTP server), but keeping hold of the parts the bench reads: the
  * scheduler's stats and the database. Real probes, real resolver (through DNS_SERVERS), real
- * recorder; only the database sits in a temp folder.
+ * recorder, probes on the main thread or worker threads as PROBE_THREADS says; only the database
+ * sits in a temp folder.
  */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
@@ -37,6 +38,7 @@ export async function startBenchService(env: Record<string, string>): Promise<Be
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       if ('closeAllConnections' in server) server.closeAllConnections();
       await svc.scheduler.stop();
+      await svc.probes.close();
       svc.housekeeping.stop();
       await svc.sender.stop();
       await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);

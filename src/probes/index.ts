@@ -7,3 +7,5 @@ export { createHttpProbe } from './http.probe.js';
 export type { HttpProbeDeps } from './http.probe.js';
 export { detectGateway, GATEWAY_DETECTORS } from './gateway-detect.js';
 export type { GatewayDetector, ResponseHeaders } from './gateway-detect.js';
+export { createProbePool, createProbeRunner, createProbeFromOptions, routeProbe, MAIN_THREAD_PROBES_PER_SECOND } from './probe.pool.js';
+export type { ProbeOptions, ProbePool, ProbePoolStats, ProbeRunner, ProbeRunnerStats, ProbeThreads } from './probe.pool.js';

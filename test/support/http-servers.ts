@@ -9,6 +9,7 @@
  *
  * `host` options take any loopback address: '127.0.0.1' (default), '127.0.0.5', '::1'.
  */
+import { afterEach } from 'vitest';
 import http from 'node:http';
 import net from 'node:net';
 
@@ -63,6 +64,22 @@ export async function listen(server: net.Server, host = '127.0.0.1', scheme = 'h
 export async function closeAll(servers: { close(): Promise<void> }[]): Promise<void> {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 }
+
+/**
+ * For a test file: returns `track(thing)`, which registers anything with close() to be closed
+ * after each test and returns it. Call once at the top level of the file.
+ */
+export function trackForCleanup(): <T extends { close(): Promise<void> }>(thing: T) => T {
+  const cleanup: { close(): Promise<void> }[] = [];
+  afterEach(() => closeAll(cleanup));
+  return (thing) => {
+    cleanup.push(thing);
+    return thing;
+  };
+}
+
+/** A probe target expecting any 2xx. */
+export const okTarget = (url: string, timeoutMs = 5_000) => ({ url, timeoutMs, expectedStatus: [200, 299] as [number, number] });
 
 /** An HTTP server with your own handler. */
 export function startHttpServer(handler: http.RequestListener, options: ServerOptions = {}): Promise<TestServer> {
