@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import { requestId, type RequestIdVariables } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { TokenStore } from './auth/token.js';
+import { bodyLimit } from './shared/body-limit.js';
 import { AppError } from './shared/errors.js';
 import type { Logger } from './shared/logger.js';
 
@@ -55,7 +55,9 @@ export function createApp(options: AppOptions) {
   );
   app.use(async (c, next) => {
     await next();
-    c.header('Cache-Control', 'no-store');
+    // On the response's own headers: c.header() after the handler would copy the response into
+    // a new web Response, and @hono/node-server would then stream its body instead of writing it.
+    c.res.headers.set('Cache-Control', 'no-store');
   });
   // Hono passes only Error instances to onError: anything else thrown (a string, null) would
   // escape as the server's bare 500, without our headers, shape or log line. Inside the header

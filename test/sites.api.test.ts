@@ -136,6 +136,21 @@ describe('sites CRUD', () => {
     expect((t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM upstreams').get() as { n: number }).n).toBe(39);
   });
 
+  it('a creation whose upstream fails to insert leaves no site behind, and the rest of its burst is stored', async () => {
+    // The site row goes in first: its savepoint must take it back out when its upstream fails.
+    t.svc.db.$client.exec(
+      "CREATE TEMP TRIGGER fail_upstream BEFORE INSERT ON main.upstreams WHEN NEW.url LIKE '%/boom' BEGIN SELECT RAISE(ABORT, 'simulated fault'); END;",
+    );
+    const urls = Array.from({ length: 10 }, (_, i) => `http://127.0.0.1:9/${i === 4 ? 'boom' : 'ok'}`);
+    const answers = await Promise.all(
+      urls.map((url, i) => t.call('POST', '/api/sites', body({ name: `burst-${i}`, upstreams: [{ name: 'app-1', url }] }))),
+    );
+    expect(answers.map((a) => a.status)).toEqual(urls.map((u) => (u.endsWith('boom') ? 500 : 201)));
+    const names = (t.svc.db.$client.prepare('SELECT name FROM sites ORDER BY id').all() as { name: string }[]).map((r) => r.name);
+    expect(names).toEqual(urls.map((_, i) => `burst-${i}`).filter((n) => n !== 'burst-4'));
+    expect((t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM upstreams').get() as { n: number }).n).toBe(9);
+  });
+
   it('answers 404 with an error body for unknown ids on every site route', async () => {
     for (const [method, path, b] of [
       ['GET', '/api/sites/999'],

@@ -111,21 +111,27 @@ export function createSitesRepository(db: Db, clock: Clock) {
     return toView(row, upRows);
   };
 
+  // better-sqlite3's own transaction functions, built once: their BEGIN, COMMIT and SAVEPOINT
+  // statements are prepared once per connection, where drizzle's nested transaction prepares its
+  // SAVEPOINT and RELEASE again for every site. Called inside a transaction, one runs in a savepoint.
+  const insertInSavepoint = db.$client.transaction(insertOne);
+  const insertBatch = db.$client.transaction((inputs: SiteCreate[]) =>
+    inputs.map((input): { ok: true; site: SiteView } | { ok: false; error: unknown } => {
+      try {
+        return { ok: true, site: insertInSavepoint(input) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    }),
+  );
+
   let queued: { input: SiteCreate; resolve: (site: SiteView) => void; reject: (error: unknown) => void }[] = [];
   const flushCreations = () => {
     const batch = queued;
     queued = [];
-    const results: ({ ok: true; site: SiteView } | { ok: false; error: unknown })[] = [];
+    let results: ReturnType<typeof insertBatch>;
     try {
-      db.transaction((tx) => {
-        for (const { input } of batch) {
-          try {
-            results.push({ ok: true, site: tx.transaction(() => insertOne(input)) });
-          } catch (error) {
-            results.push({ ok: false, error });
-          }
-        }
-      });
+      results = insertBatch(batch.map((item) => item.input));
     } catch (error) {
       for (const item of batch) item.reject(error);
       return;
