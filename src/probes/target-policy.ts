@@ -82,6 +82,9 @@ function forms(address: Address): Address[] {
 const within = (address: Address, [network, bits]: Range): boolean =>
   address.kind() === network.kind() && address.match(network, bits);
 
+/** Addresses whose verdict a policy keeps (see `check`). */
+const DECISIONS_KEPT = 50_000;
+
 /**
  * Builds the SSRF policy. Order of precedence: an explicit `deny` entry always wins, then an
  * `allow` entry, then the built-in denials (`DEFAULT_DENIED`); everything else is allowed.
@@ -94,28 +97,41 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
   const deny = (options.deny ?? []).map(parseEntry);
   const defaults = DEFAULT_DENIED.map((d) => ({ range: parseEntry(d.cidr), reason: d.reason }));
 
+  const judge = (text: string): PolicyDecision => {
+    const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
+    let address: Address;
+    try {
+      address = ipaddr.parse(bare.split('%')[0]);
+    } catch {
+      return { allowed: false, reason: `"${text}" is not an IP address` };
+    }
+    const candidates = forms(address);
+    for (const range of deny) {
+      if (candidates.some((a) => within(a, range))) {
+        return { allowed: false, reason: `${text} is in denied range ${rangeText(range)} (DENY_TARGETS)` };
+      }
+    }
+    if (allow.some((range) => candidates.some((a) => within(a, range)))) return { allowed: true };
+    for (const { range, reason } of defaults) {
+      if (candidates.some((a) => within(a, range))) {
+        return { allowed: false, reason: `${text} is a ${reason} (${rangeText(range)}), denied unless ALLOW_TARGETS covers it` };
+      }
+    }
+    return { allowed: true };
+  };
+
+  // A monitor meets the same few addresses again and again: the verdict on an address never
+  // changes, so it is kept (up to DECISIONS_KEPT addresses, then forgotten all at once).
+  const decided = new Map<string, PolicyDecision>();
   return {
     check(text) {
-      const bare = text.startsWith('[') && text.endsWith(']') ? text.slice(1, -1) : text;
-      let address: Address;
-      try {
-        address = ipaddr.parse(bare.split('%')[0]);
-      } catch {
-        return { allowed: false, reason: `"${text}" is not an IP address` };
+      let decision = decided.get(text);
+      if (decision === undefined) {
+        if (decided.size >= DECISIONS_KEPT) decided.clear();
+        decision = judge(text);
+        decided.set(text, decision);
       }
-      const candidates = forms(address);
-      for (const range of deny) {
-        if (candidates.some((a) => within(a, range))) {
-          return { allowed: false, reason: `${text} is in denied range ${rangeText(range)} (DENY_TARGETS)` };
-        }
-      }
-      if (allow.some((range) => candidates.some((a) => within(a, range)))) return { allowed: true };
-      for (const { range, reason } of defaults) {
-        if (candidates.some((a) => within(a, range))) {
-          return { allowed: false, reason: `${text} is a ${reason} (${rangeText(range)}), denied unless ALLOW_TARGETS covers it` };
-        }
-      }
-      return { allowed: true };
+      return decision;
     },
   };
 }
