@@ -22,7 +22,7 @@ for (const f of readdirSync(dir).filter((f) => f.endsWith('.json') && f.includes
     `${r.window.onTimePct} %`,
     `${r.lagMs.p99} / ${r.lagMs.max}`,
     `${r.cpu.pctOfOneCore}`,
-    `${r.cpu.msPerCheck} (${r.cpu.ratioToBareGet}x)`,
+    `${r.cpu.msPerCheck} (${r.cpu.ratioToBareGet}x${r.cpu.ratioToPacedGetDns ? `; ${r.cpu.ratioToPacedGetDns}x paced` : ''})`,
     kb(r.io?.writtenPerCheck ?? 0),
     `${r.memoryMB.rssPeak}`,
     st ? `${Math.round(st.latencyMs.p50)} / ${Math.round(st.latencyMs.p99)}${st.pageSize ? ` (pages of ${st.pageSize})` : ''}` : '-',
