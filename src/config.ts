@@ -52,7 +52,7 @@ export const configSchema = z.object({
   DENY_TARGETS: cidrs.optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Upper bound on probes in flight at once, across all sites. */
-  MAX_CONCURRENT_PROBES: int(1, 10_000).default(256),
+  MAX_CONCURRENT_PROBES: int(1, 10_000).default(2048),
   /** Worker threads for probes: `auto` (the main thread, workers only for the excess of a high rate), 0 (none), 1-16 (all probes). */
   PROBE_THREADS: z
     .string()
