@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Session } from 'node:inspector/promises';
+import type { HeapProfiler } from 'node:inspector';
 import { packageRoot } from '../src/shared/paths.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../src/scheduler/scheduler.js';
 import { measureCeiling, type Ceiling } from './lib/ceiling.js';
@@ -55,6 +56,7 @@ const { values: args } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     profile: { type: 'string' },
     'heap-profile': { type: 'string' },
+    'heap-profile-include': { type: 'string', default: 'live' },
     pragma: { type: 'string', multiple: true },
     paused: { type: 'boolean', default: false },
   },
@@ -230,7 +232,17 @@ async function main() {
       if (heapProfiler) {
         heapProfiler.connect();
         await heapProfiler.post('HeapProfiler.enable');
-        await heapProfiler.post('HeapProfiler.startSampling', { samplingInterval: 16_384 });
+        // live: what is still in the heap at the end (uncollected garbage included); promoted:
+        // also what a full collection freed, i.e. everything that survived the young generation;
+        // all: every allocation (the allocation rate by site).
+        const include = args['heap-profile-include'];
+        // (Node 20's typings predate the two include options; V8 11.3 takes them.)
+        const sampling: HeapProfiler.StartSamplingParameterType & Record<string, unknown> = {
+          samplingInterval: 16_384,
+          includeObjectsCollectedByMajorGC: include === 'promoted' || include === 'all',
+          includeObjectsCollectedByMinorGC: include === 'all',
+        };
+        await heapProfiler.post('HeapProfiler.startSampling', sampling);
       }
       const profiler = profileFile ? new Session() : null;
       if (profiler) {
