@@ -215,8 +215,9 @@ async function main() {
 
     // ---- the measuring windows: A, the service alone; B, with the status poller; C, with API clients ----
     const sqlite = svc.db.$client;
-    /** Measures the service over `seconds` while `load` (if any) runs in the load process, for one second less. */
+    /** Measures the service over window `window` of `seconds` while `load` (if any) runs in the load process, for one second less. */
     const measure = async <L>(
+      window: 'A' | 'B' | 'C',
       seconds: number,
       load: ((durationMs: number) => Promise<L>) | null,
       profileFile?: string,
@@ -251,7 +252,7 @@ async function main() {
         await profiler.post('Profiler.setSamplingInterval', { interval: 1000 });
         await profiler.post('Profiler.start');
       }
-      phase = load === null ? 'A' : load === pollStatus ? 'B' : 'C';
+      phase = window;
       const threads0 = threadCpu();
       const io0 = ioWritten();
       const s0 = snap(svc.scheduler.stats());
@@ -327,7 +328,7 @@ async function main() {
     };
 
     log(`window A: the service alone, ${durationS} s`);
-    const a = await measure(durationS, null, args.profile, args['heap-profile']);
+    const a = await measure('A', durationS, null, args.profile, args['heap-profile']);
     log(`window B: the same with GET /api/status${statusPage ? `?limit=${statusPage}` : ''} every ${statusPauseMs} ms, ${statusS} s`);
     const pollStatus = (durationMs: number) =>
       targets.send<{ calls: number; failures: number; pageSize: number | null; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({
@@ -339,7 +340,7 @@ async function main() {
         pageSize: statusPage,
         sites,
       });
-    const b = statusS > 0 ? await measure(statusS, pollStatus) : null;
+    const b = statusS > 0 ? await measure('B', statusS, pollStatus) : null;
     const runClients = (durationMs: number) =>
       targets.send<MixedReport>({
         cmd: 'mixed',
@@ -354,7 +355,7 @@ async function main() {
         timeoutMs,
       });
     if (clients > 0) log(`window C: the same with ${clients} API clients writing and reading, ${clientPauseMs} ms between each one's requests, ${clientsS} s`);
-    const c = clients > 0 ? await measure(clientsS, runClients) : null;
+    const c = clients > 0 ? await measure('C', clientsS, runClients) : null;
     sampleMemory();
     const rssEnd = process.memoryUsage.rss();
     clearInterval(rssTimer);

@@ -1,20 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRoundRecorder } from '../src/incidents/rounds.recorder.js';
 import { QUICK_STARTS_PER_SECOND, type RoundResult } from '../src/scheduler/scheduler.js';
-import { closeAll, startHealthyServer, startNginx502Server, type TestServer } from './support/http-servers.js';
+import { startHealthyServer, startNginx502Server, trackForCleanup } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
 import { waitFor } from './support/wait.js';
 
 const HOUR = 3_600_000;
 
+const track = trackForCleanup();
 let t: TestService | undefined;
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await t?.close();
-  t = undefined;
-  await closeAll(servers);
-  servers = [];
-});
 
 const okCheck = (siteId: number, target: string, at: number, ttfbMs = 4) => ({
   siteId,
@@ -36,10 +30,9 @@ const okCheck = (siteId: number, target: string, at: number, ttfbMs = 4) => ({
 
 describe('status at scale', () => {
   it('lists the same entries as the one-site view, page by page', async () => {
-    const healthy = await startHealthyServer();
-    const bad = await startNginx502Server();
-    servers.push(healthy, bad);
-    t = createTestService();
+    const healthy = track(await startHealthyServer());
+    const bad = track(await startNginx502Server());
+    t = track(createTestService());
     const ids: number[] = [];
     for (let i = 0; i < 5; i++) {
       // Site 4 answers 502 and opens an incident at once: entries with an incident and its cause.
@@ -67,10 +60,9 @@ describe('status at scale', () => {
   });
 
   it('the list keeps rendered entries only until something they show changes, whatever wrote it', async () => {
-    const healthy = await startHealthyServer();
-    const bad = await startNginx502Server();
-    servers.push(healthy, bad);
-    t = createTestService();
+    const healthy = track(await startHealthyServer());
+    const bad = track(await startNginx502Server());
+    t = track(createTestService());
     const create = async (name: string) =>
       (await t!.call('POST', '/api/sites', { name, url: healthy.url, failureThreshold: 1, upstreams: [{ name: 'u', url: healthy.url }] })).body;
     const a = await create('a');
@@ -132,7 +124,7 @@ describe('status at scale', () => {
     const firstHour = Math.floor(Date.now() / HOUR) * HOUR - 2 * HOUR;
     let now = firstHour;
     const clock = { now: () => now };
-    t = createTestService({}, { clock });
+    t = track(createTestService({}, { clock }));
     const site = (await t.call('POST', '/api/sites', { name: 'fold', url: 'http://127.0.0.1:9/', upstreams: [{ name: 'u', url: 'http://127.0.0.1:9/' }] })).body;
     const view = t.svc.sites.get(site.id)!;
     const up = String(site.upstreams[0].id);
@@ -176,7 +168,7 @@ describe('status at scale', () => {
 describe('scheduler at scale', () => {
   it('a bulk import gets quick first rounds only up to the budget; the rest start on their phases', async () => {
     let now = Date.UTC(2026, 0, 1, 12);
-    t = createTestService({}, { clock: { now: () => now } });
+    t = track(createTestService({}, { clock: { now: () => now } }));
     const create = async (i: number) =>
       (await t!.call('POST', '/api/sites', { name: `q${i}`, url: 'http://127.0.0.1:9/', intervalSeconds: 60 })).body.id as number;
     // The clock stands still: the budget does not refill while these are created (nothing is started).
@@ -194,9 +186,8 @@ describe('scheduler at scale', () => {
   });
 
   it('spreads sites created together over the interval after their first round', async () => {
-    const healthy = await startHealthyServer();
-    servers.push(healthy);
-    t = createTestService();
+    const healthy = track(await startHealthyServer());
+    t = track(createTestService());
     const ids: number[] = [];
     for (let i = 0; i < 30; i++) ids.push((await t.call('POST', '/api/sites', { name: `b${i}`, url: healthy.url, intervalSeconds: 60 })).body.id);
     t.svc.scheduler.start();

@@ -1,26 +1,19 @@
 import http from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { closeAll, listen, startHealthyServer, type TestServer } from './support/http-servers.js';
+import { describe, expect, it } from 'vitest';
+import { listen, startHealthyServer, trackForCleanup } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
 import { waitFor } from './support/wait.js';
 
+const track = trackForCleanup();
 let t: TestService | undefined;
-let servers: TestServer[] = [];
-afterEach(async () => {
-  await t?.close();
-  t = undefined;
-  await closeAll(servers);
-  servers = [];
-});
 
 const count = (t: TestService, siteId: number, target = 'site') =>
   (t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks WHERE site_id = ? AND target = ?').get(siteId, target) as { n: number }).n;
 
 describe('scheduler', () => {
   it('lands a round of the site and its upstream every second', async () => {
-    const healthy = await startHealthyServer();
-    servers.push(healthy);
-    t = createTestService();
+    const healthy = track(await startHealthyServer());
+    t = track(createTestService());
     t.svc.scheduler.start();
     const site = (await t.call('POST', '/api/sites', { name: 's', url: healthy.url, upstreams: [{ name: 'u', url: healthy.url }], intervalSeconds: 1 })).body;
     const upstreamId = String(site.upstreams[0].id);
@@ -49,8 +42,8 @@ describe('scheduler', () => {
         }, 2500);
       }),
     );
-    servers.push(slow);
-    t = createTestService();
+    track(slow);
+    t = track(createTestService());
     t.svc.scheduler.start();
     const site = (await t.call('POST', '/api/sites', { name: 'slow', url: slow.url, intervalSeconds: 1, timeoutMs: 5000 })).body;
     await waitFor(() => count(t!, site.id) >= 2, { timeoutMs: 30_000, message: 'two slow rounds' });
@@ -59,9 +52,8 @@ describe('scheduler', () => {
   });
 
   it('does not probe a paused site, and resumes when unpaused', async () => {
-    const healthy = await startHealthyServer();
-    servers.push(healthy);
-    t = createTestService();
+    const healthy = track(await startHealthyServer());
+    t = track(createTestService());
     t.svc.scheduler.start();
     const site = (await t.call('POST', '/api/sites', { name: 'p', url: healthy.url, intervalSeconds: 1, paused: true })).body;
     const other = (await t.call('POST', '/api/sites', { name: 'o', url: healthy.url, intervalSeconds: 1 })).body;
@@ -72,9 +64,8 @@ describe('scheduler', () => {
   });
 
   it('resumes from the last round after a restart instead of firing every site at once', async () => {
-    const healthy = await startHealthyServer();
-    servers.push(healthy);
-    t = createTestService();
+    const healthy = track(await startHealthyServer());
+    t = track(createTestService());
     const created = [];
     for (let i = 0; i < 20; i++) created.push((await t.call('POST', '/api/sites', { name: `s${i}`, url: healthy.url, intervalSeconds: 60 })).body);
     // Pretend every site had a round 10 s ago: none is due for ~20 s or more.
