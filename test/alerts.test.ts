@@ -287,6 +287,7 @@ describe('alert emails', () => {
     ]);
     expect(h.smtp.messages[1].text).toContain('Previously: upstream app-1 refuses connections');
     expect(h.smtp.messages[3].text).toContain('down for 1h 18m');
+    expect(h.smtp.messages).toHaveLength(4);
     expect(h.smtp.messages.every((m) => m.text.length > 0 && m.html.length > 0)).toBe(true);
     expect(h.smtp.messages.every((m) => m.envelopeTo.join() === 'ops@example.com')).toBe(true);
   });
@@ -544,6 +545,7 @@ describe('alert emails', () => {
     h.outbox.enqueue(site, resolveIncident(h.db, silenced, h.clock.t), 'resolved');
     await h.sender.runOnce();
     expect(h.smtp.messages).toHaveLength(0);
+    expect(rows(h.db).length).toBeGreaterThan(0);
     expect(rows(h.db).every((r) => r.state === 'cancelled' && r.cancelReason === 'maintenance')).toBe(true);
 
     // Opened (and told) before a window, recovered inside it: no resolved email.

@@ -131,6 +131,7 @@ describe('e2e: Gatewatch explains why nginx answers 502', () => {
     const detail = await expectDiagnosis(lab, incident, 'gateway_misconfig');
     // The upstream itself answered fine all along.
     const upstreamChecks = (await lab.checks()).filter((c) => c.target === lab!.upstreamTarget);
+    expect(upstreamChecks.length, await lab.report()).toBeGreaterThan(0);
     expect(upstreamChecks.every(ok), await lab.report()).toBe(true);
     expect(detail.causes[0].advice.join('\n')).toMatch(/error log/);
     expect(lab.nginx.errorLog()).toContain(`:${wrong.port}/`);
