@@ -55,6 +55,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     groupSeconds: config.ALERT_GROUP_SECONDS,
     reminderMinutes: config.REMINDER_MINUTES,
     clock,
+    logger,
   });
   const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock });
   const probes = probeRunner(config, logger, overrides);
@@ -76,7 +77,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler }) },
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [] }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
@@ -98,12 +99,24 @@ function probeRunner(config: Config, logger: Logger, overrides: ServiceOverrides
 
 export type Service = ReturnType<typeof buildService>;
 
+/** At start: one line when sites rely on ALERT_TO and it is not set (their incidents would email nobody). */
+function warnUnheardSites(config: Config, logger: Logger, sites: Service['sites']): void {
+  if (config.ALERT_TO?.length) return;
+  const unheard = sites.withoutAlertEmails();
+  if (unheard.length === 0) return;
+  logger.warn(`${unheard.length} site(s) have no alertEmails and ALERT_TO is not set: their incidents will email nobody`, {
+    sites: unheard.length,
+    siteIds: unheard.slice(0, 20).map((s) => s.id),
+  });
+}
+
 /**
  * Starts everything: database (migrated), token, scheduler, alert sender, housekeeping and the
  * HTTP server. `stop()` undoes it in reverse order.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const { app, db, scheduler, probes, sender, housekeeping, status } = buildService(config, logger, overrides);
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites } = buildService(config, logger, overrides);
+  warnUnheardSites(config, logger, sites);
   scheduler.start();
   sender.start();
   housekeeping.start();

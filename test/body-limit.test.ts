@@ -151,22 +151,34 @@ describe('the body limit over a real socket', () => {
     expect(chunked.body.error.code).toBe('validation.malformed_json');
   });
 
-  it('does not read a body of another content type (or none) as JSON: the fields are missing', async () => {
+  it('answers 415 naming the header to a body of another content type (or none)', async () => {
     const valid = JSON.stringify({ name: 'typed', url: 'http://127.0.0.1:9/' });
     for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'application/jsonx', null]) {
       const res = await send('POST', '/api/sites', { body: valid, contentType });
-      expect(res.status, String(contentType)).toBe(400);
-      expect(res.body.error.code).toBe('validation.failed');
-      expect(res.body.error.message).toMatch(/^invalid body: name: /);
+      expect(res.status, String(contentType)).toBe(415);
+      expect(res.body.error.code).toBe('request.unsupported_media_type');
+      expect(res.body.error.message).toContain('Content-Type: application/json');
+      expect(res.body.error.message).toContain(contentType ? `got Content-Type: ${contentType}` : 'got no Content-Type header');
       const patched = await send('PATCH', `/api/sites/${seeded.id}`, { body: valid, contentType });
-      expect(patched.status, String(contentType)).toBe(400);
-      expect(patched.body.error.code).toBe('validation.failed');
+      expect(patched.status, String(contentType)).toBe(415);
+      expect(patched.body.error.code).toBe('request.unsupported_media_type');
     }
+    expect(sitesCount()).toBe(1);
     for (const contentType of ['application/json; charset=utf-8', 'APPLICATION/JSON', 'application/merge-patch+json']) {
       const res = await send('POST', '/api/sites', { body: valid, contentType });
       expect(res.status, contentType).toBe(201);
     }
     expect(sitesCount()).toBe(4);
+  });
+
+  it('names the body itself, not a field called json, when the whole body is wrong', async () => {
+    for (const raw of ['[]', '"shop"', '42', 'null']) {
+      const res = await send('POST', '/api/sites', { body: raw });
+      expect(res.status, raw).toBe(400);
+      expect(res.body.error.code).toBe('validation.failed');
+      expect(res.body.error.message, raw).toMatch(/^invalid body: body: /);
+      expect(res.body.error.details.map((d: { field: string }) => d.field), raw).toEqual(['body']);
+    }
   });
 
   it('creates from a body sent with its Content-Length, and reads it back as sent', async () => {

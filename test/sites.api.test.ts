@@ -247,6 +247,7 @@ describe('checks and status', () => {
       expect(c.addresses).toEqual(['127.0.0.1']);
     }
     await t.call('POST', `/api/sites/${site.id}/check`);
+    await t.call('POST', `/api/sites/${site.id}/check`);
     const list = await t.call('GET', `/api/sites/${site.id}/checks?limit=3`);
     expect(list.body.checks).toHaveLength(3);
     const times = list.body.checks.map((c: { startedAt: number }) => c.startedAt);

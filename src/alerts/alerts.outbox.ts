@@ -5,6 +5,7 @@ import { createIncidentsRepository } from '../incidents/incidents.repository.js'
 import type { IncidentRow } from '../incidents/incidents.table.js';
 import type { GatewayProduct } from '../probes/probes.types.js';
 import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
 import type { MaintenanceWindow } from '../sites/sites.table.js';
 import { createAlertsRepository, type NewAlert } from './alerts.repository.js';
 import type { AlertKind, AlertRow } from './alerts.table.js';
@@ -18,6 +19,8 @@ export interface AlertsOutboxOptions {
   /** REMINDER_MINUTES: 0 turns reminders off. */
   reminderMinutes: number;
   clock: Clock;
+  /** Every cancelled alert gets a log line (a `no recipients` one a warning). */
+  logger?: Logger;
 }
 
 export interface EnqueueExtra {
@@ -115,7 +118,21 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
       createdAt: now,
       dueAt: now + groupMs,
     };
-    const writeCancelled = (reason: string) => repo.insert({ ...row, state: 'cancelled', cancelReason: reason });
+    const logCancelled = (reason: string, alertIds?: number[]) => {
+      const fields = { siteId: site.id, site: site.name, incidentId: incident.id, kind, reason, ...(alertIds ? { alertIds } : {}) };
+      if (reason === CANCEL_REASONS.noRecipients) opts.logger?.warn('alert cancelled: nobody to send it to (no alertEmails, no ALERT_TO)', fields);
+      else opts.logger?.info('alert cancelled', fields);
+    };
+    const writeCancelled = (reason: string) => {
+      repo.insert({ ...row, state: 'cancelled', cancelReason: reason });
+      logCancelled(reason);
+    };
+    /** Cancels alerts still waiting (older news of this incident), with a log line. */
+    const cancelPending = (rows: AlertRow[], reason: string) => {
+      if (rows.length === 0) return;
+      repo.cancel(rows.map((p) => p.id), reason);
+      for (const r of rows) opts.logger?.info('alert cancelled', { siteId: site.id, site: site.name, incidentId: incident.id, kind: r.kind, reason, alertIds: [r.id] });
+    };
     const resolved = incident.state === 'resolved' || incident.resolvedAt !== null;
     const eventAt = kind === 'opened' ? incident.openedAt : kind === 'resolved' ? (incident.resolvedAt ?? now) : now;
 
@@ -126,7 +143,7 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
       // silenced incident, not anything after it, and not a recovery that lands in a window
       // (which also drops whatever news of that incident still waits).
       if (incident.silenced || inMaintenance(site.maintenance, eventAt)) {
-        if (kind === 'resolved') repo.cancel(pending.map((p) => p.id), CANCEL_REASONS.maintenance);
+        if (kind === 'resolved') cancelPending(pending, CANCEL_REASONS.maintenance);
         writeCancelled(CANCEL_REASONS.maintenance);
         return;
       }
@@ -135,13 +152,13 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
         const opened = pending.find((p) => p.kind === 'opened');
         if (opened && opened.attempts === 0 && waiting(opened, now)) {
           // Opened and resolved inside one grouping window: the owners need not hear of it at all.
-          repo.cancel(pending.map((p) => p.id), CANCEL_REASONS.resolvedInWindow);
+          cancelPending(pending, CANCEL_REASONS.resolvedInWindow);
           writeCancelled(CANCEL_REASONS.resolvedInWindow);
           return;
         }
         // Older news that could not go out yet (SMTP down, or not configured) is told by the
         // resolved email, which carries the opening time, the final causes and the timeline.
-        repo.cancel(pending.map((p) => p.id), CANCEL_REASONS.foldedIntoResolved);
+        cancelPending(pending, CANCEL_REASONS.foldedIntoResolved);
       } else if (resolved) {
         writeCancelled(CANCEL_REASONS.alreadyResolved);
         return;
@@ -154,7 +171,7 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
           return;
         }
         const stale = pending.filter((p) => (p.kind === 'cause_changed' || p.kind === 'reminder') && waiting(p, now));
-        repo.cancel(stale.map((p) => p.id), CANCEL_REASONS.supersededByCause);
+        cancelPending(stale, CANCEL_REASONS.supersededByCause);
         const told = repo.lastNotCancelled(incident.id, ['opened', 'cause_changed', 'reminder']);
         payload.previousCause = told?.payload.incident.causes[0]?.summary ?? null;
       }

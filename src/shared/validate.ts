@@ -1,12 +1,22 @@
 import { zValidator } from '@hono/zod-validator';
 import type { ValidationTargets } from 'hono';
 import type { z } from 'zod';
-import { validationFailed } from './errors.js';
+import { AppError, validationFailed } from './errors.js';
 
-/** Formats zod issues as "field: problem" lines, so that every 400 names the field. */
+/** What Hono's validator reads as JSON: `application/json` or `application/<something>+json`, with parameters. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/** A 415 naming the header, for a body the route would otherwise read as no fields at all. */
+export function unsupportedMediaType(contentType: string | undefined): AppError {
+  const got = contentType ? `Content-Type: ${contentType.slice(0, 100)}` : 'no Content-Type header';
+  return new AppError(415, 'request.unsupported_media_type', `the body must be sent with Content-Type: application/json (got ${got})`);
+}
+
+/** Formats zod issues as "field: problem" lines, so that every 400 names the field (the body itself as `body`). */
 export function describeIssues(issues: readonly z.core.$ZodIssue[], target: string): { message: string; details: unknown } {
+  const whole = target === 'json' ? 'body' : target;
   const details = issues.map((issue) => ({
-    field: issue.path.length ? issue.path.join('.') : target,
+    field: issue.path.length ? issue.path.join('.') : whole,
     message: issue.message,
   }));
   const message = details.map((d) => `${d.field}: ${d.message}`).join('; ');
@@ -15,7 +25,11 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], target: stri
 
 /** zValidator with the one error shape of this API (AppError 400 validation.failed). */
 export const validate = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) =>
-  zValidator(target, schema, (result) => {
+  zValidator(target, schema, (result, c) => {
+    if (target === 'json') {
+      const contentType = c.req.header('content-type');
+      if (!JSON_MEDIA_TYPE.test(contentType?.split(';')[0].trim() ?? '')) throw unsupportedMediaType(contentType);
+    }
     if (!result.success) {
       const { message, details } = describeIssues(result.error.issues, target);
       throw validationFailed(`invalid ${target === 'json' ? 'body' : target}: ${message}`, details);

@@ -60,6 +60,7 @@ export function createSitesRepository(db: Db, clock: Clock) {
   const selectAllSites = db.select().from(sites).orderBy(asc(sites.id)).prepare();
   const selectAllUpstreams = db.select().from(upstreams).orderBy(asc(upstreams.siteId), asc(upstreams.position)).prepare();
   const countSites = db.select({ n: sql<number>`count(*)` }).from(sites).prepare();
+  const selectSameUrl = db.$client.prepare<[string, number], { id: number; name: string }>('SELECT id, name FROM sites WHERE url = ? AND id <> ? ORDER BY id');
   const selectExists = db.select({ id: sites.id }).from(sites).where(eq(sites.id, sql.placeholder('id'))).prepare();
   // Every field the API accepts on create, as placeholders: a field added to the schema (and the
   // table) is written without touching this.
@@ -224,6 +225,18 @@ export function createSitesRepository(db: Db, clock: Clock) {
         if (site) out.push(site);
       }
       return out;
+    },
+
+    /** Other sites that watch the same URL through the same upstream URLs (in any order): duplicates of `site`. */
+    duplicatesOf(site: Pick<SiteView, 'id' | 'url' | 'upstreams'>): { id: number; name: string }[] {
+      const key = (urls: string[]) => [...urls].sort().join('\n');
+      const wanted = key(site.upstreams.map((u) => u.url));
+      return selectSameUrl.all(site.url, site.id).filter((other) => key(selectUpstreams.all({ siteId: other.id }).map((u) => u.url)) === wanted);
+    },
+
+    /** Sites without their own alertEmails (they rely on ALERT_TO). */
+    withoutAlertEmails(): { id: number; name: string }[] {
+      return db.$client.prepare<[], { id: number; name: string }>(`SELECT id, name FROM sites WHERE alert_emails = '[]' ORDER BY id`).all();
     },
 
     exists(id: number): boolean {

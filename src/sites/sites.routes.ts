@@ -5,6 +5,7 @@ import { notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
+import { siteWarnings } from './sites.warnings.js';
 
 /** What the routes need of the scheduler: keep its plan in step and run a round on demand. */
 export interface SchedulerControl {
@@ -17,6 +18,8 @@ export interface SitesRoutesDeps {
   sites: SitesRepository;
   checks: ChecksRepository;
   scheduler: SchedulerControl;
+  /** ALERT_TO, for the warning a site nobody would hear about gets. */
+  alertTo?: readonly string[];
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -25,12 +28,17 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     if (!site) throw notFound('sites', id);
     return site;
   };
+  /** The site as answered, with `warnings` when there is something its owner should know. */
+  const withWarnings = (site: SiteView) => {
+    const warnings = siteWarnings({ site, alertTo: deps.alertTo ?? [], duplicates: deps.sites.duplicatesOf(site) });
+    return warnings.length ? { ...site, warnings } : site;
+  };
 
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), async (c) => {
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
-      return c.json(site, 201);
+      return c.json(withWarnings(site), 201);
     })
     .get('/', (c) => c.json({ sites: deps.sites.list() }))
     .get('/:id', validate('param', idParam), (c) => c.json(mustExist(c.req.valid('param').id)))
@@ -39,7 +47,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
       deps.scheduler.siteChanged(id, site);
-      return c.json(site);
+      return c.json(withWarnings(site));
     })
     .delete('/:id', validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');

@@ -7,7 +7,9 @@ export interface MaintenanceWindow {
   reason?: string;
 }
 
-export const sites = sqliteTable('sites', {
+export const sites = sqliteTable(
+  'sites',
+  {
   id: integer('id').primaryKey({ autoIncrement: true }),
   name: text('name').notNull(),
   url: text('url').notNull(),
@@ -24,7 +26,10 @@ export const sites = sqliteTable('sites', {
   lastRoundAt: integer('last_round_at'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
-});
+  },
+  // Finds the sites that already watch a URL (a duplicate gets a warning at creation).
+  (t) => [index('sites_url_idx').on(t.url)],
+);
 
 export const upstreams = sqliteTable(
   'upstreams',
