@@ -50,6 +50,13 @@ export const configSchema = z.object({
   RETENTION_RAW_HOURS: int(1, 24 * 365).default(48),
   ALLOW_TARGETS: cidrs.optional(),
   DENY_TARGETS: cidrs.optional(),
+  /** The address users reach Gatewatch at: alerts link to `${PUBLIC_URL}/incidents/:id`. */
+  PUBLIC_URL: z
+    .string()
+    .trim()
+    .refine((v) => /^https?:\/\//i.test(v) && URL.canParse(v), 'PUBLIC_URL must be an absolute http:// or https:// URL')
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Upper bound on probes in flight at once, across all sites. */
   MAX_CONCURRENT_PROBES: int(1, 10_000).default(2048),

@@ -8,7 +8,7 @@ import type { Config } from './config.js';
 import { closeDatabase, openDatabase, type Db } from './db/client.js';
 import { createIncidentsRepository } from './incidents/incidents.repository.js';
 import { incidentsRoutes } from './incidents/incidents.routes.js';
-import { createRoundRecorder } from './incidents/rounds.recorder.js';
+import { createRoundRecorder, type AlertSink } from './incidents/rounds.recorder.js';
 import { createProbeRunner, type ProbeOptions, type ProbeRunner } from './probes/index.js';
 import type { HttpProbe } from './probes/probes.types.js';
 import { createScheduler } from './scheduler/scheduler.js';
@@ -57,7 +57,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     clock,
     logger,
   });
-  const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock });
+  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
@@ -67,9 +67,25 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
-  const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM });
+  const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, publicUrl: config.PUBLIC_URL });
   const housekeeping = createHousekeeping({ db, clock, logger, outbox, sites, retentionRawHours: config.RETENTION_RAW_HOURS });
   const status = createStatusService(db, clock);
+
+  /**
+   * Deletes a site with its history. An open incident's owners heard it open: they get a closing
+   * notice, written to the outbox (which outlives the site) in the transaction that deletes it.
+   */
+  const deleteSite = (id: number): boolean =>
+    db.transaction(() => {
+      const site = sites.get(id);
+      if (!site) return false;
+      const open = incidents.openFor(id);
+      if (open) {
+        outbox.enqueue(site, open, 'closed');
+        logger.info('incident closed: its site was deleted', { siteId: id, site: site.name, incidentId: open.id, kind: open.kind, cause: open.causes[0]?.code ?? null });
+      }
+      return sites.delete(id);
+    });
 
   const app = createApp({
     tokens,
@@ -77,14 +93,14 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [] }) },
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id) }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, deleteSite };
 }
 
 /**
@@ -98,6 +114,27 @@ function probeRunner(config: Config, logger: Logger, overrides: ServiceOverrides
 }
 
 export type Service = ReturnType<typeof buildService>;
+
+const CHANGE_WORDS: Record<string, string> = { opened: 'incident opened', cause_changed: 'incident cause changed', resolved: 'incident resolved' };
+
+/** The outbox as the recorder's alert sink, with one info line per incident change (site, kind, top cause). */
+function loggedIncidentChanges(outbox: Service['outbox'], logger: Logger): AlertSink {
+  return {
+    enqueue(site, incident, change) {
+      outbox.enqueue(site, incident, change);
+      const top = incident.causes[0];
+      logger.info(CHANGE_WORDS[change] ?? `incident ${change}`, {
+        siteId: site.id,
+        site: site.name,
+        incidentId: incident.id,
+        kind: incident.kind,
+        cause: top?.code ?? null,
+        summary: top?.summary ?? null,
+        ...(change === 'resolved' && incident.resolvedAt !== null ? { downMs: incident.resolvedAt - incident.firstFailureAt } : {}),
+      });
+    },
+  };
+}
 
 /** At start: one line when sites rely on ALERT_TO and it is not set (their incidents would email nobody). */
 function warnUnheardSites(config: Config, logger: Logger, sites: Service['sites']): void {

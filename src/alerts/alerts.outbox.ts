@@ -37,6 +37,7 @@ export const CANCEL_REASONS = {
   foldedIntoOpened: 'folded into the pending opened alert',
   supersededByCause: 'superseded by a newer cause change',
   alreadyResolved: 'incident already resolved',
+  foldedIntoClosed: 'folded into the closing notice',
 } as const;
 
 /** How many incident events an email shows. */
@@ -143,22 +144,22 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
       // silenced incident, not anything after it, and not a recovery that lands in a window
       // (which also drops whatever news of that incident still waits).
       if (incident.silenced || inMaintenance(site.maintenance, eventAt)) {
-        if (kind === 'resolved') cancelPending(pending, CANCEL_REASONS.maintenance);
+        if (kind === 'resolved' || kind === 'closed') cancelPending(pending, CANCEL_REASONS.maintenance);
         writeCancelled(CANCEL_REASONS.maintenance);
         return;
       }
 
-      if (kind === 'resolved') {
+      if (kind === 'resolved' || kind === 'closed') {
         const opened = pending.find((p) => p.kind === 'opened');
         if (opened && opened.attempts === 0 && waiting(opened, now)) {
-          // Opened and resolved inside one grouping window: the owners need not hear of it at all.
+          // Opened and resolved (or its site deleted) inside one grouping window: the owners need not hear of it at all.
           cancelPending(pending, CANCEL_REASONS.resolvedInWindow);
           writeCancelled(CANCEL_REASONS.resolvedInWindow);
           return;
         }
         // Older news that could not go out yet (SMTP down, or not configured) is told by the
         // resolved email, which carries the opening time, the final causes and the timeline.
-        cancelPending(pending, CANCEL_REASONS.foldedIntoResolved);
+        cancelPending(pending, kind === 'closed' ? CANCEL_REASONS.foldedIntoClosed : CANCEL_REASONS.foldedIntoResolved);
       } else if (resolved) {
         writeCancelled(CANCEL_REASONS.alreadyResolved);
         return;

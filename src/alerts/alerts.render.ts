@@ -35,8 +35,18 @@ const KIND_LABELS: Record<AlertKind, string> = {
   reminder: 'still DOWN',
   cause_changed: 'cause changed',
   resolved: 'RESOLVED',
+  closed: 'CLOSED (site deleted)',
 };
-const KIND_ORDER: AlertKind[] = ['opened', 'reminder', 'cause_changed', 'resolved'];
+const KIND_ORDER: AlertKind[] = ['opened', 'reminder', 'cause_changed', 'resolved', 'closed'];
+
+/** What an email links to: the incident's page under PUBLIC_URL, else the API route. */
+export interface RenderOptions {
+  /** PUBLIC_URL, without a trailing slash. */
+  publicUrl?: string;
+}
+
+const incidentLink = (id: number, options: RenderOptions) =>
+  options.publicUrl ? `${options.publicUrl}/incidents/${id}` : null;
 
 // C0, DEL, C1 and the Unicode line/paragraph separators: none may reach a header or forge a line.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g;
@@ -110,6 +120,9 @@ function describe(alert: AlertMessage) {
     case 'resolved':
       headline = `${site} RESOLVED after ${duration}${cause ? ` (cause: ${cause})` : ''}`;
       break;
+    case 'closed':
+      headline = `${site} deleted while DOWN: incident closed after ${duration}`;
+      break;
   }
   return { p, kind, top, failure, duration, site, headline };
 }
@@ -123,17 +136,24 @@ const CLOSING: Record<AlertKind, string> = {
   reminder:
     'The site has not recovered since the last email. If someone is on it, a maintenance window on the site silences further emails.',
   cause_changed: 'New checks point elsewhere than the previous email said; the ranking below replaces it.',
-  resolved: 'The site answers as expected again. The evidence below is kept with the incident for a post-mortem.',
+  resolved: 'The site answers as expected again.',
+  closed:
+    'The site was deleted from Gatewatch while this incident was open: it is no longer checked, no further email about it will follow, and its history was deleted with it.',
 };
 
-function textSection(d: Described): string {
+/** After the incident ends there is nothing left to do: its emails state what happened, without next steps. */
+const ended = (kind: AlertKind) => kind === 'resolved' || kind === 'closed';
+
+function textSection(d: Described, options: RenderOptions): string {
   const { p } = d;
   const lines = [d.headline, ''];
+  const link = incidentLink(p.incident.id, options);
   lines.push(`Site:      ${d.site} <${inline(p.site.url, 2048)}>`);
-  lines.push(`Incident:  #${p.incident.id} (GET /api/incidents/${p.incident.id})`);
+  lines.push(`Incident:  #${p.incident.id} ${link ? `<${link}>` : `(GET /api/incidents/${p.incident.id})`}`);
   lines.push(`Failure:   ${d.failure}${p.incident.kinds.length > 1 ? ` (also seen: ${p.incident.kinds.filter((k) => k !== p.incident.kind).map((k) => FAILURE_LABELS[k] ?? inline(k)).join(', ')})` : ''}`);
   lines.push(`Since:     ${fullTime(p.incident.firstFailureAt)} (first failed check); opened ${fullTime(p.incident.openedAt)}`);
   if (p.incident.resolvedAt !== null) lines.push(`Resolved:  ${fullTime(p.incident.resolvedAt)}, down for ${d.duration}`);
+  else if (d.kind === 'closed') lines.push(`Closed:    ${fullTime(p.at)} (site deleted), down for ${d.duration}`);
   else lines.push(`Down for:  ${d.duration} as of ${fullTime(p.at)}`);
   lines.push(`Failed checks: ${p.incident.failedChecks}`);
   if (p.gateway) lines.push(`Answered by: ${gatewayName(p.gateway)} (the hop that returned the errors)`);
@@ -146,7 +166,7 @@ function textSection(d: Described): string {
     p.incident.causes.forEach((c, i) => {
       lines.push(`  ${i + 1}. ${inline(c.summary)} (${percent(c.confidence)}, ${inline(c.code)})`);
       if (c.evidence.length) lines.push('     Evidence:', ...c.evidence.map((e) => `       - ${inline(e)}`));
-      if (c.advice.length) lines.push('     Next steps:', ...c.advice.map((a) => `       - ${inline(a)}`));
+      if (c.advice.length && !ended(d.kind)) lines.push('     Next steps:', ...c.advice.map((a) => `       - ${inline(a)}`));
     });
   }
   lines.push('', CLOSING[d.kind]);
@@ -157,13 +177,14 @@ function textSection(d: Described): string {
   return lines.join('\n');
 }
 
-function htmlSection(d: Described): SafeHtml {
+function htmlSection(d: Described, options: RenderOptions): SafeHtml {
   const { p } = d;
+  const link = incidentLink(p.incident.id, options);
   const causes = p.incident.causes.length
     ? html`<p><strong>Probable causes, most likely first:</strong></p><ol>${p.incident.causes.map(
         (c) => html`<li><strong>${c.summary}</strong> (${percent(c.confidence)}, <code>${c.code}</code>)${
           c.evidence.length ? html`<br>Evidence:<ul>${c.evidence.map((e) => html`<li>${e}</li>`)}</ul>` : ''
-        }${c.advice.length ? html`Next steps:<ul>${c.advice.map((a) => html`<li>${a}</li>`)}</ul>` : ''}</li>`,
+        }${c.advice.length && !ended(d.kind) ? html`Next steps:<ul>${c.advice.map((a) => html`<li>${a}</li>`)}</ul>` : ''}</li>`,
       )}</ol>`
     : html`<p>Probable cause: not known yet. Gatewatch re-evaluates while the incident is open.</p>`;
   const timeline = p.incident.timeline.length
@@ -174,11 +195,13 @@ function htmlSection(d: Described): SafeHtml {
   return html`<h2>${d.headline}</h2>
 <table>
 <tr><td>Site</td><td><strong>${p.site.name}</strong> &lt;${p.site.url}&gt;</td></tr>
-<tr><td>Incident</td><td>#${p.incident.id} (GET /api/incidents/${p.incident.id})</td></tr>
+<tr><td>Incident</td><td>${link ? html`<a href="${link}">#${p.incident.id}</a>` : html`#${p.incident.id} (GET /api/incidents/${p.incident.id})`}</td></tr>
 <tr><td>Failure</td><td>${d.failure}</td></tr>
 <tr><td>Since</td><td>${fullTime(p.incident.firstFailureAt)} (first failed check); opened ${fullTime(p.incident.openedAt)}</td></tr>
 ${p.incident.resolvedAt !== null
     ? html`<tr><td>Resolved</td><td>${fullTime(p.incident.resolvedAt)}, down for ${d.duration}</td></tr>`
+    : d.kind === 'closed'
+    ? html`<tr><td>Closed</td><td>${fullTime(p.at)} (site deleted), down for ${d.duration}</td></tr>`
     : html`<tr><td>Down for</td><td>${d.duration} as of ${fullTime(p.at)}</td></tr>`}
 <tr><td>Failed checks</td><td>${p.incident.failedChecks}</td></tr>
 ${p.gateway ? html`<tr><td>Answered by</td><td>${gatewayName(p.gateway)} (the hop that returned the errors)</td></tr>` : ''}
@@ -196,7 +219,7 @@ const byKindThenSite = (a: Described, b: Described) =>
 export const renderSubject = (alert: AlertMessage): string => headerSafe(`${SUBJECT_PREFIX} ${describe(alert).headline}`);
 
 /** One email for alerts that share a recipient list: one alert reads as itself, several as a list. */
-export function renderAlertEmail(alerts: AlertMessage[], footer: string): RenderedEmail {
+export function renderAlertEmail(alerts: AlertMessage[], footer: string, options: RenderOptions = {}): RenderedEmail {
   if (alerts.length === 0) throw new Error('renderAlertEmail needs at least one alert');
   const described = alerts.map(describe).sort(byKindThenSite);
   const ids = alerts.map((a) => `#${a.id}`).join(', ');
@@ -206,8 +229,8 @@ export function renderAlertEmail(alerts: AlertMessage[], footer: string): Render
     const [d] = described;
     return {
       subject: headerSafe(`${SUBJECT_PREFIX} ${d.headline}`),
-      text: `${textSection(d)}\n\n${foot}\n`,
-      html: page(html`${htmlSection(d)}<hr><p><small>${foot.slice(4)}</small></p>`),
+      text: `${textSection(d, options)}\n\n${foot}\n`,
+      html: page(html`${htmlSection(d, options)}<hr><p><small>${foot.slice(4)}</small></p>`),
     };
   }
 
@@ -218,13 +241,13 @@ export function renderAlertEmail(alerts: AlertMessage[], footer: string): Render
     .join(', ');
   const summary = `${plural(siteCount, 'site')}: ${counts}`;
   const listLines = described.map((d) => `  - ${d.headline}`);
-  const text = [summary, '', ...listLines, '', ...described.map((d) => `${'='.repeat(72)}\n${textSection(d)}\n`), foot, ''].join('\n');
+  const text = [summary, '', ...listLines, '', ...described.map((d) => `${'='.repeat(72)}\n${textSection(d, options)}\n`), foot, ''].join('\n');
   return {
     subject: headerSafe(`${SUBJECT_PREFIX} ${summary}`),
     text,
     html: page(
       html`<h1>${summary}</h1><ul>${described.map((d) => html`<li>${d.headline}</li>`)}</ul>${described.map(
-        (d) => html`<hr>${htmlSection(d)}`,
+        (d) => html`<hr>${htmlSection(d, options)}`,
       )}<hr><p><small>${foot.slice(4)}</small></p>`,
     ),
   };

@@ -129,6 +129,17 @@ export function createAlertsRepository(db: Db) {
       });
     },
 
+    /** The Message-IDs of the emails sent about one incident, oldest first, each once: its thread so far. */
+    threadOf(incidentId: number): string[] {
+      const rows = db
+        .select({ messageId: alerts.messageId })
+        .from(alerts)
+        .where(and(eq(alerts.incidentId, incidentId), eq(alerts.state, 'sent')))
+        .orderBy(asc(alerts.sentAt), asc(alerts.id))
+        .all();
+      return [...new Set(rows.map((r) => r.messageId).filter((id): id is string => !!id))];
+    },
+
     /** Records a failed attempt; `nextDue` maps the attempts made so far to the next try. */
     markFailed(rows: AlertRow[], at: number, error: string, nextDue: (attempts: number) => number): void {
       db.transaction(() => {

@@ -15,6 +15,8 @@ export interface AlertSenderOptions {
   smtpUrl?: string;
   /** ALERT_FROM */
   from: string;
+  /** PUBLIC_URL: emails link to the incident's page under it. */
+  publicUrl?: string;
   tls?: MailerTls;
   /** How often due alerts are looked for (default 1 s). */
   pollMs?: number;
@@ -86,6 +88,20 @@ export function createAlertSender(options: AlertSenderOptions) {
   const messageIdFor = (ids: number[]) =>
     `<gatewatch.${ids[0]}.${createHash('sha256').update(ids.join(',')).digest('hex').slice(0, 16)}@${domain}>`;
 
+  /**
+   * The emails of one incident form one thread: each replies to the last one sent about it and
+   * references them all. An email about several incidents starts no thread of its own.
+   */
+  const threadHeaders = (rows: AlertRow[]): Record<string, string> => {
+    const incidentIds = new Set(rows.map((r) => r.incidentId));
+    if (incidentIds.size !== 1) return {};
+    const earlier = repo.threadOf(rows[0].incidentId).map((id) => headerSafe(id, 998));
+    if (earlier.length === 0) return {};
+    // The first (the thread's root) and the latest ones: a header of bounded length.
+    const references = earlier.length > 20 ? [earlier[0], ...earlier.slice(-19)] : earlier;
+    return { 'In-Reply-To': earlier[earlier.length - 1], References: references.join(' ') };
+  };
+
   const sendGroup = async (group: AlertRow[]): Promise<boolean> => {
     // Re-read: between the query and this group, a resolve may have folded some of these rows.
     const rows = repo.stillPending(group.map((r) => r.id));
@@ -98,6 +114,7 @@ export function createAlertSender(options: AlertSenderOptions) {
       const email = renderAlertEmail(
         rows.map((r) => ({ id: r.id, kind: r.kind, payload: r.payload })),
         `Sent to ${to.join(', ')}.`,
+        { publicUrl: options.publicUrl?.replace(/\/+$/, '') },
       );
       subject = email.subject;
       delivery = await mailer!.send({
@@ -108,7 +125,7 @@ export function createAlertSender(options: AlertSenderOptions) {
         html: email.html,
         messageId: messageIdFor(ids),
         date: new Date(clock.now()),
-        headers: { 'Auto-Submitted': 'auto-generated', 'X-Gatewatch-Alert-Ids': ids.join(',') },
+        headers: { 'Auto-Submitted': 'auto-generated', 'X-Gatewatch-Alert-Ids': ids.join(','), ...threadHeaders(rows) },
       });
     } catch (err) {
       const now = clock.now();

@@ -1,7 +1,7 @@
 import { sqliteTable, integer, text, index } from 'drizzle-orm/sqlite-core';
 import type { AlertPayload } from './alerts.types.js';
 
-export type AlertKind = 'opened' | 'cause_changed' | 'reminder' | 'resolved';
+export type AlertKind = 'opened' | 'cause_changed' | 'reminder' | 'resolved' | 'closed';
 export type AlertState = 'pending' | 'sent' | 'cancelled';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { closeDatabase } from '../../src/db/client.js';
 import { buildService, type Service, type ServiceOverrides } from '../../src/service.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import { silentLogger, type Logger } from '../../src/shared/logger.js';
 
 export const TEST_TOKEN = 'test-token-0123456789abcdef';
 
@@ -17,12 +17,12 @@ export interface TestService {
 }
 
 /** A fully wired service on its own temp database (real migrations); nothing started. */
-export function createTestService(env: Record<string, string> = {}, overrides: ServiceOverrides = {}): TestService {
+export function createTestService(env: Record<string, string> = {}, overrides: ServiceOverrides = {}, logger: Logger = silentLogger): TestService {
   const dir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env });
   let svc: Service;
   try {
-    svc = buildService(config, silentLogger, overrides);
+    svc = buildService(config, logger, overrides);
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
