@@ -74,13 +74,25 @@ export type Config = z.infer<typeof configSchema>;
 
 export class ConfigError extends Error {}
 
-/** Reads `KEY=value` lines of a .env file; values already in the environment win. */
+/**
+ * Reads `KEY=value` lines of a .env file; values already in the environment win. Blank lines and
+ * `#` comments are skipped; any other line, or a file that cannot be read, is a ConfigError
+ * naming the file (and the line).
+ */
 export function readDotEnv(path: string): Record<string, string> {
   if (!existsSync(path)) return {};
+  let content: string;
+  try {
+    content = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
   const out: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+  const lines = content.split(/\r?\n/);
+  for (const [i, line] of lines.entries()) {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) continue;
     const m = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (!m || line.trimStart().startsWith('#')) continue;
+    if (!m) throw new ConfigError(`${path} line ${i + 1} is not KEY=value: ${JSON.stringify(line.slice(0, 60))}`);
     let value = m[2];
     if (/^(['"]).*\1$/.test(value)) value = value.slice(1, -1);
     out[m[1]] = value;
@@ -98,15 +110,16 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const parsed = configSchema.safeParse(relevant);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-    throw new ConfigError(`invalid configuration:\n  ${lines.join('\n  ')}`);
+    // One line, however many values are wrong: a start-up failure reads as one clear line.
+    throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
   }
   return parsed.data;
 }
 
 /** For entry points: the configuration, or a message naming the bad variable and exit code 2. */
-export function loadConfigOrExit(env: Record<string, string | undefined>): Config {
+export function loadConfigOrExit(env: Record<string, string | undefined> | (() => Record<string, string | undefined>)): Config {
   try {
-    return loadConfig(env);
+    return loadConfig(typeof env === 'function' ? env() : env);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`gatewatch: ${error.message}\n`);

@@ -1,11 +1,20 @@
 import { loadConfigOrExit, readDotEnv } from './config.js';
+import { describeSystemError, StartupError } from './shared/errors.js';
 import { createLogger } from './shared/logger.js';
-import { startService } from './service.js';
+import { startService, type RunningService } from './service.js';
 
-const config = loadConfigOrExit({ ...readDotEnv('.env'), ...process.env });
+const config = loadConfigOrExit(() => ({ ...readDotEnv('.env'), ...process.env }));
 
 const logger = createLogger(config.LOG_LEVEL);
-const service = await startService(config, logger);
+let service: RunningService;
+try {
+  service = await startService(config, logger);
+} catch (error) {
+  // One line an operator can act on (port in use, database not writable, ...), exit code 1.
+  const message = error instanceof StartupError ? error.message : `cannot start: ${describeSystemError(error)}`;
+  process.stderr.write(`gatewatch: ${message}\n`);
+  process.exit(1);
+}
 
 let stopping = false;
 const shutdown = (signal: string) => {

@@ -18,6 +18,8 @@ import { createStatusService } from './status/status.service.js';
 import { statusRoutes } from './status/status.routes.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
+import { describeSystemError, StartupError } from './shared/errors.js';
+import { resolve as resolvePath } from 'node:path';
 import { createHousekeeping } from './scheduler/housekeeping.js';
 
 export interface ServiceOverrides {
@@ -36,11 +38,21 @@ export interface RunningService {
 /** Wires every part on an opened, migrated database; starts nothing. */
 export function buildService(config: Config, logger: Logger, overrides: ServiceOverrides = {}) {
   const clock = overrides.clock ?? systemClock;
-  const db = openDatabase(config.DATABASE_PATH);
+  let db: Db;
+  try {
+    db = openDatabase(config.DATABASE_PATH);
+  } catch (error) {
+    throw new StartupError(`cannot open the database at ${resolvePath(config.DATABASE_PATH)} (DATABASE_PATH): ${describeSystemError(error)}`);
+  }
 
   if (!config.API_TOKEN && !hasStoredToken(db)) {
     const file = tokenFilePath(config.DATABASE_PATH);
-    issueToken(db, file);
+    try {
+      issueToken(db, file);
+    } catch (error) {
+      closeDatabase(db);
+      throw new StartupError(`cannot write the API token file ${file}: ${describeSystemError(error)}`);
+    }
     logger.info('generated an API token; read it from the file (mode 0600)', { tokenFile: file });
   } else if (!config.API_TOKEN) {
     logger.info('API token: the one issued before', { tokenFile: tokenFilePath(config.DATABASE_PATH) });
@@ -115,6 +127,22 @@ function probeRunner(config: Config, logger: Logger, overrides: ServiceOverrides
 
 export type Service = ReturnType<typeof buildService>;
 
+/** Why the server could not listen, in one line naming the port. */
+function listenError(error: NodeJS.ErrnoException, config: Config): Error {
+  const where = `${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new StartupError(`port ${config.PORT} is already in use (${where}): stop what listens there, or set PORT`);
+    case 'EACCES':
+      return new StartupError(`not allowed to listen on port ${config.PORT} (${where}): use a port above 1023, or set PORT`);
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+      return new StartupError(`cannot listen on ${where}: HOST is not an address of this machine`);
+    default:
+      return new StartupError(`cannot listen on ${where}: ${describeSystemError(error)}`);
+  }
+}
+
 const CHANGE_WORDS: Record<string, string> = { opened: 'incident opened', cause_changed: 'incident cause changed', resolved: 'incident resolved' };
 
 /** The outbox as the recorder's alert sink, with one info line per incident change (site, kind, top cause). */
@@ -152,16 +180,27 @@ function warnUnheardSites(config: Config, logger: Logger, sites: Service['sites'
  * HTTP server. `stop()` undoes it in reverse order.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const { app, db, scheduler, probes, sender, housekeeping, status, sites } = buildService(config, logger, overrides);
+  // The port first: a start that cannot listen writes nothing (no database, no token file). Until
+  // the service is built (synchronously, right after), the server has nothing to answer with.
+  let fetchApp: (request: Request, env: unknown) => Response | Promise<Response> = () => new Response(null, { status: 503 });
+  const server: ServerType = await new Promise((resolve, reject) => {
+    const s = serve({ fetch: (request, env) => fetchApp(request, env), port: config.PORT, hostname: config.HOST }, () => resolve(s));
+    s.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, config)));
+  });
+  let built: Service;
+  try {
+    built = buildService(config, logger, overrides);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites } = built;
+  fetchApp = (request, env) => app.fetch(request, env as object);
   warnUnheardSites(config, logger, sites);
   scheduler.start();
   sender.start();
   housekeeping.start();
 
-  const server: ServerType = await new Promise((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, () => resolve(s));
-    s.once('error', reject);
-  });
   const port = (server.address() as AddressInfo).port;
   logger.info('gatewatch listening', { url: `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${port}` });
 

@@ -17,3 +17,12 @@ export const notFound = (what: string, id: string | number) =>
 
 export const validationFailed = (message: string, details?: unknown) =>
   new AppError(400, 'validation.failed', message, details);
+
+/** A start-up failure the operator can act on: main prints its message as one line and exits non-zero. */
+export class StartupError extends Error {}
+
+/** `EACCES: permission denied, open '/x'` and the like, without a stack: the part an operator reads. */
+export const describeSystemError = (error: unknown): string => {
+  const e = error as NodeJS.ErrnoException | undefined;
+  return String(e?.message ?? error).split('\n')[0];
+};
