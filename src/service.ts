@@ -67,7 +67,16 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
   const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM });
-  const housekeeping = createHousekeeping({ db, clock, logger, outbox, sites, retentionRawHours: config.RETENTION_RAW_HOURS });
+  const housekeeping = createHousekeeping({
+    db,
+    clock,
+    logger,
+    outbox,
+    sites,
+    retentionRawHours: config.RETENTION_RAW_HOURS,
+    retentionHourlyDays: config.RETENTION_HOURLY_DAYS,
+    retentionDailyDays: config.RETENTION_DAILY_DAYS,
+  });
   const status = createStatusService(db, clock);
 
   const app = createApp({
