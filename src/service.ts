@@ -1,3 +1,5 @@
+import { createRollupsRepository } from './checks/rollups.repository.js';
+import { uptimeRoutes } from './checks/uptime.routes.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -86,6 +88,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     schedulerRunning: () => scheduler.running,
     routes: [
       { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler }) },
+      { path: '/api/sites', app: uptimeRoutes({ sites, rollups: createRollupsRepository(db), clock }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },

@@ -57,6 +57,11 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const pruneChecks = sqlite.prepare(
     'DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE started_at < ? AND incident_id IS NULL LIMIT ?)',
   );
+  // A deleted site's alerts go once sent or cancelled (a closing notice still pending stays until it is).
+  const pruneOrphanAlerts = sqlite.prepare(
+    `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state != 'pending'
+       AND NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = alerts.site_id) LIMIT ?)`,
+  );
   const allKeys = sqlite.prepare<[], { id: number; site_id: number; target: string }>('SELECT id, site_id, target FROM rollup_targets');
   let task: ScheduledTask | null = null;
   let busy = false;
@@ -214,8 +219,9 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     const raw = await pruneBatches((limit) => pruneChecks.run(rawBefore, limit).changes);
     const hours = await pruneBatches((limit) => rollups.pruneHours(now - hourlyDays * DAY, limit));
     const days = await pruneBatches((limit) => rollups.pruneDays(now - dailyDays * DAY, limit));
+    const alerts = await pruneBatches((limit) => pruneOrphanAlerts.run(limit).changes);
     await removeDeleted();
-    if (raw + hours + days > 0) deps.logger.debug('pruned', { raw, hours, days });
+    if (raw + hours + days + alerts > 0) deps.logger.debug('pruned', { raw, hours, days, alerts });
   };
 
   const runOnce = async () => {
