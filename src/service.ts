@@ -1,5 +1,6 @@
 import { createRollupsRepository } from './checks/rollups.repository.js';
 import { uptimeRoutes } from './checks/uptime.routes.js';
+import { upgradeRollups } from './checks/rollups.upgrade.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -39,6 +40,9 @@ export interface RunningService {
 export function buildService(config: Config, logger: Logger, overrides: ServiceOverrides = {}) {
   const clock = overrides.clock ?? systemClock;
   const db = openDatabase(config.DATABASE_PATH);
+  // The data step of the storage upgrade (0.1 rollups into rollup_hours), before the recorder reads them.
+  const upgraded = upgradeRollups(db);
+  if (upgraded.batches > 0) logger.info('rollups upgraded', { ...upgraded });
 
   if (!config.API_TOKEN && !hasStoredToken(db)) {
     const file = tokenFilePath(config.DATABASE_PATH);
@@ -58,6 +62,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     reminderMinutes: config.REMINDER_MINUTES,
     clock,
   });
+  const rollups = createRollupsRepository(db);
   const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
@@ -88,14 +93,14 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     schedulerRunning: () => scheduler.running,
     routes: [
       { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler }) },
-      { path: '/api/sites', app: uptimeRoutes({ sites, rollups: createRollupsRepository(db), clock }) },
+      { path: '/api/sites', app: uptimeRoutes({ sites, rollups, clock }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups };
 }
 
 /**
