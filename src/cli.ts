@@ -1,11 +1,14 @@
 import { issueToken, tokenFilePath } from './auth/token.js';
+import { backupCommand, backupUsage } from './cli.backup.js';
 import { loadConfigOrExit } from './config.js';
 import { closeDatabase, openDatabase } from './db/client.js';
 
-const usage = `usage: gatewatch token rotate   issue a new API token; the old one stops working at once`;
+const usage = `usage: gatewatch token rotate   issue a new API token; the old one stops working at once
+       ${backupUsage}`;
 
 /** `gatewatch token rotate`: writes a new token beside the database and stores only its hash. */
-export function main(argv: string[], env: Record<string, string | undefined>): number {
+export function main(argv: string[], env: Record<string, string | undefined>): number | Promise<number> {
+  if (argv[0] === 'backup') return backupCommand(argv.slice(1), env);
   if (argv[0] !== 'token' || argv[1] !== 'rotate') {
     process.stderr.write(usage + '\n');
     return 2;

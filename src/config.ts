@@ -48,6 +48,10 @@ export const configSchema = z.object({
   REMINDER_MINUTES: int(0, 10_080).default(60),
   ALERT_GROUP_SECONDS: int(0, 3600).default(30),
   RETENTION_RAW_HOURS: int(1, 24 * 365).default(48),
+  /** Days the hour rollups are kept (the API's granularity=hour). */
+  RETENTION_HOURLY_DAYS: int(1, 3650).default(90),
+  /** Days the day rollups are kept (the API's granularity=day, the status page's bars). */
+  RETENTION_DAILY_DAYS: int(1, 36500).default(730),
   ALLOW_TARGETS: cidrs.optional(),
   DENY_TARGETS: cidrs.optional(),
   /** The address users reach Gatewatch at: alerts link to `${PUBLIC_URL}/incidents/:id`. */

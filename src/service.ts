@@ -1,3 +1,6 @@
+import { createRollupsRepository } from './checks/rollups.repository.js';
+import { uptimeRoutes } from './checks/uptime.routes.js';
+import { upgradeRollups } from './checks/rollups.upgrade.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -44,6 +47,9 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   } catch (error) {
     throw new StartupError(`cannot open the database at ${resolvePath(config.DATABASE_PATH)} (DATABASE_PATH): ${describeSystemError(error)}`);
   }
+  // The data step of the storage upgrade (0.1 rollups into rollup_hours), before the recorder reads them.
+  const upgraded = upgradeRollups(db);
+  if (upgraded.batches > 0) logger.info('rollups upgraded', { ...upgraded });
 
   if (!config.API_TOKEN && !hasStoredToken(db)) {
     const file = tokenFilePath(config.DATABASE_PATH);
@@ -69,6 +75,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     clock,
     logger,
   });
+  const rollups = createRollupsRepository(db);
   const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
@@ -80,7 +87,16 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
   const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, publicUrl: config.PUBLIC_URL });
-  const housekeeping = createHousekeeping({ db, clock, logger, outbox, sites, retentionRawHours: config.RETENTION_RAW_HOURS });
+  const housekeeping = createHousekeeping({
+    db,
+    clock,
+    logger,
+    outbox,
+    sites,
+    retentionRawHours: config.RETENTION_RAW_HOURS,
+    retentionHourlyDays: config.RETENTION_HOURLY_DAYS,
+    retentionDailyDays: config.RETENTION_DAILY_DAYS,
+  });
   const status = createStatusService(db, clock);
 
   /**
@@ -106,13 +122,14 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     schedulerRunning: () => scheduler.running,
     routes: [
       { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id) }) },
+      { path: '/api/sites', app: uptimeRoutes({ sites, rollups, clock }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, deleteSite };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, deleteSite };
 }
 
 /**

@@ -54,6 +54,9 @@ const rollupColumns = {
 };
 
 /**
+ * Legacy (up to 0.1): replaced by rollup_hours and rollup_days (rollups.table.ts). Kept declared
+ * so that the upgrade step (rollups.upgrade.ts) can read and empty them; a later release drops them.
+ *
  * Minute rollups, keyed time first: the recorder writes each closed minute once, in key order,
  * so every write appends to the end of one B-tree (a key led by the site would dirty a page per
  * site per minute), and pruning deletes from its start. No foreign key: it would need an index
@@ -69,6 +72,7 @@ export const rollupsMinute = sqliteTable(
   (t) => [primaryKey({ columns: [t.bucket, t.siteId, t.target] })],
 );
 
+/** Legacy (up to 0.1), as rollups_minute above. */
 export const rollupsHour = sqliteTable('rollups_hour', { ...rollupColumns }, (t) => [
   primaryKey({ columns: [t.siteId, t.target, t.bucket] }),
   index('rollups_hour_bucket_idx').on(t.bucket),

@@ -1,9 +1,24 @@
 import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
 import type { NewCheckRow } from './checks.table.js';
-import { accumulate, mergeFailures, mergeHist, trimHist, type RollupAcc } from './rollups.js';
+import {
+  accumulate,
+  decodeFailures,
+  decodeHist,
+  encodeFailures,
+  encodeHist,
+  latencyOf,
+  bucketOf,
+  mergeFailures,
+  mergeHist,
+  percentileOf,
+  type RollupAcc,
+} from './rollups.js';
 
-const MINUTE = 60_000;
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+/** Room for target keys in a rollup row's id: bucket index * KEY_SPAN + target key (16 M targets). */
+export const KEY_SPAN = 2 ** 24;
 
 /** The part of an hour rollup that status needs. */
 export interface HourFigures {
@@ -13,7 +28,7 @@ export interface HourFigures {
   latencyHist: number[];
 }
 
-/** One target's checks over a span (an hour being folded), as read from its minute rollups. */
+/** One target's checks over a span (a day being folded). */
 export interface Folded {
   count: number;
   okCount: number;
@@ -22,153 +37,402 @@ export interface Folded {
   latencyHist: number[];
 }
 
-interface MinuteRow {
-  bucket: number;
-  site_id: number;
-  target: string;
+/** One bucket of `uptimeSeries`: the shape the API and the pages read. */
+export interface UptimeBucket {
+  /** ms since epoch, UTC start of the hour or day. */
+  start: number;
+  checks: number;
+  ok: number;
+  /** percent 0..100, null when no checks. */
+  uptime: number | null;
+  latencyMs: { avg: number | null; p50: number | null; p95: number | null; p99: number | null };
+  failures: Partial<Record<Outcome, number>>;
+  /** cause = the incident's top cause code. */
+  worstIncident: { id: number; kind: string; cause: string | null } | null;
+}
+
+export interface WorstIncident {
+  id: number;
+  kind: string;
+  cause: string | null;
+}
+
+interface RollupRow {
+  id: number;
   count: number;
-  ok_count: number;
-  failures: string;
-  latency_sum_ms: number;
-  latency_hist: string;
+  ok: number;
+  fail: string | null;
+  lat_sum: number;
+  hist: Buffer | null;
+}
+
+interface DayRow extends RollupRow {
+  worst_id: number | null;
+  worst_kind: string | null;
+  worst_cause: string | null;
+}
+
+interface IncidentSpan {
+  id: number;
+  kind: string;
+  cause: string | null;
+  opened_at: number;
+  resolved_at: number | null;
 }
 
 type RollupCheck = Pick<NewCheckRow, 'siteId' | 'target' | 'startedAt' | 'outcome' | 'ttfbMs' | 'totalMs'>;
 
-/** Key order of rollups_minute: bucket, site, target (text compared as SQLite does for ASCII). */
-const byKey = (a: RollupAcc, b: RollupAcc) =>
-  a.bucket - b.bucket || a.siteId - b.siteId || (a.target < b.target ? -1 : a.target > b.target ? 1 : 0);
+const percent = (ok: number, count: number) => (count > 0 ? Math.round((ok / count) * 100_000) / 1000 : null);
+
+const emptyFolded = (): Folded => ({ count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] });
+
+const addRow = (f: Folded, r: RollupRow) => {
+  f.count += r.count;
+  f.okCount += r.ok;
+  f.latencySumMs += r.lat_sum;
+  if (r.fail) f.failures = mergeFailures(f.failures, decodeFailures(r.fail));
+  if (r.hist) f.latencyHist = mergeHist(f.latencyHist, decodeHist(r.hist));
+};
+
+/** The incident of `spans` that covers most of [from, to), or null. */
+export function worstOf(spans: IncidentSpan[], from: number, to: number): WorstIncident | null {
+  let best: IncidentSpan | null = null;
+  let bestMs = 0;
+  for (const s of spans) {
+    const ms = Math.min(to, s.resolved_at ?? to) - Math.max(from, s.opened_at);
+    if (s.opened_at >= to || ms < 0) continue;
+    if (!best || ms > bestMs || (ms === bestMs && s.id < best.id)) {
+      best = s;
+      bestMs = ms;
+    }
+  }
+  return best ? { id: best.id, kind: best.kind, cause: best.cause } : null;
+}
 
 /**
- * Reads and writes the minute and hour rollups, with statements prepared once, on the tables of
- * checks.table.ts.
+ * Reads and writes the hour and day rollups (rollups.table.ts) with statements prepared once.
+ * Rows are addressed by `bucket index * KEY_SPAN + target key`: see rollups.table.ts.
  */
 export function createRollupsRepository(db: Db) {
   const sqlite = db.$client;
-  const insertMinute = sqlite.prepare(
-    `INSERT INTO rollups_minute (bucket, site_id, target, count, ok_count, failures, latency_sum_ms, latency_hist)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const getMinute = sqlite.prepare<[number, number, string], MinuteRow>(
-    'SELECT * FROM rollups_minute WHERE bucket = ? AND site_id = ? AND target = ?',
-  );
-  const updateMinute = sqlite.prepare(
-    `UPDATE rollups_minute SET count = ?, ok_count = ?, failures = ?, latency_sum_ms = ?, latency_hist = ?
-     WHERE bucket = ? AND site_id = ? AND target = ?`,
-  );
-  const minutesFrom = sqlite.prepare<[number, number, number, number, string, number], MinuteRow>(
-    `SELECT * FROM rollups_minute WHERE bucket >= ? AND bucket < ? AND (bucket, site_id, target) > (?, ?, ?)
-     ORDER BY bucket, site_id, target LIMIT ?`,
-  );
-  const lastMinute = sqlite.prepare<[], { b: number | null }>('SELECT MAX(bucket) AS b FROM rollups_minute');
-  const firstMinuteFrom = sqlite.prepare<[number], { b: number | null }>('SELECT MIN(bucket) AS b FROM rollups_minute WHERE bucket >= ?');
-  const deleteMinutesFrom = sqlite.prepare('DELETE FROM rollups_minute WHERE bucket >= ?');
-  const checksFrom = sqlite.prepare<[number], { siteId: number; target: string; startedAt: number; outcome: Outcome; ttfbMs: number | null; totalMs: number | null }>(
+  const keys = new Map<string, number>();
+  const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
+  const insertKey = sqlite.prepare('INSERT INTO rollup_targets (site_id, target) VALUES (?, ?)');
+  const keysOfSite = sqlite.prepare<[number], { id: number; target: string }>('SELECT id, target FROM rollup_targets WHERE site_id = ?');
+
+  const insertHour = sqlite.prepare('INSERT INTO rollup_hours (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
+  const getHourRow = sqlite.prepare<[number], RollupRow>('SELECT * FROM rollup_hours WHERE id = ?');
+  const updateHour = sqlite.prepare('UPDATE rollup_hours SET count = ?, ok = ?, fail = ?, lat_sum = ?, hist = ? WHERE id = ?');
+  const lastHourId = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM rollup_hours');
+  const firstHourIdFrom = sqlite.prepare<[number], { id: number | null }>('SELECT MIN(id) AS id FROM rollup_hours WHERE id >= ?');
+  const deleteHoursFrom = sqlite.prepare('DELETE FROM rollup_hours WHERE id >= ?');
+  const hoursSlice = sqlite.prepare<[number, number, number], RollupRow>('SELECT * FROM rollup_hours WHERE id >= ? AND id < ? ORDER BY id LIMIT ?');
+  const checksFrom = sqlite.prepare<[number], RollupCheck>(
     `SELECT site_id AS siteId, target, started_at AS startedAt, outcome, ttfb_ms AS ttfbMs, total_ms AS totalMs
      FROM checks WHERE started_at >= ?`,
   );
-  const insertHour = sqlite.prepare(
-    `INSERT INTO rollups_hour (site_id, target, bucket, count, ok_count, failures, latency_sum_ms, latency_hist)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-  );
-  const getHour = sqlite.prepare<[number, string, number], { count: number; ok_count: number; latency_hist: string }>(
-    'SELECT count, ok_count, latency_hist FROM rollups_hour WHERE site_id = ? AND target = ? AND bucket = ?',
-  );
-  const hoursBetween = sqlite.prepare<[number, string, number, number], { bucket: number; count: number; ok_count: number; latency_hist: string }>(
-    'SELECT bucket, count, ok_count, latency_hist FROM rollups_hour WHERE site_id = ? AND target = ? AND bucket >= ? AND bucket < ?',
+  const checksOfTarget = sqlite.prepare<[number, number, number, string], RollupCheck>(
+    `SELECT site_id AS siteId, target, started_at AS startedAt, outcome, ttfb_ms AS ttfbMs, total_ms AS totalMs
+     FROM checks WHERE site_id = ? AND started_at >= ? AND started_at < ? AND target = ?`,
   );
 
-  /** Writes one accumulator: an insert, or (a check late for a minute already written) a merge. */
-  const writeMinute = (acc: RollupAcc) => {
-    const failures = JSON.stringify(acc.failures);
-    const hist = JSON.stringify(trimHist(acc.latencyHist));
-    if (insertMinute.run(acc.bucket, acc.siteId, acc.target, acc.count, acc.okCount, failures, acc.latencySumMs, hist).changes > 0) return;
-    const old = getMinute.get(acc.bucket, acc.siteId, acc.target)!;
-    updateMinute.run(
-      old.count + acc.count,
-      old.ok_count + acc.okCount,
-      JSON.stringify(mergeFailures(JSON.parse(old.failures), acc.failures)),
-      old.latency_sum_ms + acc.latencySumMs,
-      JSON.stringify(trimHist(mergeHist(JSON.parse(old.latency_hist), acc.latencyHist))),
-      acc.bucket,
-      acc.siteId,
-      acc.target,
+  const insertDay = sqlite.prepare(
+    `INSERT INTO rollup_days (id, count, ok, fail, lat_sum, hist, worst_id, worst_kind, worst_cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT DO NOTHING`,
+  );
+  const getDayRow = sqlite.prepare<[number], DayRow>('SELECT * FROM rollup_days WHERE id = ?');
+  const firstHourId = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM rollup_hours');
+  const firstDayId = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM rollup_days');
+  const deleteHourRow = sqlite.prepare('DELETE FROM rollup_hours WHERE id = ?');
+  const deleteDayRow = sqlite.prepare('DELETE FROM rollup_days WHERE id = ?');
+  const pruneHours = sqlite.prepare('DELETE FROM rollup_hours WHERE id IN (SELECT id FROM rollup_hours WHERE id < ? ORDER BY id LIMIT ?)');
+  const pruneDays = sqlite.prepare('DELETE FROM rollup_days WHERE id IN (SELECT id FROM rollup_days WHERE id < ? ORDER BY id LIMIT ?)');
+  const orphanKeys = sqlite.prepare<[number], { id: number }>(
+    'SELECT id FROM rollup_targets WHERE NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = rollup_targets.site_id) LIMIT ?',
+  );
+  const deleteKey = sqlite.prepare('DELETE FROM rollup_targets WHERE id = ?');
+  const incidentsOf = sqlite.prepare<[number, number, number], IncidentSpan>(
+    `SELECT id, kind, json_extract(causes, '$[0].code') AS cause, opened_at, resolved_at FROM incidents
+     WHERE site_id = ? AND opened_at < ? AND (resolved_at IS NULL OR resolved_at > ?)`,
+  );
+  const incidentsDuring = sqlite.prepare<[number, number], IncidentSpan & { site_id: number }>(
+    `SELECT id, site_id, kind, json_extract(causes, '$[0].code') AS cause, opened_at, resolved_at FROM incidents
+     WHERE opened_at < ? AND (resolved_at IS NULL OR resolved_at > ?)`,
+  );
+
+  /** The key of a target; with `create`, one is made for a target seen for the first time. */
+  function keyOf(siteId: number, target: string, create: true): number;
+  function keyOf(siteId: number, target: string, create?: boolean): number | null;
+  function keyOf(siteId: number, target: string, create = false): number | null {
+    const name = `${siteId}|${target}`;
+    const cached = keys.get(name);
+    if (cached !== undefined) return cached;
+    let id = findKey.get(siteId, target)?.id;
+    if (id === undefined) {
+      if (!create) return null;
+      id = Number(insertKey.run(siteId, target).lastInsertRowid);
+    }
+    keys.set(name, id);
+    return id;
+  }
+
+  const hourId = (hour: number, key: number) => (hour / HOUR) * KEY_SPAN + key;
+  const dayId = (day: number, key: number) => (day / DAY) * KEY_SPAN + key;
+  const hourOfId = (id: number) => Math.floor(id / KEY_SPAN) * HOUR;
+
+  const toFigures = (bucket: number, r: RollupRow): HourFigures => ({ bucket, count: r.count, okCount: r.ok, latencyHist: decodeHist(r.hist) });
+
+  /** Writes one accumulator: an insert, or (a check late for an hour already written) a merge. */
+  const writeHour = (acc: RollupAcc) => {
+    const id = hourId(acc.bucket, keyOf(acc.siteId, acc.target, true));
+    if (insertHour.run(id, acc.count, acc.okCount, encodeFailures(acc.failures), acc.latencySumMs, encodeHist(acc.latencyHist)).changes > 0) return;
+    const old = getHourRow.get(id)!;
+    const f = emptyFolded();
+    addRow(f, old);
+    updateHour.run(
+      f.count + acc.count,
+      f.okCount + acc.okCount,
+      encodeFailures(mergeFailures(f.failures, acc.failures)),
+      f.latencySumMs + acc.latencySumMs,
+      encodeHist(mergeHist(f.latencyHist, acc.latencyHist)),
+      id,
     );
   };
 
+  /** One target's figures over [from, to) from its raw checks (an hour not written yet). */
+  const fromChecks = (siteId: number, target: string, from: number, to: number): Folded => {
+    const f = emptyFolded();
+    for (const c of checksOfTarget.all(siteId, from, to, target)) {
+      f.count++;
+      if (c.outcome === 'ok') f.okCount++;
+      else f.failures[c.outcome] = (f.failures[c.outcome] ?? 0) + 1;
+      const latency = latencyOf(c as NewCheckRow);
+      if (latency !== null) {
+        f.latencySumMs += latency;
+        const b = bucketOf(latency);
+        while (f.latencyHist.length <= b) f.latencyHist.push(0);
+        f.latencyHist[b]++;
+      }
+    }
+    return f;
+  };
+
   return {
-    /** Writes minute accumulators in key order (inside the caller's transaction). */
-    writeMinutes(accs: RollupAcc[]): void {
-      for (const acc of accs.sort(byKey)) writeMinute(acc);
+    keyOf,
+
+    /** Writes hour accumulators in key order (inside the caller's transaction). */
+    writeHours(accs: RollupAcc[]): void {
+      const withIds = accs.map((acc) => ({ acc, id: hourId(acc.bucket, keyOf(acc.siteId, acc.target, true)) }));
+      withIds.sort((a, b) => a.id - b.id);
+      for (const { acc } of withIds) writeHour(acc);
     },
 
     /**
-     * Where minute rollups may be incomplete after a stop: the last minute written (and what
-     * follows). Deletes those rows and returns the raw checks to rebuild them from.
+     * Where hour rollups may be incomplete after a stop: the last hour written (and what follows).
+     * Deletes those rows and returns the raw checks to rebuild them from.
      */
-    reopenLastMinutes(fallbackFrom: number): RollupCheck[] {
-      const from = lastMinute.get()?.b ?? fallbackFrom;
-      deleteMinutesFrom.run(from);
+    reopenLastHours(fallbackFrom: number): RollupCheck[] {
+      const last = lastHourId.get()?.id;
+      const from = last == null ? fallbackFrom : hourOfId(last);
+      deleteHoursFrom.run((from / HOUR) * KEY_SPAN);
       return checksFrom.all(from);
     },
 
-    /**
-     * Reads the minute rollups with `from <= bucket < to` in slices of `slice` rows (key order),
-     * awaiting `pause` between slices, and sums them per (site, target): key `${siteId}|${target}`.
-     */
-    async foldMinutes(from: number, to: number, slice: number, pause: () => Promise<unknown>): Promise<Map<string, Folded>> {
-      const out = new Map<string, Folded>();
-      let cursor: [number, number, string] = [from - 1, 0, ''];
-      for (;;) {
-        const rows = minutesFrom.all(from, to, cursor[0], cursor[1], cursor[2], slice);
-        for (const r of rows) {
-          const key = `${r.site_id}|${r.target}`;
-          let f = out.get(key);
-          if (!f) {
-            f = { count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
-            out.set(key, f);
-          }
-          f.count += r.count;
-          f.okCount += r.ok_count;
-          f.latencySumMs += r.latency_sum_ms;
-          if (r.failures !== '{}') f.failures = mergeFailures(f.failures, JSON.parse(r.failures));
-          f.latencyHist = mergeHist(f.latencyHist, JSON.parse(r.latency_hist));
-        }
-        if (rows.length < slice) return out;
-        const last = rows[rows.length - 1];
-        cursor = [last.bucket, last.site_id, last.target];
-        await pause();
-      }
-    },
-
-    /** The oldest minute bucket stored at or after `from` (ms), or null. */
-    firstMinute(from = 0): number | null {
-      return firstMinuteFrom.get(from)?.b ?? null;
-    },
-
-    /** Writes one target's hour rollup; an hour already written stays. Returns what the table holds. */
-    writeHour(siteId: number, target: string, hour: number, f: Folded): HourFigures | null {
-      const hist = trimHist(f.latencyHist);
-      if (insertHour.run(siteId, target, hour, f.count, f.okCount, JSON.stringify(f.failures), f.latencySumMs, JSON.stringify(hist)).changes === 0) {
-        return this.hour(siteId, target, hour);
-      }
-      return { bucket: hour, count: f.count, okCount: f.okCount, latencyHist: hist };
+    /** The start of the oldest hour with a rollup at or after `from` (ms), or null. */
+    firstHour(from = 0): number | null {
+      const id = firstHourIdFrom.get(Math.max(0, Math.floor(from / HOUR)) * KEY_SPAN)?.id;
+      return id == null ? null : hourOfId(id);
     },
 
     /** One target's hour rollup, or null. */
     hour(siteId: number, target: string, bucket: number): HourFigures | null {
-      const r = getHour.get(siteId, target, bucket);
-      return r ? { bucket, count: r.count, okCount: r.ok_count, latencyHist: JSON.parse(r.latency_hist) } : null;
+      const key = keyOf(siteId, target);
+      if (key === null) return null;
+      const r = getHourRow.get(hourId(bucket, key));
+      return r ? toFigures(bucket, r) : null;
     },
 
-    /** One target's hour rollups with `from <= bucket < to`; histograms parsed only for buckets at or after `histFrom`. */
+    /** One target's hour rollups with `from <= bucket < to` (one lookup per hour); histograms only from `histFrom`. */
     hours(siteId: number, target: string, from: number, to: number, histFrom: number): HourFigures[] {
-      return hoursBetween.all(siteId, target, from, to).map((r) => ({
-        bucket: r.bucket,
-        count: r.count,
-        okCount: r.ok_count,
-        latencyHist: r.bucket >= histFrom ? JSON.parse(r.latency_hist) : [],
-      }));
+      const key = keyOf(siteId, target);
+      const out: HourFigures[] = [];
+      if (key === null) return out;
+      for (let bucket = Math.ceil(from / HOUR) * HOUR; bucket < to; bucket += HOUR) {
+        const r = getHourRow.get(hourId(bucket, key));
+        if (r) out.push(bucket >= histFrom ? toFigures(bucket, r) : { bucket, count: r.count, okCount: r.ok, latencyHist: [] });
+      }
+      return out;
+    },
+
+    /**
+     * Reads the hour rollups of one day in slices of `slice` rows (id order), awaiting `pause`
+     * between slices, and sums them per target key.
+     */
+    async foldDay(day: number, slice: number, pause: () => Promise<unknown>): Promise<Map<number, Folded>> {
+      const out = new Map<number, Folded>();
+      let cursor = (day / HOUR) * KEY_SPAN;
+      const end = ((day + DAY) / HOUR) * KEY_SPAN;
+      for (;;) {
+        const rows = hoursSlice.all(cursor, end, slice);
+        for (const r of rows) {
+          const key = r.id % KEY_SPAN;
+          let f = out.get(key);
+          if (!f) out.set(key, (f = emptyFolded()));
+          addRow(f, r);
+        }
+        if (rows.length < slice) return out;
+        cursor = rows[rows.length - 1].id + 1;
+        await pause();
+      }
+    },
+
+    /** The worst incident of each site over [from, to), by site id. */
+    worstIncidents(from: number, to: number): Map<number, WorstIncident> {
+      const bySite = new Map<number, IncidentSpan[]>();
+      for (const s of incidentsDuring.all(to, from)) {
+        const list = bySite.get(s.site_id);
+        if (list) list.push(s);
+        else bySite.set(s.site_id, [s]);
+      }
+      const out = new Map<number, WorstIncident>();
+      for (const [siteId, spans] of bySite) {
+        const w = worstOf(spans, from, to);
+        if (w) out.set(siteId, w);
+      }
+      return out;
+    },
+
+    /** Writes the day rows of `day`, in key order; a day already written stays. */
+    writeDays(day: number, rows: { key: number; f: Folded; worst: WorstIncident | null }[]): void {
+      rows.sort((a, b) => a.key - b.key);
+      for (const { key, f, worst } of rows) {
+        insertDay.run(
+          dayId(day, key),
+          f.count,
+          f.okCount,
+          encodeFailures(f.failures),
+          f.latencySumMs,
+          encodeHist(f.latencyHist),
+          worst?.id ?? null,
+          worst?.kind ?? null,
+          worst?.cause ?? null,
+        );
+      }
+    },
+
+    /** Deletes up to `limit` hour rows older than `before` (ms); returns how many. */
+    pruneHours(before: number, limit: number): number {
+      return pruneHours.run(Math.floor(before / HOUR) * KEY_SPAN, limit).changes;
+    },
+
+    /** Deletes up to `limit` day rows older than `before` (ms); returns how many. */
+    pruneDays(before: number, limit: number): number {
+      return pruneDays.run(Math.floor(before / DAY) * KEY_SPAN, limit).changes;
+    },
+
+    /** Keys of targets whose site is gone (at most `limit`). */
+    orphanKeys(limit: number): number[] {
+      return orphanKeys.all(limit).map((r) => r.id);
+    },
+
+    /**
+     * Deletes the rows of one target key, one lookup per bucket from the oldest stored through
+     * `now`, at most `maxBuckets` buckets from `cursor` (a bucket index, hours then days). Returns
+     * the next cursor, or null when the key is gone.
+     */
+    removeKey(key: number, now: number, cursor: { hour: number | null; day: number | null }, maxBuckets: number) {
+      let hour = cursor.hour ?? Math.floor((firstHourId.get()?.id ?? now / HOUR * KEY_SPAN) / KEY_SPAN);
+      let day = cursor.day ?? Math.floor((firstDayId.get()?.id ?? now / DAY * KEY_SPAN) / KEY_SPAN);
+      const lastHour = Math.floor(now / HOUR) + 2;
+      const lastDay = Math.floor(now / DAY) + 1;
+      let budget = maxBuckets;
+      while (budget > 0 && hour <= lastHour) {
+        deleteHourRow.run(hour * KEY_SPAN + key);
+        hour++;
+        budget--;
+      }
+      while (budget > 0 && day <= lastDay) {
+        deleteDayRow.run(day * KEY_SPAN + key);
+        day++;
+        budget--;
+      }
+      if (hour > lastHour && day > lastDay) {
+        deleteKey.run(key);
+        for (const [name, id] of keys) if (id === key) keys.delete(name);
+        return null;
+      }
+      return { hour, day };
+    },
+
+    /**
+     * Uptime, latency and failures of one target per hour or day over [from, to), oldest first.
+     * Hours come from the hour rollups, or from the raw checks while an hour is not written yet
+     * (the current one); days from the day rollups, or summed from hours for days not folded yet.
+     */
+    uptimeSeries(siteId: number, opts: { from: number; to: number; granularity: 'hour' | 'day'; target?: string }): UptimeBucket[] {
+      const target = opts.target ?? 'site';
+      const step = opts.granularity === 'hour' ? HOUR : DAY;
+      const first = Math.floor(opts.from / step) * step;
+      const key = keyOf(siteId, target);
+      const lastId = lastHourId.get()?.id;
+      const lastWritten = lastId == null ? -Infinity : hourOfId(lastId);
+      const spans = incidentsOf.all(siteId, opts.to, first);
+
+      const hourFolded = (hour: number): Folded => {
+        const r = key === null ? undefined : getHourRow.get(hourId(hour, key));
+        if (r) {
+          const f = emptyFolded();
+          addRow(f, r);
+          return f;
+        }
+        return hour >= lastWritten ? fromChecks(siteId, target, hour, hour + HOUR) : emptyFolded();
+      };
+
+      const out: UptimeBucket[] = [];
+      for (let start = first; start < opts.to; start += step) {
+        let f: Folded;
+        let worst: WorstIncident | null | undefined;
+        const day = step === DAY && key !== null ? getDayRow.get(dayId(start, key)) : undefined;
+        if (day) {
+          f = emptyFolded();
+          addRow(f, day);
+          worst = day.worst_id === null ? null : { id: day.worst_id, kind: day.worst_kind ?? '', cause: day.worst_cause };
+        } else if (step === HOUR) {
+          f = hourFolded(start);
+        } else {
+          f = emptyFolded();
+          for (let h = start; h < start + DAY; h += HOUR) {
+            const part = hourFolded(h);
+            f.count += part.count;
+            f.okCount += part.okCount;
+            f.latencySumMs += part.latencySumMs;
+            f.failures = mergeFailures(f.failures, part.failures);
+            f.latencyHist = mergeHist(f.latencyHist, part.latencyHist);
+          }
+        }
+        if (worst === undefined) worst = target === 'site' ? worstOf(spans, start, start + step) : null;
+        const measured = f.latencyHist.reduce((a, b) => a + b, 0);
+        out.push({
+          start,
+          checks: f.count,
+          ok: f.okCount,
+          uptime: percent(f.okCount, f.count),
+          latencyMs: {
+            avg: measured > 0 ? Math.round(f.latencySumMs / measured) : null,
+            p50: percentileOf(f.latencyHist, 0.5),
+            p95: percentileOf(f.latencyHist, 0.95),
+            p99: percentileOf(f.latencyHist, 0.99),
+          },
+          failures: f.failures,
+          worstIncident: worst,
+        });
+      }
+      return out;
+    },
+
+    /** Target keys of a site (for tests and cleanup). */
+    keysOfSite(siteId: number) {
+      return keysOfSite.all(siteId);
     },
   };
 }
@@ -176,13 +440,14 @@ export function createRollupsRepository(db: Db) {
 export type RollupsRepository = ReturnType<typeof createRollupsRepository>;
 
 /**
- * The recorder's minute rollups: checks are summed in memory per (minute, site, target) and each
- * minute is written once it has closed (`graceMs` after its end, for rounds still finishing), in
- * key order, so minute rollups cost appends instead of a read and a random write per check.
- * A check later than that is merged into the written row. Nothing is lost on a stop: at start
- * the last minute written and all after it are rebuilt from the raw checks.
+ * The recorder's hour rollups: checks are summed in memory per (hour, site, target) and each
+ * hour is written once it has closed (`graceMs` after its end, for rounds still finishing), in
+ * key order, so rollups cost appends at the end of one B-tree once an hour instead of a read and
+ * a random write per check. A check later than that is merged into the written row. Nothing is
+ * lost on a stop: at start the last hour written and all after it are rebuilt from the raw checks
+ * (kept RETENTION_RAW_HOURS, at least an hour).
  */
-export function createMinuteRollups(
+export function createHourRollups(
   repo: RollupsRepository,
   opts: {
     clock: { now(): number };
@@ -198,7 +463,7 @@ export function createMinuteRollups(
   let timer: NodeJS.Timeout | null = null;
 
   const add = (rows: RollupCheck[]) => {
-    for (const acc of accumulate(rows as NewCheckRow[])) {
+    for (const acc of accumulate(rows as NewCheckRow[], HOUR)) {
       const key = `${acc.bucket}|${acc.siteId}|${acc.target}`;
       const have = open.get(key);
       if (!have) open.set(key, acc);
@@ -212,23 +477,23 @@ export function createMinuteRollups(
     }
   };
 
-  /** Writes closed minutes, oldest first, at most `max` rows; returns how many. */
+  /** Writes closed hours, oldest first, at most `max` rows; returns how many. */
   const flush = (now: number, max: number) => {
     const closed: RollupAcc[] = [];
-    for (const acc of open.values()) if (acc.bucket + MINUTE + graceMs <= now) closed.push(acc);
+    for (const acc of open.values()) if (acc.bucket + HOUR + graceMs <= now) closed.push(acc);
     if (closed.length === 0) return 0;
-    closed.sort(byKey);
+    closed.sort((a, b) => a.bucket - b.bucket || a.siteId - b.siteId);
     const batch = closed.length > max ? closed.slice(0, max) : closed;
-    repo.writeMinutes(batch);
+    repo.writeHours(batch);
     for (const acc of batch) open.delete(`${acc.bucket}|${acc.siteId}|${acc.target}`);
     return batch.length;
   };
 
-  /** With no batch coming (a few slow sites), a timer writes closed minutes all the same. */
+  /** With no batch coming (a few slow sites), a timer writes closed hours all the same. */
   const arm = () => {
     if (timer || open.size === 0) return;
     let earliest = Infinity;
-    for (const acc of open.values()) earliest = Math.min(earliest, acc.bucket + MINUTE + graceMs);
+    for (const acc of open.values()) earliest = Math.min(earliest, acc.bucket + HOUR + graceMs);
     timer = setTimeout(
       () => {
         timer = null;
@@ -237,20 +502,29 @@ export function createMinuteRollups(
         if (written === maxWrites) setTimeout(arm, 10).unref();
         else arm();
       },
-      Math.max(1000, earliest - opts.clock.now()),
+      Math.min(2 ** 31 - 1, Math.max(1000, earliest - opts.clock.now())),
     );
     timer.unref();
   };
 
-  const now = opts.clock.now();
-  add(opts.transaction(() => repo.reopenLastMinutes(Math.floor((now - MINUTE) / MINUTE) * MINUTE)));
+  // An empty table (a new database): every raw check there is.
+  add(opts.transaction(() => repo.reopenLastHours(0)));
 
   return {
-    /** Adds checks and writes the minutes that have closed (inside the caller's transaction). */
+    /** Adds checks and writes the hours that have closed (inside the caller's transaction). */
     record(rows: RollupCheck[], now: number): void {
       add(rows);
       flush(now, maxWrites);
       arm();
+    },
+    /** Writes every closed hour now (tests, and a stop). */
+    flushClosed(now: number): number {
+      let total = 0;
+      for (;;) {
+        const n = opts.transaction(() => flush(now, maxWrites));
+        total += n;
+        if (n < maxWrites) return total;
+      }
     },
     /** Accumulators not written yet (for tests and the bench). */
     get pending(): number {

@@ -90,3 +90,50 @@ export const mergeFailures = (a: Partial<Record<Outcome, number>>, b: Partial<Re
   for (const [k, v] of Object.entries(b) as [Outcome, number][]) out[k] = (out[k] ?? 0) + v;
   return out;
 };
+
+/**
+ * A histogram as a rollup row stores it: each count as an unsigned LEB128 varint (one byte up to
+ * 127), trailing empty buckets dropped; NULL for an empty histogram. A fast target's hour is 2-4
+ * bytes where its JSON text took 10-20.
+ */
+export function encodeHist(hist: number[]): Buffer | null {
+  const trimmed = trimHist(hist);
+  if (trimmed.length === 0) return null;
+  const bytes: number[] = [];
+  for (let v of trimmed) {
+    v = Math.max(0, Math.floor(v || 0));
+    while (v >= 0x80) {
+      bytes.push((v % 0x80) | 0x80);
+      v = Math.floor(v / 0x80);
+    }
+    bytes.push(v);
+  }
+  return Buffer.from(bytes);
+}
+
+/** Reads what encodeHist wrote (NULL: empty). */
+export function decodeHist(buf: Uint8Array | null): number[] {
+  const out: number[] = [];
+  if (!buf) return out;
+  let value = 0;
+  let scale = 1;
+  for (const byte of buf) {
+    value += (byte & 0x7f) * scale;
+    if (byte & 0x80) scale *= 0x80;
+    else {
+      out.push(value);
+      value = 0;
+      scale = 1;
+    }
+  }
+  return out;
+}
+
+/** Failures by outcome as a rollup row stores them: JSON, or NULL when there are none. */
+export const encodeFailures = (f: Partial<Record<Outcome, number>>): string | null => {
+  for (const _ in f) return JSON.stringify(f);
+  return null;
+};
+
+export const decodeFailures = (text: string | null): Partial<Record<Outcome, number>> =>
+  text ? (JSON.parse(text) as Partial<Record<Outcome, number>>) : {};

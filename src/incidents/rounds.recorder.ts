@@ -2,7 +2,7 @@ import type { Db } from '../db/client.js';
 import type { AlertKind } from '../alerts/alerts.table.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
 import type { CheckRow } from '../checks/checks.table.js';
-import { createMinuteRollups, createRollupsRepository } from '../checks/rollups.repository.js';
+import { createHourRollups, createRollupsRepository } from '../checks/rollups.repository.js';
 import { diagnose } from '../diagnosis/diagnose.js';
 import type { DiagnosisSite, TimelineCheck } from '../diagnosis/diagnosis.types.js';
 import type { RoundResult } from '../scheduler/scheduler.js';
@@ -58,12 +58,12 @@ const toDiagnosisSite = (site: SiteView): DiagnosisSite => ({
 });
 
 /**
- * Stores finished rounds in one transaction: the checks, their minute rollups, and for each
+ * Stores finished rounds in one transaction: the checks, their hour rollups, and for each
  * site the result of diagnosis (site state, incident opened/updated/resolved, alerts).
  */
 export function createRoundRecorder(deps: RecorderDeps) {
   const { db } = deps;
-  const minutes = createMinuteRollups(createRollupsRepository(db), {
+  const hours = createHourRollups(createRollupsRepository(db), {
     clock: deps.clock,
     transaction: (fn) => db.$client.transaction(fn)(),
     isOpen: () => db.$client.open,
@@ -128,7 +128,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
           if (list) list.push(row);
           else stored.set(row.siteId, [row]);
         }
-        minutes.record(rows, now);
+        hours.record(rows, now);
         snapshot.observe(inserted);
         for (const round of live) {
           const { state: storedState, open } = current.get(round.site.id)!;
@@ -139,6 +139,8 @@ export function createRoundRecorder(deps: RecorderDeps) {
       });
       return stored;
     },
+    /** Hour rollups held in memory until their hour closes (tests, the bench). */
+    hours,
   };
 }
 

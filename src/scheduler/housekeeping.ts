@@ -4,7 +4,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { createRollupsRepository } from '../checks/rollups.repository.js';
 import { settings } from '../db/settings.table.js';
-import { HOUR_WATERMARK_KEY } from '../status/status.service.js';
+import { DAY_WATERMARK_KEY, HOUR_WATERMARK_KEY } from '../status/status.service.js';
 import { createStatusSnapshot } from '../status/status.snapshot.js';
 import type { SitesRepository } from '../sites/sites.repository.js';
 import type { Clock } from '../shared/clock.js';
@@ -21,8 +21,10 @@ const SLICE_MS = 10;
 const FOLD_DELAY_MS = 3 * 60_000;
 /** Sites read at a time while folding an hour. */
 const SITES_PER_READ = 200;
-/** Minute rollups read at a time while folding an hour. */
+/** Hour rollups read at a time while folding a day. */
 const FOLD_READ_ROWS = 2000;
+/** Rollup rows of a deleted site's target removed per slice (one lookup each). */
+const REMOVE_BUCKETS = 2000;
 
 class Stopped extends Error {}
 
@@ -33,24 +35,34 @@ export interface HousekeepingDeps {
   outbox: { enqueueReminders(site: (id: number) => { id: number; name: string; url: string; alertEmails: string[]; maintenance: { from: number; to: number }[] } | undefined): number };
   sites: SitesRepository;
   retentionRawHours: number;
+  /** Hour rollups are kept this many days (RETENTION_HOURLY_DAYS, 90 by default). */
+  retentionHourlyDays?: number;
+  /** Day rollups are kept this many days (RETENTION_DAILY_DAYS, 730 by default). */
+  retentionDailyDays?: number;
 }
 
 /**
- * Minute jobs driven by node-cron: reminders for open incidents; hour rollups of finished hours,
- * with the status snapshot moved forward to them; pruning of raw checks and old rollups. All of
- * it in slices of about SLICE_MS that yield to the scheduler in between.
+ * Minute jobs driven by node-cron: reminders for open incidents; the status snapshot moved
+ * forward over finished hours (whose rollups the recorder wrote); day rollups of finished days;
+ * pruning of raw checks and old rollups, and removal of a deleted site's rollups. All of it in
+ * slices of about SLICE_MS that yield to the scheduler in between.
  */
 export function createHousekeeping(deps: HousekeepingDeps) {
   const { db } = deps;
   const sqlite = db.$client;
   const rollups = createRollupsRepository(db);
   const snapshot = createStatusSnapshot(db);
+  const hourlyDays = deps.retentionHourlyDays ?? 90;
+  const dailyDays = deps.retentionDailyDays ?? 730;
   const pruneChecks = sqlite.prepare(
     'DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE started_at < ? AND incident_id IS NULL LIMIT ?)',
   );
-  // Minute rollups are keyed time first: the oldest rows come first in their key.
-  const pruneMinutes = sqlite.prepare('DELETE FROM rollups_minute WHERE rowid IN (SELECT rowid FROM rollups_minute WHERE bucket < ? LIMIT ?)');
-  const pruneHours = sqlite.prepare('DELETE FROM rollups_hour WHERE rowid IN (SELECT rowid FROM rollups_hour WHERE bucket < ? LIMIT ?)');
+  // A deleted site's alerts go once sent or cancelled (a closing notice still pending stays until it is).
+  const pruneOrphanAlerts = sqlite.prepare(
+    `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state != 'pending'
+       AND NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = alerts.site_id) LIMIT ?)`,
+  );
+  const allKeys = sqlite.prepare<[], { id: number; site_id: number; target: string }>('SELECT id, site_id, target FROM rollup_targets');
   let task: ScheduledTask | null = null;
   let busy = false;
   let stopped = false;
@@ -80,24 +92,20 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     }
   };
 
-  const readWatermark = () => {
-    const row = db.select().from(settings).where(eq(settings.key, HOUR_WATERMARK_KEY)).get();
+  const readMark = (key: string) => {
+    const row = db.select().from(settings).where(eq(settings.key, key)).get();
     return row ? Number(row.value) : 0;
   };
 
-  const writeWatermark = (value: number) =>
+  const writeMark = (key: string, value: number) =>
     db
       .insert(settings)
-      .values({ key: HOUR_WATERMARK_KEY, value: String(value) })
+      .values({ key, value: String(value) })
       .onConflictDoUpdate({ target: settings.key, set: { value: String(value) } })
       .run();
 
-  /**
-   * Folds the hour starting at `hour` for every target of every site: its minute rollups into an
-   * hour rollup, then its status snapshot moved to cover it. Re-running an hour is harmless.
-   */
+  /** Moves the status snapshot of every target of every site over the hour starting at `hour`. Re-running an hour is harmless. */
   const foldHour = async (hour: number) => {
-    const folded = await rollups.foldMinutes(hour, hour + HOUR, FOLD_READ_ROWS, yieldToLoop);
     let after = 0;
     for (;;) {
       const page = deps.sites.targetsAfter(after, SITES_PER_READ);
@@ -112,10 +120,8 @@ export function createHousekeeping(deps: HousekeepingDeps) {
           do {
             const { siteId, targets } = page[i++];
             for (const target of targets) {
-              const sums = folded.get(`${siteId}|${target}`);
-              const hourRow = sums ? rollups.writeHour(siteId, target, hour, sums) : rollups.hour(siteId, target, hour);
               snapshot.rebase(siteId, target, hour, {
-                hour: (bucket) => (bucket === hour ? hourRow : rollups.hour(siteId, target, bucket)),
+                hour: (bucket) => rollups.hour(siteId, target, bucket),
                 hours: (from, to, histFrom) => rollups.hours(siteId, target, from, to, histFrom),
               });
             }
@@ -128,28 +134,82 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   };
 
   /**
-   * Folds every finished hour since the watermark, oldest first, and moves the watermark. Hours
-   * without any minute rollup are skipped (the snapshot sums the hour rollups again across a gap),
-   * so a long pause costs one pass, not one per hour.
+   * Moves the snapshot over every finished hour since the watermark, oldest first, and moves the
+   * watermark. Hours without any rollup are skipped (the snapshot sums the hour rollups again
+   * across a gap), so a long pause costs one pass, not one per hour.
    */
   const rollHours = async () => {
     const now = deps.clock.now();
-    let mark = readWatermark();
+    let mark = readMark(HOUR_WATERMARK_KEY);
     if (mark === 0) {
-      const first = rollups.firstMinute();
+      const first = rollups.firstHour();
       if (first === null) return;
-      mark = Math.floor(first / HOUR) * HOUR;
+      mark = first;
     }
     const lastFinished = Math.floor((now - FOLD_DELAY_MS) / HOUR) * HOUR;
     while (mark < lastFinished) {
-      const next = rollups.firstMinute(mark);
-      const withData = next === null ? lastFinished : Math.floor(next / HOUR) * HOUR;
+      const next = rollups.firstHour(mark);
+      const withData = next === null ? lastFinished : next;
       const hour = Math.max(mark, Math.min(withData, lastFinished - HOUR));
       const t0 = performance.now();
       await foldHour(hour);
       mark = hour + HOUR;
-      writeWatermark(mark);
+      writeMark(HOUR_WATERMARK_KEY, mark);
       deps.logger.debug('hour rolled up', { hour: new Date(hour).toISOString(), ms: Math.round(performance.now() - t0) });
+    }
+  };
+
+  /**
+   * Writes the day rollups of every day whose hours have all been rolled up, oldest first, with
+   * each site's worst incident of the day; days without any hour rollup are skipped.
+   */
+  const rollDays = async () => {
+    const hourMark = readMark(HOUR_WATERMARK_KEY);
+    let mark = readMark(DAY_WATERMARK_KEY);
+    if (mark === 0) {
+      const first = rollups.firstHour();
+      if (first === null) return;
+      mark = Math.floor(first / DAY) * DAY;
+    }
+    while (mark + DAY <= hourMark) {
+      const next = rollups.firstHour(mark);
+      if (next === null || next >= hourMark) {
+        mark = Math.floor(hourMark / DAY) * DAY;
+        writeMark(DAY_WATERMARK_KEY, mark);
+        return;
+      }
+      const day = Math.floor(next / DAY) * DAY;
+      if (day + DAY > hourMark) break;
+      const folded = await rollups.foldDay(day, FOLD_READ_ROWS, yieldToLoop);
+      const worst = rollups.worstIncidents(day, day + DAY);
+      const targets = new Map(allKeys.all().map((r) => [r.id, r]));
+      const rows = [...folded].map(([key, f]) => {
+        const t = targets.get(key);
+        return { key, f, worst: t && t.target === 'site' ? (worst.get(t.site_id) ?? null) : null };
+      });
+      for (let i = 0; i < rows.length; ) {
+        const slice = rows.slice(i, i + 1000);
+        db.transaction(() => rollups.writeDays(day, slice));
+        i += slice.length;
+        await yieldToLoop();
+      }
+      mark = day + DAY;
+      writeMark(DAY_WATERMARK_KEY, mark);
+      deps.logger.debug('day rolled up', { day: new Date(day).toISOString(), targets: rows.length });
+    }
+    if (mark > readMark(DAY_WATERMARK_KEY)) writeMark(DAY_WATERMARK_KEY, mark);
+  };
+
+  /** Removes the rollups of deleted sites' targets (one lookup per stored bucket), in slices. */
+  const removeDeleted = async () => {
+    const now = deps.clock.now();
+    for (const key of rollups.orphanKeys(100)) {
+      let cursor: { hour: number | null; day: number | null } | null = { hour: null, day: null };
+      while (cursor) {
+        const c: { hour: number | null; day: number | null } = cursor;
+        cursor = db.transaction(() => rollups.removeKey(key, now, c, REMOVE_BUCKETS));
+        await yieldToLoop();
+      }
     }
   };
 
@@ -157,9 +217,11 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     const now = deps.clock.now();
     const rawBefore = now - deps.retentionRawHours * HOUR;
     const raw = await pruneBatches((limit) => pruneChecks.run(rawBefore, limit).changes);
-    const minutes = await pruneBatches((limit) => pruneMinutes.run(now - 7 * DAY, limit).changes);
-    const hours = await pruneBatches((limit) => pruneHours.run(now - 400 * DAY, limit).changes);
-    if (raw + minutes + hours > 0) deps.logger.debug('pruned', { raw, minutes, hours });
+    const hours = await pruneBatches((limit) => rollups.pruneHours(now - hourlyDays * DAY, limit));
+    const days = await pruneBatches((limit) => rollups.pruneDays(now - dailyDays * DAY, limit));
+    const alerts = await pruneBatches((limit) => pruneOrphanAlerts.run(limit).changes);
+    await removeDeleted();
+    if (raw + hours + days + alerts > 0) deps.logger.debug('pruned', { raw, hours, days, alerts });
   };
 
   const runOnce = async () => {
@@ -168,6 +230,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     try {
       db.transaction(() => deps.outbox.enqueueReminders((id) => deps.sites.get(id)));
       await rollHours();
+      await rollDays();
       await prune();
     } catch (error) {
       if (!(error instanceof Stopped)) deps.logger.error('housekeeping failed', { error: String(error) });

@@ -5,8 +5,10 @@ import type { SiteView } from '../sites/sites.repository.js';
 import type { Clock } from '../shared/clock.js';
 import { createStatusSnapshot, type TargetStatus } from './status.snapshot.js';
 
-/** Hour rollups cover everything before this time (ms); minute rollups the rest. */
+/** The status snapshot's base covers the hour rollups before this time (ms). */
 export const HOUR_WATERMARK_KEY = 'rollup_hour_watermark';
+/** Day rollups are written for every day before this time (ms). */
+export const DAY_WATERMARK_KEY = 'rollup_day_watermark';
 
 export interface UptimeFigures {
   '24h': number | null;

@@ -1,0 +1,114 @@
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { afterEach, describe, expect, it } from 'vitest';
+import { upgradeRollups } from '../src/checks/rollups.upgrade.js';
+import { loadConfig } from '../src/config.js';
+import { MIGRATIONS_DIR, closeDatabase, openDatabase, type Db } from '../src/db/client.js';
+import * as schema from '../src/db/schema.js';
+import { buildService } from '../src/service.js';
+import { silentLogger } from '../src/shared/logger.js';
+import { createSitesRepository } from '../src/sites/sites.repository.js';
+import { siteCreateSchema } from '../src/sites/sites.schemas.js';
+
+const HOUR = 3_600_000;
+const MINUTE = 60_000;
+let dir = '';
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = '';
+});
+
+/** The migrations of the version before this one (0000-0002, main at 7e74750), in a folder of their own. */
+function oldMigrations(): string {
+  const folder = join(dir, 'old-migrations');
+  cpSync(MIGRATIONS_DIR, folder, { recursive: true });
+  const journalPath = join(folder, 'meta', '_journal.json');
+  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number }[] };
+  journal.entries = journal.entries.filter((e) => e.idx <= 2);
+  writeFileSync(journalPath, JSON.stringify(journal));
+  return folder;
+}
+
+describe('upgrade in place from 0.1', () => {
+  it('moves the old hour and minute rollups into rollup_hours in bounded batches; history reads back through the API', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-upgrade-'));
+    const file = join(dir, 'gw.db');
+    const h0 = Math.floor(Date.UTC(2026, 2, 3, 12, 0) / HOUR) * HOUR;
+    const now = h0 + 31 * MINUTE;
+
+    // A database as 0.1 leaves it: sites, raw checks, minute rollups, hour rollups before the watermark.
+    const sqlite = new Database(file);
+    sqlite.pragma('journal_mode = WAL');
+    const old = drizzle(sqlite, { schema }) as Db;
+    migrate(old, { migrationsFolder: oldMigrations() });
+    expect(sqlite.prepare("SELECT name FROM sqlite_master WHERE name = 'rollup_hours'").get()).toBeUndefined();
+    const sites = createSitesRepository(old, { now: () => now });
+    const site = await sites.create(siteCreateSchema.parse({ name: 'old', url: 'http://127.0.0.1:9/', upstreams: [{ name: 'u', url: 'http://127.0.0.1:9/' }] }));
+    const targets = ['site', String(site.upstreams[0].id)];
+    const insertHour = sqlite.prepare(
+      `INSERT INTO rollups_hour (site_id, target, bucket, count, ok_count, failures, latency_sum_ms, latency_hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertMinute = sqlite.prepare(
+      `INSERT INTO rollups_minute (bucket, site_id, target, count, ok_count, failures, latency_sum_ms, latency_hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertCheck = sqlite.prepare(
+      `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id)
+       VALUES (?, ?, ?, ?, 'ok', 200, NULL, '["127.0.0.1"]', '127.0.0.1', 1, 1, NULL, 7, 8, NULL, NULL)`,
+    );
+    sqlite.transaction(() => {
+      for (const target of targets) {
+        for (let hour = h0 - 72 * HOUR; hour < h0; hour += HOUR) {
+          insertHour.run(site.id, target, hour, 60, 59, '{"bad_gateway":1}', 59 * 7, JSON.stringify([0, 0, 0, 0, 0, 59]));
+        }
+        for (let m = h0 - 2 * HOUR; m < h0 + 31 * MINUTE; m += MINUTE) {
+          insertMinute.run(m, site.id, target, 1, 1, '{}', 7, JSON.stringify([0, 0, 0, 0, 0, 1]));
+          insertCheck.run(site.id, target, target, m + 1000);
+        }
+      }
+      sqlite.prepare("INSERT INTO settings (key, value) VALUES ('rollup_hour_watermark', ?)").run(String(h0));
+    })();
+    sqlite.close();
+
+    // The new migration, then the data step in batches of 37 rows.
+    const db = openDatabase(file);
+    let batches = 0;
+    const report = upgradeRollups(db, { batch: 37, afterBatch: () => batches++ });
+    expect(report.hourRows).toBe(2 * 72);
+    expect(report.minuteRows).toBe(2 * 31);
+    expect(batches).toBeGreaterThan(5);
+    for (const table of ['rollups_hour', 'rollups_minute']) {
+      expect((db.$client.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n, table).toBe(0);
+    }
+    expect(upgradeRollups(db).batches).toBe(0);
+    expect((db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n).toBe(2 * 151);
+    closeDatabase(db);
+
+    // The new version starts on it: the history reads back per hour and per day.
+    const svc = buildService(loadConfig({ DATABASE_PATH: file, API_TOKEN: 'test-token-0123456789abcdef', LOG_LEVEL: 'silent' }), silentLogger, {
+      clock: { now: () => now },
+    });
+    try {
+      const hours = svc.rollups.uptimeSeries(site.id, { from: h0 - 72 * HOUR, to: h0 + HOUR, granularity: 'hour' });
+      expect(hours).toHaveLength(73);
+      expect(hours.slice(0, 72).every((b) => b.checks === 60 && b.ok === 59 && b.failures.bad_gateway === 1 && b.latencyMs.avg === 7)).toBe(true);
+      expect(hours[72]).toMatchObject({ start: h0, checks: 31, ok: 31 });
+      const up = svc.rollups.uptimeSeries(site.id, { from: h0 - 48 * HOUR, to: h0, granularity: 'day', target: targets[1] });
+      // Whole days: from midnight two days before 12:00 through today (60 old hours and the current one).
+      expect(up).toHaveLength(3);
+      expect(up.reduce((a, b) => a + b.checks, 0)).toBe(60 * 60 + 31);
+      const res = await svc.app.request(`/api/sites/${site.id}/uptime?from=${h0 - 2 * HOUR}&to=${h0}&granularity=hour`, {
+        headers: { authorization: 'Bearer test-token-0123456789abcdef' },
+      });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { buckets: { checks: number }[] }).buckets.map((b) => b.checks)).toEqual([60, 60]);
+    } finally {
+      await svc.scheduler.stop();
+      svc.status.stop();
+      closeDatabase(svc.db);
+    }
+  });
+});
