@@ -86,6 +86,43 @@ describe('resolver with DNS servers: answers', () => {
     expect(resolver.stats().pending).toBe(0);
   });
 
+  it.each(['no-question', 'cut'] as const)('a truncated reply with %s is asked again over TCP at once, not left to time out', async (style) => {
+    const dns = await dnsServer();
+    const many = Array.from({ length: 40 }, (_, i) => `10.0.2.${i + 1}`);
+    dns.setA('big.test', many);
+    dns.setTruncated('big.test', style);
+    // One try of 5 s: a reply the client could not use would show as a 5 s time-out, not as this.
+    const resolver = createResolver({ servers: dns.servers, queryTimeoutMs: 5_000, tries: 1 });
+    const started = Date.now();
+    expect(await resolver.resolve('big.test', open())).toEqual(many);
+    expect(Date.now() - started).toBeLessThan(4_000);
+    expect(queriesFor(dns, 'big.test', 'A').map((q) => q.transport)).toEqual(['udp', 'tcp']);
+    expect(resolver.stats().pending).toBe(0);
+  });
+
+  it('a CNAME-only answer (a server that does not recurse) is followed: the target is asked', async () => {
+    const dns = await dnsServer();
+    dns.setCname('www.shop.test', 'origin.shop.test', { follow: false });
+    dns.setA('origin.shop.test', ['10.0.3.1']);
+    const resolver = createResolver({ servers: dns.servers });
+    expect(await resolver.resolve('www.shop.test', open())).toEqual(['10.0.3.1']);
+    expect(queriesFor(dns, 'origin.shop.test', 'A').length).toBeGreaterThanOrEqual(1);
+    expect(resolver.stats().pending).toBe(0);
+  });
+
+  it('a CNAME chain that loops is refused with a clear error, never called NXDOMAIN', async () => {
+    const dns = await dnsServer();
+    dns.setCname('a.loop.test', 'b.loop.test', { follow: false });
+    dns.setCname('b.loop.test', 'a.loop.test', { follow: false });
+    const resolver = createResolver({ servers: dns.servers });
+    const failure = await failureOf(resolver.resolve('a.loop.test', open()));
+    expect(failure.kind).toBe('dns_error');
+    expect(failure.code).toBe('ECNAME');
+    expect(failure.message).toMatch(/CNAME/);
+    expect(failure.message).toMatch(/recursive/);
+    expect(resolver.stats().pending).toBe(0);
+  });
+
   it.runIf(hasIPv6Loopback)('asks a server on ::1 over IPv6', async () => {
     const dns = await dnsServer('::1');
     dns.setA('six.test', ['10.0.0.6']);

@@ -6,7 +6,7 @@ import { checks, type CheckRow, type NewCheckRow } from './checks.table.js';
 export type CheckView = Omit<CheckRow, 'incidentId'> & { incidentId: number | null };
 
 const INSERT_CHECK = `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address,
-  dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id, failed_addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function createChecksRepository(db: Db) {
   // Every scheduled check passes here: one statement prepared once, not a query built per batch.
@@ -25,6 +25,7 @@ export function createChecksRepository(db: Db) {
       errorMessage: row.errorMessage ?? null,
       addresses: row.addresses,
       address: row.address ?? null,
+      failedAddresses: row.failedAddresses?.length ? row.failedAddresses : null,
       dnsMs: row.dnsMs ?? null,
       connectMs: row.connectMs ?? null,
       tlsMs: row.tlsMs ?? null,
@@ -50,6 +51,7 @@ export function createChecksRepository(db: Db) {
       stored.totalMs,
       stored.gateway,
       stored.incidentId,
+      stored.failedAddresses ? JSON.stringify(stored.failedAddresses) : null,
     );
     stored.id = Number(info.lastInsertRowid);
     return stored;

@@ -19,6 +19,8 @@ export const checks = sqliteTable(
     errorMessage: text('error_message'),
     addresses: text('addresses', { mode: 'json' }).$type<string[]>().notNull(),
     address: text('address'),
+    /** Addresses of the name that were tried and did not connect (null: none), even when another answered. */
+    failedAddresses: text('failed_addresses', { mode: 'json' }).$type<string[]>(),
     dnsMs: integer('dns_ms'),
     connectMs: integer('connect_ms'),
     tlsMs: integer('tls_ms'),

@@ -40,6 +40,7 @@ const toTimeline = (row: CheckRow): TimelineCheck => ({
   errorMessage: row.errorMessage,
   addresses: row.addresses,
   address: row.address,
+  failedAddresses: row.failedAddresses,
   dnsMs: row.dnsMs,
   connectMs: row.connectMs,
   tlsMs: row.tlsMs,

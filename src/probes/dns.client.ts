@@ -21,7 +21,15 @@ import dnsPacket from 'dns-packet';
 export interface FamilyAnswer {
   addresses: string[];
   code: string | null;
+  /**
+   * A NOERROR answer without addresses whose CNAME chain ends at another name (a server that
+   * does not recurse, or one that gave up): that name, for `ask` to follow.
+   */
+  cname?: string;
 }
+
+/** CNAMEs `ask` follows to another query before it refuses the name (`ECNAME`). */
+export const MAX_CNAME_FOLLOWS = 8;
 
 /** Counters of the DNS client (see `ResolverStats`). */
 export interface DnsClientStats {
@@ -247,26 +255,37 @@ function answersQuestion(reply: dnsPacket.DecodedPacket, query: Query): boolean 
 }
 
 /**
+ * The names of the CNAME chain from the query's name in the answer section, in chain order (the
+ * query's name first; the last one is where the chain ends in this answer).
+ */
+function chainOf(reply: dnsPacket.DecodedPacket, query: Query): string[] {
+  const answers = reply.answers ?? [];
+  const chain = [query.name];
+  const names = new Set(chain);
+  if (!answers.some((record) => record.type === 'CNAME')) return chain;
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const record of answers) {
+      if (record.type !== 'CNAME' || record.name.toLowerCase() !== chain[chain.length - 1]) continue;
+      const target = record.data.toLowerCase().replace(/\.$/, '');
+      if (!names.has(target)) {
+        names.add(target);
+        chain.push(target);
+        grew = true;
+      }
+    }
+  }
+  return chain;
+}
+
+/**
  * The addresses of the query's type in the answer section, for the name or a name of the CNAME
  * chain from it (a recursive server puts the chain and the target's records in one answer).
  * Records of other names and other types are ignored.
  */
-function addressesIn(reply: dnsPacket.DecodedPacket, query: Query): string[] {
+function addressesIn(reply: dnsPacket.DecodedPacket, query: Query, chain: string[]): string[] {
   const answers = reply.answers ?? [];
-  const names = new Set([query.name]);
-  if (answers.some((record) => record.type === 'CNAME')) {
-    for (let grew = true; grew; ) {
-      grew = false;
-      for (const record of answers) {
-        if (record.type !== 'CNAME' || !names.has(record.name.toLowerCase())) continue;
-        const target = record.data.toLowerCase();
-        if (!names.has(target)) {
-          names.add(target);
-          grew = true;
-        }
-      }
-    }
-  }
+  const names = new Set(chain);
   const addresses: string[] = [];
   for (const record of answers) {
     if ((record.type === 'A' || record.type === 'AAAA') && record.type === query.type) {
@@ -472,12 +491,17 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
       ignoredReplies++;
       return;
     }
+    // A truncated reply is asked again over TCP however little of it can be read: some servers
+    // leave out the question, others cut the datagram in the middle of a record. The TCP answer
+    // comes from the server itself, so nothing in this one has to be trusted.
+    const truncated = (message[2] & 0x02) !== 0;
     let reply: dnsPacket.DecodedPacket;
     try {
       reply = dnsPacket.decode(message);
     } catch {
-      return failTry(query, 'EBADRESP');
+      return truncated ? retryOverTcp(query) : failTry(query, 'EBADRESP');
     }
+    if (truncated && (reply.questions ?? []).length === 0) return retryOverTcp(query);
     if (!answersQuestion(reply, query)) {
       ignoredReplies++;
       return;
@@ -491,8 +515,12 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     if (rcode in RETRIED_RCODES) return failTry(query, RETRIED_RCODES[rcode]);
     if (rcode === RCODE.NOERROR || rcode === RCODE.NXDOMAIN) failures[serverOf(query).index] = 0;
     if (rcode === RCODE.NOERROR) {
-      const addresses = addressesIn(reply, query);
-      return complete(query, { addresses, code: addresses.length > 0 ? null : 'ENODATA' });
+      const chain = chainOf(reply, query);
+      const addresses = addressesIn(reply, query, chain);
+      if (addresses.length > 0) return complete(query, { addresses, code: null });
+      // Only a chain of aliases: the server did not look the target up (it does not recurse).
+      if (chain.length > 1) return complete(query, { addresses: [], code: 'ECNAME', cname: chain[chain.length - 1] });
+      return complete(query, { addresses: [], code: 'ENODATA' });
     }
     if (rcode === RCODE.NXDOMAIN) return complete(query, { addresses: [], code: 'ENOTFOUND' });
     if (rcode === RCODE.FORMERR) return complete(query, { addresses: [], code: 'EFORMERR' });
@@ -534,25 +562,47 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     });
   };
 
+  /** One question, without following a CNAME-only answer. */
+  const askOnce = (name: string, type: QueryType, onAnswer: (answer: FamilyAnswer) => void): (() => void) => {
+    const query: Query = {
+      name,
+      type,
+      order: orderOfServers(),
+      packet: dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] }),
+      id: 0,
+      socket: undefined,
+      tcp: undefined,
+      try: 0,
+      timer: undefined,
+      done: false,
+      onAnswer,
+    };
+    send(query);
+    return () => {
+      if (!query.done) release(query);
+    };
+  };
+
   return {
+    /**
+     * A CNAME-only answer is followed: the chain's last name is asked in turn (as a stub resolver
+     * does with a server that does not recurse), at most `MAX_CNAME_FOLLOWS` times and never to a
+     * name already asked; past that the answer is `ECNAME`, a refusal, never NXDOMAIN.
+     */
     ask(name, type, onAnswer) {
-      const query: Query = {
-        name,
-        type,
-        order: orderOfServers(),
-        packet: dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] }),
-        id: 0,
-        socket: undefined,
-        tcp: undefined,
-        try: 0,
-        timer: undefined,
-        done: false,
-        onAnswer,
+      const asked = new Set([name]);
+      let cancel = () => {};
+      const start = (current: string) => {
+        cancel = askOnce(current, type, (answer) => {
+          const next = answer.cname;
+          if (next === undefined) return onAnswer(answer);
+          if (asked.size > MAX_CNAME_FOLLOWS || asked.has(next)) return onAnswer({ addresses: [], code: 'ECNAME' });
+          asked.add(next);
+          start(next);
+        });
       };
-      send(query);
-      return () => {
-        if (!query.done) release(query);
-      };
+      start(name);
+      return () => cancel();
     },
     stats() {
       let pending = tcpOpen;

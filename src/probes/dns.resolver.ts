@@ -160,6 +160,8 @@ const DNS_ERROR_WORDS: Record<string, string> = {
   ENOTIMP: 'DNS server does not implement the query (NOTIMP)',
   EAI_AGAIN: 'temporary resolver failure',
   ECANCELLED: 'DNS query cancelled',
+  ECNAME:
+    'the answer holds only a CNAME chain that could not be followed to an address (a loop, or too long); DNS_SERVERS must be recursive resolvers',
 };
 
 function failureFromCode(hostname: string, code: string): DnsFailure {

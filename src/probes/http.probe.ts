@@ -4,6 +4,7 @@ import { performance } from 'node:perf_hooks';
 import tls, { rootCertificates, type SecureContext } from 'node:tls';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
+import { connectFirst, type FailedAttempt } from './connect.js';
 import { DnsFailure, type Resolver } from './dns.resolver.js';
 import { detectGateway } from './gateway-detect.js';
 import { formatRequest, HttpParseError, ResponseParser, type ResponseEvents, type ResponseHead } from './http.wire.js';
@@ -32,7 +33,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export type Phase = 'connect' | 'tls' | 'wait' | 'body';
 
 /** Timing marks and addresses, all of the last hop, in ms since the probe started. */
-type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs'>;
+type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs'> & { failedAddresses: string[] };
 
 export interface Verdict {
   outcome: Outcome;
@@ -45,7 +46,8 @@ type HopResult = { kind: 'redirect'; location: URL; statusCode: number } | { kin
 
 interface HopContext {
   url: URL;
-  address: string;
+  /** The addresses to try, in the resolver's order, allowed by the target policy. */
+  addresses: string[];
   deadline: Deadline;
   expected: [number, number];
   trace: Trace;
@@ -174,16 +176,28 @@ function withinDeadline<T>(work: Promise<T>, deadline: Deadline, onPass: () => E
 }
 
 /** A trace before anything happened: of the probe, and again at each redirect hop. */
-const emptyTrace = (): Trace => ({ addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null });
+const emptyTrace = (): Trace => ({ addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null, failedAddresses: [] });
 
 /** `[::1]` -> `::1` (URL keeps the brackets on IPv6 hostnames). */
 const bareHostname = (hostname: string) =>
   hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname;
 
-/** IPv4 first unless the name has only IPv6; within a family, the first in sorted order. */
-const pickAddress = (addresses: string[]): string => addresses.find((a) => isIP(a) === 4) ?? addresses[0];
-
 const peerOf = (address: string, port: number) => (isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The Location header as browsers read it: its bytes as UTF-8 (`/café` sent raw), else as they
+ * came (latin1). Headers are parsed as latin1, so UTF-8 bytes arrive as one character each.
+ */
+function locationText(raw: string): string {
+  if (!/[\x80-\xff]/.test(raw)) return raw;
+  try {
+    return utf8.decode(Buffer.from(raw, 'latin1'));
+  } catch {
+    return raw;
+  }
+}
 
 /** The peer closed the connection before the answer was whole; what Node's client calls it. */
 const hangUp = (): NodeError => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
@@ -218,7 +232,7 @@ class HopExchange implements ResponseEvents {
   private readonly parser = new ResponseParser(this);
   private readonly isTls: boolean;
   private readonly port: number;
-  private readonly peer: string;
+  private peer: string;
 
   constructor(
     private readonly ctx: HopContext,
@@ -226,76 +240,111 @@ class HopExchange implements ResponseEvents {
   ) {
     this.isTls = ctx.url.protocol === 'https:';
     this.port = Number(ctx.url.port) || (this.isTls ? 443 : 80);
-    this.peer = peerOf(ctx.address, this.port);
+    this.peer = peerOf(ctx.addresses[0], this.port);
   }
 
   run(): Promise<HopResult> {
-    const { url, address, trace, deadline } = this.ctx;
-    trace.address = address;
+    const { url, trace, deadline } = this.ctx;
+    trace.address = this.ctx.addresses[0];
     return new Promise<HopResult>((resolve) => {
       this.resolve = resolve;
-      if (deadline.passed) {
-        this.deadlinePassed();
-        return;
-      }
-      deadline.onPass = () => this.deadlinePassed();
-
       let request: string;
-      let socket: Socket;
       try {
         request = formatRequest({ target: `${url.pathname}${url.search}`, host: url.host, userAgent: this.settings.userAgent });
-        const hostname = bareHostname(url.hostname);
-        socket = this.isTls
-          ? tls.connect({
-              host: address,
-              port: this.port,
-              secureContext: this.settings.secureContext(),
-              // SNI and the certificate check name the host of the URL; an IP literal has no SNI.
-              ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
-            })
-          : net.connect({ host: address, port: this.port });
       } catch (error) {
         this.done(verdict('http_error', `cannot send the request: ${shortMessage(error as NodeError)}`));
         return;
       }
-      this.socket = socket;
-
-      socket.on('connect', () => {
-        trace.connectMs ??= this.ctx.elapsed();
-        if (this.phase === 'connect') this.phase = this.isTls ? 'tls' : 'wait';
-      });
-      if (this.isTls) {
-        socket.on('secureConnect', () => {
-          trace.tlsMs = this.ctx.elapsed();
-          if (this.phase === 'tls') this.phase = 'wait';
-        });
-      }
-      socket.on('data', (chunk: Buffer) => {
-        if (!this.gotBytes) {
-          this.gotBytes = true;
-          trace.ttfbMs ??= this.ctx.elapsed();
+      void connectFirst(this.ctx.addresses, this.port, deadline).then((connected) => {
+        if (connected.kind === 'failed') {
+          trace.failedAddresses = connected.failed.map((f) => f.address);
+          trace.address = connected.failed[0]?.address ?? trace.address;
+          this.done(this.connectFailure(connected.failed));
+          return;
         }
-        try {
-          this.parser.push(chunk);
-        } catch (error) {
-          this.fail(error as NodeError);
-        }
+        trace.connectMs = this.ctx.elapsed();
+        trace.address = connected.address;
+        trace.failedAddresses = connected.failed.map((f) => f.address);
+        this.peer = peerOf(connected.address, this.port);
+        this.exchange(connected.socket, request);
       });
-      // An end during the TLS handshake is followed by the handshake's own error.
-      socket.on('end', () => {
-        if (this.phase === 'wait' || this.phase === 'body') this.closed();
-      });
-      socket.on('error', (error: NodeError) => this.fail(error));
-      socket.on('close', () => this.closed());
-      socket.write(request, 'latin1');
     });
+  }
+
+  /** Every address failed: the first one's failure (what a client of the preferred address saw), naming the others. */
+  private connectFailure(failed: FailedAttempt[]): Verdict {
+    const describe = (f: FailedAttempt): Verdict =>
+      f.error === null
+        ? deadlineVerdict('connect', peerOf(f.address, this.port), this.ctx.deadline.timeoutMs, 0)
+        : classifyNetworkError(f.error, 'connect', false, peerOf(f.address, this.port));
+    const [first, ...others] = failed;
+    const main = describe(first);
+    if (others.length === 0) return main;
+    const also = others.map((f) => `${peerOf(f.address, this.port)}: ${describe(f).outcome.replace('conn_', '')}`).join(', ');
+    return { ...main, errorMessage: `${main.errorMessage} (every address failed; also ${also})` };
+  }
+
+  /** The request and its answer on a connected socket (TLS first for https). */
+  private exchange(tcp: Socket, request: string): void {
+    const { url, trace, deadline } = this.ctx;
+    if (deadline.passed) {
+      tcp.destroy();
+      this.deadlinePassed();
+      return;
+    }
+    deadline.onPass = () => this.deadlinePassed();
+    this.phase = this.isTls ? 'tls' : 'wait';
+    let socket: Socket = tcp;
+    if (this.isTls) {
+      const hostname = bareHostname(url.hostname);
+      try {
+        socket = tls.connect({
+          socket: tcp,
+          secureContext: this.settings.secureContext(),
+          // SNI and the certificate check name the host of the URL; an IP literal has no SNI.
+          ...(isIP(hostname) === 0 ? { servername: hostname } : {}),
+        });
+      } catch (error) {
+        tcp.destroy();
+        this.done(verdict('tls_error', `TLS: ${shortMessage(error as NodeError)}`));
+        return;
+      }
+      socket.on('secureConnect', () => {
+        trace.tlsMs = this.ctx.elapsed();
+        if (this.phase === 'tls') this.phase = 'wait';
+      });
+    }
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      if (!this.gotBytes) {
+        this.gotBytes = true;
+        trace.ttfbMs ??= this.ctx.elapsed();
+      }
+      try {
+        this.parser.push(chunk);
+      } catch (error) {
+        this.fail(error as NodeError);
+      }
+    });
+    // An end during the TLS handshake is followed by the handshake's own error.
+    socket.on('end', () => {
+      if (this.phase === 'wait' || this.phase === 'body') this.closed();
+    });
+    socket.on('error', (error: NodeError) => this.fail(error));
+    socket.on('close', () => this.closed());
+    if (tcp.destroyed) {
+      this.closed();
+      return;
+    }
+    socket.write(request, 'latin1');
   }
 
   onHead(head: ResponseHead): void {
     this.phase = 'body';
     const status = head.statusCode;
-    const location = head.headers.location as string | undefined;
-    if (!REDIRECT_STATUSES.has(status) || !location) return;
+    const raw = head.headers.location as string | undefined;
+    if (!REDIRECT_STATUSES.has(status) || !raw) return;
+    const location = locationText(raw);
     let next: URL;
     try {
       next = new URL(location, this.ctx.url);
@@ -353,6 +402,12 @@ class HopExchange implements ResponseEvents {
   private fail(error: NodeError): void {
     if (this.settled) return;
     const head = this.parser.head;
+    // A body delimited by the close ends at a reset as at a FIN: the answer is what it carried
+    // (a gateway that resets after its 502 page still answered 502, as browsers and fetch see it).
+    if (this.phase === 'body' && head?.framing === 'close' && !(error instanceof HttpParseError)) {
+      this.parser.end();
+      if (this.settled) return;
+    }
     if (this.phase === 'body' && head) this.bodyFailure(head, error);
     else if (error instanceof HttpParseError) this.done(verdict('invalid_response', error.message));
     else this.done(classifyNetworkError(error, this.phase, this.gotBytes, this.peer));
@@ -394,7 +449,9 @@ class HopExchange implements ResponseEvents {
  * - `totalMs`: the probe ended (body read to its end or to the cap, or the failure)
  * After redirects, dns/connect/tls/ttfb, `addresses` and `address` are those of the last hop.
  *
- * A name with several addresses is probed on one of them: IPv4 first, unless it has only IPv6.
+ * A name with several addresses is connected to as browsers do (`connect.ts`: the resolver's
+ * order, families interleaved, the next address after 250 ms or at once on a failure, the first to
+ * connect wins); `failedAddresses` names those that did not connect, even when another did.
  * Redirects are always followed, whatever `expectedStatus` says; the final answer is judged.
  * Never throws, and leaves no socket or timer behind.
  */
@@ -428,6 +485,7 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
       ttfbMs: trace.ttfbMs,
       totalMs: elapsed(),
       gateway: v.gateway,
+      failedAddresses: trace.failedAddresses.length > 0 ? trace.failedAddresses : null,
     });
 
     try {
@@ -460,15 +518,22 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
           return result(verdict('dns_nxdomain', `${hostname} has no address`));
         }
 
-        const address = pickAddress(trace.addresses);
-        const decision = deps.policy.check(address);
-        if (!decision.allowed) {
+        // Every address is checked before any connection: a name that also points into a denied
+        // range is probed on its other addresses only, and blocked when none is left.
+        const allowed: string[] = [];
+        let refusal: string | null = null;
+        for (const address of trace.addresses) {
+          const decision = deps.policy.check(address);
+          if (decision.allowed) allowed.push(address);
+          else refusal ??= decision.reason;
+        }
+        if (allowed.length === 0) {
           const where = redirects > 0 ? `redirect to ${url.href} blocked` : 'blocked';
-          return result(verdict('blocked', `${where} by the target policy: ${decision.reason}`));
+          return result(verdict('blocked', `${where} by the target policy: ${refusal}`));
         }
 
         const hop = await new HopExchange(
-          { url, address, deadline, expected: target.expectedStatus, trace, elapsed },
+          { url, addresses: allowed, deadline, expected: target.expectedStatus, trace, elapsed },
           settings,
         ).run();
         if (hop.kind === 'done') return result(hop.verdict);

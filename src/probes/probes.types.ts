@@ -48,6 +48,12 @@ export interface ProbeResult {
   totalMs: number | null;
   /** On error answers: which product answered, from `server`/`via` headers and body signatures. */
   gateway: GatewayProduct | null;
+  /**
+   * Addresses of the name (last hop) that were tried and did not connect: refused, reset,
+   * unreachable, or slower than the next address tried. Null (or absent) when none failed; set
+   * on an `ok` check too when another address answered (the site is then `degraded`).
+   */
+  failedAddresses?: string[] | null;
 }
 
 export interface ProbeTarget {

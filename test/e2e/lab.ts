@@ -17,7 +17,9 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { startBlackhole, type Blackhole } from '../support/blackhole.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
+import { startHaproxy, type Haproxy } from '../support/haproxy.js';
 import { listen, type TestServer } from '../support/http-servers.js';
 import { startNginx, type Nginx, type NginxOptions } from '../support/nginx.js';
 import { createTestService, type TestService } from '../support/service.js';
@@ -43,6 +45,11 @@ export interface SwitchableUpstream {
   set(mode: UpstreamMode): void;
   /** Closes the listener and every connection: connects are refused from now on. */
   stop(): Promise<void>;
+  /**
+   * Closes the listener and makes connects to its port hang, as a firewall dropping packets does
+   * (test/support/blackhole.ts); `start()` undoes it.
+   */
+  blackhole(): Promise<void>;
   /** Listens again on the same port. */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -84,6 +91,7 @@ export async function startSwitchableUpstream(host = '127.0.0.1', initial: Upstr
   let server: TestServer = await listen(http.createServer(handler), host);
   const port = server.port;
   let stopped = false;
+  let hole: Blackhole | undefined;
   const upstream: SwitchableUpstream = {
     url: server.url,
     host,
@@ -101,12 +109,22 @@ export async function startSwitchableUpstream(host = '127.0.0.1', initial: Upstr
       timers.clear();
       await server.close();
     },
+    async blackhole() {
+      await upstream.stop();
+      hole ??= await startBlackhole(host, port);
+    },
     async start() {
+      await hole?.close();
+      hole = undefined;
       if (!stopped) return;
       server = await listen(http.createServer(handler), host, 'http', port);
       stopped = false;
     },
-    close: () => upstream.stop(),
+    async close() {
+      await hole?.close();
+      hole = undefined;
+      await upstream.stop();
+    },
   };
   return upstream;
 }
@@ -131,15 +149,31 @@ export interface CheckView {
 export interface LabOptions {
   /** Upstream behaviour at the start. */
   upstream?: UpstreamMode;
+  /** The gateway in front of the upstream: nginx (default) or HAProxy (test/support/haproxy.ts). */
+  gateway?: 'nginx' | 'haproxy';
   nginx?: Partial<NginxOptions>;
   /** Site fields on top of the lab's defaults (1 s interval, thresholds 3/2, 3 s time-out). */
   site?: Record<string, unknown>;
 }
 
+/** The gateway process, whichever product it is. */
+export interface LabGateway {
+  kind: 'nginx' | 'haproxy';
+  port: number;
+  /** Stops it: nothing listens on its port any more. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port, with the same configuration. */
+  start(): Promise<void>;
+  /** Its error log (nginx) or output (HAProxy). */
+  log(): string;
+}
+
 export interface Lab {
   dns: DnsServer;
   upstream: SwitchableUpstream;
+  /** The nginx in front (throws in a lab started with `gateway: 'haproxy'`). */
   nginx: Nginx;
+  gateway: LabGateway;
   t: TestService;
   /** The site as created (id, upstreams with ids). */
   site: { id: number; upstreams: { id: number; name: string }[] } & Record<string, unknown>;
@@ -193,20 +227,16 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     started.push(upstream);
     dns.setA(UPSTREAM_HOST, ['127.0.0.1']);
     dns.setA(SITE_HOST, ['127.0.0.1']);
-    const nginx = await startNginx({
-      upstreamHost: UPSTREAM_HOST,
-      upstreamPort: upstream.port,
-      resolverPort: dns.port,
-      ...options.nginx,
-    });
-    started.push({ close: () => nginx.stop() });
+    const gateway = options.gateway === 'haproxy' ? await haproxyGateway(upstream.port) : await nginxGateway(upstream.port, dns.port, options.nginx);
+    started.push({ close: () => gateway.stop() });
+    const nginx = gateway.nginx;
     const t = createTestService({ DNS_SERVERS: dns.servers.join(',') });
     started.push({ close: () => t.close() });
     t.svc.scheduler.start();
 
     const created = await t.call('POST', '/api/sites', {
       name: 'shop',
-      url: `http://${SITE_HOST}:${nginx.port}/`,
+      url: `http://${SITE_HOST}:${gateway.port}/`,
       upstreams: [{ name: 'app-1', url: `http://${UPSTREAM_HOST}:${upstream.port}/health` }],
       intervalSeconds: 1,
       // Above nginx's proxy_read_timeout (2 s), so a stalled upstream shows as nginx's answer.
@@ -231,7 +261,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       return [
         `checks (oldest first):\n${formatChecks(all)}`,
         `incidents: ${JSON.stringify(incidents?.body?.incidents?.map((i: any) => ({ id: i.id, state: i.state, kind: i.kind, causes: i.causes.map((c: any) => `${c.code} ${c.confidence}: ${c.summary}`) })), null, 2)}`,
-        `nginx error log (last lines):\n${nginx.errorLog().split('\n').filter((l) => !/\[notice\]|\[info\].*(closed keepalive|client \S+ closed)/.test(l)).slice(-25).join('\n')}`,
+        `${gateway.kind} log (last lines):\n${gateway.log().split('\n').filter((l) => !/\[notice\]|\[info\].*(closed keepalive|client \S+ closed)/.test(l)).slice(-25).join('\n')}`,
       ].join('\n\n');
     };
     /** waitFor, with the lab's report in the error. */
@@ -246,7 +276,11 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     return {
       dns,
       upstream,
-      nginx,
+      get nginx(): Nginx {
+        if (!nginx()) throw new Error('this lab runs HAProxy, not nginx');
+        return nginx()!;
+      },
+      gateway,
       t,
       site,
       upstreamTarget,
@@ -297,4 +331,53 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
     for (const s of started.reverse()) await s.close().catch(() => {});
     throw error;
   }
+}
+
+type GatewayHandle = LabGateway & { nginx: () => Nginx | undefined };
+
+/** nginx in front of the upstream name, resolved through the lab's DNS server; stop/start on one port. */
+async function nginxGateway(upstreamPort: number, resolverPort: number, extra: Partial<NginxOptions> = {}): Promise<GatewayHandle> {
+  let current: Nginx | undefined = await startNginx({ upstreamHost: UPSTREAM_HOST, upstreamPort, resolverPort, ...extra });
+  const port = current.port;
+  let options = current.options;
+  let lastLog = '';
+  return {
+    kind: 'nginx',
+    port,
+    nginx: () => current,
+    async stop() {
+      if (!current) return;
+      options = current.options;
+      lastLog = current.errorLog();
+      await current.stop();
+      current = undefined;
+    },
+    async start() {
+      current ??= await startNginx({ ...options, listenPort: port });
+    },
+    log: () => current?.errorLog() ?? lastLog,
+  };
+}
+
+/** HAProxy in front of the upstream's address (it resolves server names only at start). */
+async function haproxyGateway(upstreamPort: number): Promise<GatewayHandle> {
+  let current: Haproxy | undefined = await startHaproxy({ upstreamHost: '127.0.0.1', upstreamPort });
+  const options = current.options;
+  const port = current.port;
+  let lastLog = '';
+  return {
+    kind: 'haproxy',
+    port,
+    nginx: () => undefined,
+    async stop() {
+      if (!current) return;
+      lastLog = current.output();
+      await current.stop();
+      current = undefined;
+    },
+    async start() {
+      current ??= await startHaproxy({ ...options, port });
+    },
+    log: () => current?.output() ?? lastLog,
+  };
 }

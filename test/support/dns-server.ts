@@ -16,6 +16,9 @@
  *   dns.setDrop('app.test', 2);            // the next 2 queries for the name go unanswered
  *   dns.setMalformed('app.test');          // replies with the right id but a broken packet
  *   dns.setTruncated('app.test');          // UDP replies have TC set and no answers; TCP answers in full
+ *   dns.setTruncated('app.test', 'no-question');  // ... TC set and no question section either
+ *   dns.setTruncated('app.test', 'cut');   // ... TC set, the packet cut in the middle of a record
+ *   dns.setCname('www.test', 'app.test', { follow: false });  // only the CNAME, as a non-recursive server answers
  *   dns.setSpoof('app.test', 'id', ['6.6.6.6']);  // a forged reply first (wrong id, port or question)
  *   dns.setExtraAnswers('app.test', [record]);     // records appended to every answer for the name
  *   await dns.close();
@@ -31,12 +34,20 @@ type Mode = 'answer' | 'rcode' | 'silent' | 'malformed' | 'truncated';
 export type DnsErrorRcode = 'FORMERR' | 'SERVFAIL' | 'NOTIMP' | 'REFUSED';
 /** How a forged reply differs from the real one: its id, its source port, or its question name. */
 export type SpoofKind = 'id' | 'port' | 'question';
+/**
+ * How a truncated UDP reply looks: `empty` (TC, the question, no answer), `no-question` (TC and a
+ * bare header, as some servers send), `cut` (TC, and the datagram stops inside an answer record).
+ */
+export type TruncationStyle = 'empty' | 'no-question' | 'cut';
 
 interface Zone {
   a: string[];
   aaaa: string[];
   cname: string | null;
+  /** Answer the CNAME alone, without the target's records (an authoritative server of another zone). */
+  cnameOnly: boolean;
   mode: Mode;
+  truncation: TruncationStyle;
   rcode: number;
   /** With mode 'silent': the query types left unanswered; empty = all. */
   silentTypes: string[];
@@ -63,7 +74,7 @@ export interface DnsServer {
   setA(name: string, addresses: string[]): void;
   setAAAA(name: string, addresses: string[]): void;
   /** The name is an alias of `target`: answers carry the CNAME chain and the final name's records. */
-  setCname(name: string, target: string): void;
+  setCname(name: string, target: string, options?: { follow?: boolean }): void;
   /** Forget the name: it answers NXDOMAIN again. */
   remove(name: string): void;
   setServfail(name: string): void;
@@ -77,8 +88,8 @@ export interface DnsServer {
   setDrop(name: string, count: number): void;
   /** Reply to UDP queries for the name with the query's id and a packet that does not parse. */
   setMalformed(name: string): void;
-  /** Reply over UDP with the TC bit and no answers; TCP queries get the whole answer. */
-  setTruncated(name: string): void;
+  /** Reply over UDP with the TC bit (see `TruncationStyle`); TCP queries get the whole answer. */
+  setTruncated(name: string, style?: TruncationStyle): void;
   /** Before each real UDP reply, send a forged one carrying `addresses` (null to stop). */
   setSpoof(name: string, kind: SpoofKind | null, addresses?: string[]): void;
   /** Append these records to every answer section for the name (records of other names, say). */
@@ -113,7 +124,7 @@ export async function startDnsServer({ host = '127.0.0.1' }: { host?: '127.0.0.1
   const zone = (name: string): Zone => {
     let z = zones.get(key(name));
     if (!z) {
-      z = { a: [], aaaa: [], cname: null, mode: 'answer', rcode: 0, silentTypes: [], delayMs: 0, drop: 0, spoof: null, extra: [] };
+      z = { a: [], aaaa: [], cname: null, cnameOnly: false, truncation: 'empty', mode: 'answer', rcode: 0, silentTypes: [], delayMs: 0, drop: 0, spoof: null, extra: [] };
       zones.set(key(name), z);
     }
     return z;
@@ -126,6 +137,7 @@ export async function startDnsServer({ host = '127.0.0.1' }: { host?: '127.0.0.1
     let current: Zone | undefined = z;
     for (let hops = 0; current?.cname && hops < 8; hops++) {
       answers.push({ type: 'CNAME', name: owner, class: 'IN', ttl: 0, data: current.cname });
+      if (current.cnameOnly) return { rcode: RCODES.NOERROR, answers };
       owner = current.cname;
       current = zones.get(key(owner));
     }
@@ -169,7 +181,14 @@ export async function startDnsServer({ host = '127.0.0.1' }: { host?: '127.0.0.1
       return { packet, z };
     }
     if (z.mode === 'truncated' && transport === 'udp') {
-      return { packet: encodeReply(query, question, RCODES.NOERROR, [], dnsPacket.TRUNCATED_RESPONSE), z };
+      if (z.truncation === 'empty') return { packet: encodeReply(query, question, RCODES.NOERROR, [], dnsPacket.TRUNCATED_RESPONSE), z };
+      const { rcode, answers } = answer(question, z);
+      const whole = encodeReply(query, question, rcode, answers, dnsPacket.TRUNCATED_RESPONSE);
+      if (z.truncation === 'cut') return { packet: whole.subarray(0, whole.length - 10), z };
+      // The header alone, its counts zeroed: no question section at all.
+      const bare = Buffer.from(whole.subarray(0, 12));
+      bare.fill(0, 4, 12);
+      return { packet: bare, z };
     }
     const { rcode, answers } = answer(question, z);
     return { packet: encodeReply(query, question, rcode, answers), z };
@@ -270,10 +289,11 @@ export async function startDnsServer({ host = '127.0.0.1' }: { host?: '127.0.0.1
       if (z.mode !== 'silent' || z.silentTypes.length === 0) z.mode = 'answer';
       z.aaaa = [...addresses];
     },
-    setCname(name, target) {
+    setCname(name, target, { follow = true } = {}) {
       const z = zone(name);
       z.mode = 'answer';
       z.cname = target;
+      z.cnameOnly = !follow;
     },
     remove(name) {
       zones.delete(key(name));
@@ -296,8 +316,10 @@ export async function startDnsServer({ host = '127.0.0.1' }: { host?: '127.0.0.1
     setMalformed(name) {
       zone(name).mode = 'malformed';
     },
-    setTruncated(name) {
-      zone(name).mode = 'truncated';
+    setTruncated(name, style = 'empty') {
+      const z = zone(name);
+      z.mode = 'truncated';
+      z.truncation = style;
     },
     setSpoof(name, kind, addresses = []) {
       zone(name).spoof = kind ? { kind, addresses: [...addresses] } : null;

@@ -38,6 +38,8 @@ export interface NginxOptions {
   connectTimeoutSeconds?: number;
   /** proxy_read_timeout (and send), seconds. Default 2. */
   readTimeoutSeconds?: number;
+  /** Listen on this port of 127.0.0.1 (e.g. to start again where a stopped nginx was); default a free one. */
+  listenPort?: number;
 }
 
 export interface Nginx {
@@ -210,7 +212,7 @@ export async function startNginx(initial: NginxOptions): Promise<Nginx> {
 
   // A free port can be taken between finding it and nginx binding it: try a few.
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort();
+    const port = initial.listenPort ?? (await freePort());
     writeFileSync(configFile, renderConfig(dir, port, generation, options));
     let output = '';
     // -e: the error log from the very start (before the config is read), not /var/log/nginx.
@@ -249,7 +251,7 @@ export async function startNginx(initial: NginxOptions): Promise<Nginx> {
     }
     await exit;
     const log = `${output}${readLog(errorLogFile)}`;
-    if (attempt < 5 && /Address already in use/.test(log)) continue;
+    if (attempt < 5 && initial.listenPort === undefined && /Address already in use/.test(log)) continue;
     rmSync(dir, { recursive: true, force: true });
     const why = served instanceof Error ? served.message : exited;
     throw new Error(`nginx did not start (${why}):\n${log.trim()}`);

@@ -1,0 +1,1 @@
+ALTER TABLE `checks` ADD `failed_addresses` text;
