@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import net, { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import tls, { rootCertificates, type SecureContext } from 'node:tls';
+import tls, { rootCertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { DnsFailure, type Resolver } from './dns.resolver.js';
@@ -9,6 +9,7 @@ import { detectGateway } from './gateway-detect.js';
 import { formatRequest, HttpParseError, ResponseParser, type ResponseEvents, type ResponseHead } from './http.wire.js';
 import type { GatewayProduct, HttpProbe, Outcome, ProbeResult, ProbeTarget } from './probes.types.js';
 import type { TargetPolicy } from './target-policy.js';
+import { leafCertificateOf } from './tls.certificate.js';
 
 export interface HttpProbeDeps {
   resolver: Resolver;
@@ -32,7 +33,7 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export type Phase = 'connect' | 'tls' | 'wait' | 'body';
 
 /** Timing marks and addresses, all of the last hop, in ms since the probe started. */
-type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs'>;
+type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs' | 'certExpiresAt' | 'certIssuer'>;
 
 export interface Verdict {
   outcome: Outcome;
@@ -174,7 +175,16 @@ function withinDeadline<T>(work: Promise<T>, deadline: Deadline, onPass: () => E
 }
 
 /** A trace before anything happened: of the probe, and again at each redirect hop. */
-const emptyTrace = (): Trace => ({ addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null });
+const emptyTrace = (): Trace => ({
+  addresses: [],
+  address: null,
+  dnsMs: null,
+  connectMs: null,
+  tlsMs: null,
+  ttfbMs: null,
+  certExpiresAt: null,
+  certIssuer: null,
+});
 
 /** `[::1]` -> `::1` (URL keeps the brackets on IPv6 hostnames). */
 const bareHostname = (hostname: string) =>
@@ -268,6 +278,9 @@ class HopExchange implements ResponseEvents {
         socket.on('secureConnect', () => {
           trace.tlsMs = this.ctx.elapsed();
           if (this.phase === 'tls') this.phase = 'wait';
+          const cert = leafCertificateOf(socket as TLSSocket);
+          trace.certExpiresAt = cert?.expiresAt ?? null;
+          trace.certIssuer = cert?.issuer ?? null;
         });
       }
       socket.on('data', (chunk: Buffer) => {
@@ -428,6 +441,8 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
       ttfbMs: trace.ttfbMs,
       totalMs: elapsed(),
       gateway: v.gateway,
+      certExpiresAt: trace.certExpiresAt,
+      certIssuer: trace.certIssuer,
     });
 
     try {

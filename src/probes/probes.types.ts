@@ -48,6 +48,10 @@ export interface ProbeResult {
   totalMs: number | null;
   /** On error answers: which product answered, from `server`/`via` headers and body signatures. */
   gateway: GatewayProduct | null;
+  /** https only: when the leaf certificate the target presented expires (ms since epoch); of the last hop when redirected. */
+  certExpiresAt?: number | null;
+  /** https only: who issued that certificate (its CN, with the organisation). */
+  certIssuer?: string | null;
 }
 
 export interface ProbeTarget {
