@@ -50,6 +50,10 @@ export const configSchema = z.object({
   RETENTION_RAW_HOURS: int(1, 24 * 365).default(48),
   ALLOW_TARGETS: cidrs.optional(),
   DENY_TARGETS: cidrs.optional(),
+  /** GET /metrics without the API token. */
+  METRICS_PUBLIC: bool('METRICS_PUBLIC').default(false),
+  /** A cert_expiring alert when a target's certificate expires within this many days. */
+  CERT_WARN_DAYS: int(1, 365).default(14),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Upper bound on probes in flight at once, across all sites. */
   MAX_CONCURRENT_PROBES: int(1, 10_000).default(2048),
