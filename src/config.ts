@@ -61,6 +61,10 @@ export const configSchema = z.object({
     .refine((v) => /^https?:\/\//i.test(v) && URL.canParse(v), 'PUBLIC_URL must be an absolute http:// or https:// URL')
     .transform((v) => v.replace(/\/+$/, ''))
     .optional(),
+  /** GET /metrics without the API token. */
+  METRICS_PUBLIC: bool('METRICS_PUBLIC').default(false),
+  /** A cert_expiring alert when a target's certificate expires within this many days. */
+  CERT_WARN_DAYS: int(1, 365).default(14),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   /** Upper bound on probes in flight at once, across all sites. */
   MAX_CONCURRENT_PROBES: int(1, 10_000).default(2048),

@@ -24,6 +24,9 @@ import type { Logger } from './shared/logger.js';
 import { describeSystemError, StartupError } from './shared/errors.js';
 import { resolve as resolvePath } from 'node:path';
 import { createHousekeeping } from './scheduler/housekeeping.js';
+import { createMetrics } from './metrics/metrics.collector.js';
+import { metricsRoutes } from './metrics/metrics.routes.js';
+import { createAlertsRepository } from './alerts/alerts.repository.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -77,11 +80,21 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   });
   const rollups = createRollupsRepository(db);
   const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock });
+  const alertsRepo = createAlertsRepository(db);
+  const metrics = createMetrics({
+    db,
+    schedulerStats: () => scheduler.stats(),
+    alertsPending: () => alertsRepo.countPending(),
+  });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
     probe: probes.probe,
-    record: (rounds) => recorder.record(rounds),
+    record: (rounds) => {
+      const stored = recorder.record(rounds);
+      for (const rows of stored.values()) metrics.observe(rows);
+      return stored;
+    },
     clock,
     logger,
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
@@ -126,10 +139,11 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
+      { path: '/metrics', app: metricsRoutes({ metrics, tokens, public: config.METRICS_PUBLIC }) },
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, deleteSite };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, metrics, deleteSite };
 }
 
 /**

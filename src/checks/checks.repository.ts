@@ -6,7 +6,8 @@ import { checks, type CheckRow, type NewCheckRow } from './checks.table.js';
 export type CheckView = Omit<CheckRow, 'incidentId'> & { incidentId: number | null };
 
 const INSERT_CHECK = `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address,
-  dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id, failed_addresses) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+  dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id, failed_addresses, cert_expires_at, cert_issuer)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export function createChecksRepository(db: Db) {
   // Every scheduled check passes here: one statement prepared once, not a query built per batch.
@@ -33,6 +34,8 @@ export function createChecksRepository(db: Db) {
       totalMs: row.totalMs ?? null,
       gateway: row.gateway ?? null,
       incidentId: row.incidentId ?? null,
+      certExpiresAt: row.certExpiresAt ?? null,
+      certIssuer: row.certIssuer ?? null,
     };
     const info = insertCheck.run(
       stored.siteId,
@@ -52,6 +55,8 @@ export function createChecksRepository(db: Db) {
       stored.gateway,
       stored.incidentId,
       stored.failedAddresses ? JSON.stringify(stored.failedAddresses) : null,
+      stored.certExpiresAt,
+      stored.certIssuer,
     );
     stored.id = Number(info.lastInsertRowid);
     return stored;

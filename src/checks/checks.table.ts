@@ -27,6 +27,9 @@ export const checks = sqliteTable(
     ttfbMs: integer('ttfb_ms'),
     totalMs: integer('total_ms'),
     gateway: text('gateway').$type<GatewayProduct>(),
+    /** https: when the leaf certificate expires (ms since epoch), and who issued it. */
+    certExpiresAt: integer('cert_expires_at'),
+    certIssuer: text('cert_issuer'),
     /** Set while an incident holds this check as evidence: retention keeps it as long as the incident. */
     incidentId: integer('incident_id'),
   },

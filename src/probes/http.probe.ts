@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import net, { isIP, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import tls, { rootCertificates, type SecureContext } from 'node:tls';
+import tls, { rootCertificates, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { connectFirst, type FailedAttempt } from './connect.js';
@@ -10,6 +10,7 @@ import { detectGateway } from './gateway-detect.js';
 import { formatRequest, HttpParseError, ResponseParser, type ResponseEvents, type ResponseHead } from './http.wire.js';
 import type { GatewayProduct, HttpProbe, Outcome, ProbeResult, ProbeTarget } from './probes.types.js';
 import type { TargetPolicy } from './target-policy.js';
+import { leafCertificateOf } from './tls.certificate.js';
 
 export interface HttpProbeDeps {
   resolver: Resolver;
@@ -33,7 +34,9 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 export type Phase = 'connect' | 'tls' | 'wait' | 'body';
 
 /** Timing marks and addresses, all of the last hop, in ms since the probe started. */
-type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs'> & { failedAddresses: string[] };
+type Trace = Pick<ProbeResult, 'addresses' | 'address' | 'dnsMs' | 'connectMs' | 'tlsMs' | 'ttfbMs' | 'certExpiresAt' | 'certIssuer'> & {
+  failedAddresses: string[];
+};
 
 export interface Verdict {
   outcome: Outcome;
@@ -176,7 +179,17 @@ function withinDeadline<T>(work: Promise<T>, deadline: Deadline, onPass: () => E
 }
 
 /** A trace before anything happened: of the probe, and again at each redirect hop. */
-const emptyTrace = (): Trace => ({ addresses: [], address: null, dnsMs: null, connectMs: null, tlsMs: null, ttfbMs: null, failedAddresses: [] });
+const emptyTrace = (): Trace => ({
+  addresses: [],
+  address: null,
+  dnsMs: null,
+  connectMs: null,
+  tlsMs: null,
+  ttfbMs: null,
+  certExpiresAt: null,
+  certIssuer: null,
+  failedAddresses: [],
+});
 
 /** `[::1]` -> `::1` (URL keeps the brackets on IPv6 hostnames). */
 const bareHostname = (hostname: string) =>
@@ -309,9 +322,13 @@ class HopExchange implements ResponseEvents {
         this.done(verdict('tls_error', `TLS: ${shortMessage(error as NodeError)}`));
         return;
       }
+      const tlsSocket = socket as TLSSocket;
       socket.on('secureConnect', () => {
         trace.tlsMs = this.ctx.elapsed();
         if (this.phase === 'tls') this.phase = 'wait';
+        const cert = leafCertificateOf(tlsSocket);
+        trace.certExpiresAt = cert?.expiresAt ?? null;
+        trace.certIssuer = cert?.issuer ?? null;
       });
     }
     this.socket = socket;
@@ -486,6 +503,8 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
       totalMs: elapsed(),
       gateway: v.gateway,
       failedAddresses: trace.failedAddresses.length > 0 ? trace.failedAddresses : null,
+      certExpiresAt: trace.certExpiresAt,
+      certIssuer: trace.certIssuer,
     });
 
     try {

@@ -54,6 +54,10 @@ export interface ProbeResult {
    * on an `ok` check too when another address answered (the site is then `degraded`).
    */
   failedAddresses?: string[] | null;
+  /** https only: when the leaf certificate the target presented expires (ms since epoch); of the last hop when redirected. */
+  certExpiresAt?: number | null;
+  /** https only: who issued that certificate (its CN, with the organisation). */
+  certIssuer?: string | null;
 }
 
 export interface ProbeTarget {

@@ -3,6 +3,7 @@ import type { Db } from '../db/client.js';
 import { sites, upstreams, type SiteRow, type UpstreamRow } from './sites.table.js';
 import { siteCreateSchema, type SiteCreate, type SitePatch } from './sites.schemas.js';
 import type { Clock } from '../shared/clock.js';
+import { webhooksToStore } from './sites.webhooks.js';
 
 export interface UpstreamView {
   id: number;
@@ -107,7 +108,7 @@ export function createSitesRepository(db: Db, clock: Clock) {
   const insertOne = (input: SiteCreate): SiteView => {
     const now = clock.now();
     const { upstreams: ups, ...fields } = input;
-    const row = insertSite.get({ ...fields, now })!;
+    const row = insertSite.get({ ...fields, webhooks: webhooksToStore(fields.webhooks), now })!;
     const upRows = ups.map((u, position) => insertUpstream.get({ siteId: row.id, name: u.name, url: u.url, position })!);
     return toView(row, upRows);
   };
@@ -193,7 +194,11 @@ export function createSitesRepository(db: Db, clock: Clock) {
 
     update(id: number, patch: SitePatch): SiteView | undefined {
       const found = db.transaction(() => {
-        const { upstreams: ups, ...fields } = patch;
+        const { upstreams: ups, webhooks, ...fields } = patch;
+        if (webhooks) {
+          const existing = db.select({ webhooks: sites.webhooks }).from(sites).where(eq(sites.id, id)).get();
+          Object.assign(fields, { webhooks: webhooksToStore(webhooks, existing?.webhooks) });
+        }
         const res = db
           .update(sites)
           .set({ ...fields, updatedAt: clock.now() })

@@ -6,6 +6,8 @@ import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
 import { siteWarnings } from './sites.warnings.js';
+import type { TargetPolicy } from '../probes/target-policy.js';
+import { assertWebhooksAllowed, withWebhookViews } from './sites.webhooks.js';
 
 /** What the routes need of the scheduler: keep its plan in step and run a round on demand. */
 export interface SchedulerControl {
@@ -22,6 +24,8 @@ export interface SitesRoutesDeps {
   deleteSite?: (id: number) => boolean;
   /** ALERT_TO, for the warning a site nobody would hear about gets. */
   alertTo?: readonly string[];
+  /** Judges IP-literal webhook URLs at creation (ALLOW_TARGETS / DENY_TARGETS). */
+  policy?: TargetPolicy;
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -38,18 +42,20 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
 
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), async (c) => {
+      assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
-      return c.json(withWarnings(site), 201);
+      return c.json(withWarnings(withWebhookViews(site)), 201);
     })
-    .get('/', (c) => c.json({ sites: deps.sites.list() }))
-    .get('/:id', validate('param', idParam), (c) => c.json(mustExist(c.req.valid('param').id)))
+    .get('/', (c) => c.json({ sites: deps.sites.list().map(withWebhookViews) }))
+    .get('/:id', validate('param', idParam), (c) => c.json(withWebhookViews(mustExist(c.req.valid('param').id))))
     .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
+      assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
       deps.scheduler.siteChanged(id, site);
-      return c.json(withWarnings(site));
+      return c.json(withWarnings(withWebhookViews(site)));
     })
     .delete('/:id', validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');

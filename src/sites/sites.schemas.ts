@@ -44,6 +44,18 @@ const maintenanceWindow = z
   })
   .refine((w) => w.to > w.from, { message: 'to must be after from', path: ['to'] });
 
+/**
+ * A webhook: `secret` (optional) signs JSON bodies; the API never shows it, only `hasSecret`.
+ * Sending back what GET shows (`hasSecret: true`, no `secret`) keeps the stored secret of the
+ * webhook with that URL, so a read-modify-write or an export/import round trip loses nothing.
+ */
+const webhook = z.strictObject({
+  url: httpUrl,
+  format: z.enum(['json', 'slack']).default('json'),
+  secret: z.string().min(1).max(256, 'must be at most 256 characters').refine(noControl, 'must not contain control characters').optional(),
+  hasSecret: z.boolean().optional(),
+});
+
 const siteFields = {
   name,
   url: httpUrl,
@@ -61,6 +73,7 @@ const siteFields = {
   alertEmails: z.array(email).max(50, 'at most 50 addresses'),
   maintenance: z.array(maintenanceWindow).max(50, 'at most 50 windows'),
   paused: z.boolean(),
+  webhooks: z.array(webhook).max(10, 'at most 10 webhooks'),
 };
 
 export const SITE_DEFAULTS = {
@@ -73,6 +86,7 @@ export const SITE_DEFAULTS = {
   alertEmails: [],
   maintenance: [],
   paused: false,
+  webhooks: [],
 };
 
 export const siteCreateSchema = z
@@ -88,6 +102,7 @@ export const siteCreateSchema = z
     alertEmails: siteFields.alertEmails.default(SITE_DEFAULTS.alertEmails),
     maintenance: siteFields.maintenance.default(SITE_DEFAULTS.maintenance),
     paused: siteFields.paused.default(SITE_DEFAULTS.paused),
+    webhooks: siteFields.webhooks.default(SITE_DEFAULTS.webhooks),
   });
 
 export const sitePatchSchema = z
@@ -103,6 +118,7 @@ export const sitePatchSchema = z
     alertEmails: siteFields.alertEmails,
     maintenance: siteFields.maintenance,
     paused: siteFields.paused,
+    webhooks: siteFields.webhooks,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'the body must change at least one field');

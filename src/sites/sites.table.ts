@@ -7,6 +7,13 @@ export interface MaintenanceWindow {
   reason?: string;
 }
 
+/** Where a site's alerts are also POSTed (see alerts/webhooks.*): the secret signs JSON bodies. */
+export interface SiteWebhook {
+  url: string;
+  format: 'json' | 'slack';
+  secret?: string;
+}
+
 export const sites = sqliteTable(
   'sites',
   {
@@ -20,6 +27,7 @@ export const sites = sqliteTable(
   expectedStatus: text('expected_status', { mode: 'json' }).$type<[number, number]>().notNull(),
   alertEmails: text('alert_emails', { mode: 'json' }).$type<string[]>().notNull(),
   maintenance: text('maintenance', { mode: 'json' }).$type<MaintenanceWindow[]>().notNull(),
+  webhooks: text('webhooks', { mode: 'json' }).$type<SiteWebhook[]>().notNull().default([]),
   paused: integer('paused', { mode: 'boolean' }).notNull(),
   /** Derived after every round, so that status reads one row per site. */
   state: text('state').$type<'up' | 'degraded' | 'down' | 'unknown'>().notNull(),

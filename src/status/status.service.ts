@@ -29,6 +29,9 @@ interface OpenIncident {
 const lastCheckOf = (s: TargetStatus | undefined) =>
   s?.last ? { at: s.last.at, outcome: s.last.outcome, statusCode: s.last.statusCode, totalMs: s.last.totalMs, ttfbMs: s.last.ttfbMs } : null;
 
+/** The target's last seen leaf certificate (https): when it expires and who issued it. */
+const certificateOf = (s: TargetStatus | undefined) => (s?.cert ? { expiresAt: s.cert.expiresAt, issuer: s.cert.issuer } : null);
+
 const uptimeOf = (s: TargetStatus | undefined): UptimeFigures => s?.uptime ?? { '24h': null, '7d': null, '30d': null };
 
 /**
@@ -264,6 +267,7 @@ export function createStatusService(db: Db, _clock: Clock) {
         latencyMs: { last: own?.last?.ttfbMs ?? null, p50_24h: own?.p50Ms24h ?? null, p95_24h: own?.p95Ms24h ?? null },
         uptime: uptimeOf(own),
         incident: incidentEntry(openOf.get(site.id), full),
+        certificate: certificateOf(own),
       };
       if (full) {
         entry.url = site.url;
@@ -277,6 +281,7 @@ export function createStatusService(db: Db, _clock: Clock) {
           state: s?.last ? (s.last.outcome === 'ok' ? 'up' : 'down') : 'unknown',
           lastCheck: last,
           uptime: uptimeOf(s),
+          certificate: certificateOf(s),
         };
         if (full) {
           base.id = u.id;

@@ -27,6 +27,8 @@ export interface TargetStatus {
   uptime: { '24h': number | null; '7d': number | null; '30d': number | null };
   p50Ms24h: number | null;
   p95Ms24h: number | null;
+  /** The last certificate an https check of the target saw (kept when a later check saw none). */
+  cert: { expiresAt: number; issuer: string | null } | null;
 }
 
 /** The columns of a snapshot row that every read and write shares: the target and its last check. */
@@ -42,6 +44,8 @@ interface LastCheckColumns {
   last_address: string | null;
   last_total_ms: number | null;
   last_ttfb_ms: number | null;
+  cert_expires_at: number | null;
+  cert_issuer: string | null;
 }
 
 interface Row extends LastCheckColumns {
@@ -121,11 +125,11 @@ const baseOf = (r: Row): Base => ({
 const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0, ok7: 0, c30: 0, ok30: 0, hist24: [] });
 
 const SELECT_COLUMNS = `site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message, last_addresses,
-  last_address, last_total_ms, last_ttfb_ms, base_through, base_24h_count, base_24h_ok, base_7d_count, base_7d_ok, base_30d_count,
+  last_address, last_total_ms, last_ttfb_ms, cert_expires_at, cert_issuer, base_through, base_24h_count, base_24h_ok, base_7d_count, base_7d_ok, base_30d_count,
   base_30d_ok, base_24h_hist, live`;
 
 const READ_COLUMNS = `site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message, last_addresses,
-  last_address, last_total_ms, last_ttfb_ms, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h`;
+  last_address, last_total_ms, last_ttfb_ms, cert_expires_at, cert_issuer, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h`;
 
 interface ReadRow extends LastCheckColumns {
   uptime_24h: number | null;
@@ -155,6 +159,7 @@ const toStatus = (r: ReadRow): TargetStatus => ({
   uptime: { '24h': r.uptime_24h, '7d': r.uptime_7d, '30d': r.uptime_30d },
   p50Ms24h: r.p50_ms_24h,
   p95Ms24h: r.p95_ms_24h,
+  cert: r.cert_expires_at === null ? null : { expiresAt: r.cert_expires_at, issuer: r.cert_issuer },
 });
 
 /**
@@ -169,8 +174,9 @@ export function createStatusSnapshot(db: Db) {
   const upsert = sqlite.prepare(
     `INSERT INTO status_snapshot (site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message,
        last_addresses, last_address, last_total_ms, last_ttfb_ms, base_through, base_24h_count, base_24h_ok, base_7d_count, base_7d_ok,
-       base_30d_count, base_30d_ok, base_24h_hist, live, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       base_30d_count, base_30d_ok, base_24h_hist, live, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h,
+       cert_expires_at, cert_issuer)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (site_id, target) DO UPDATE SET
        last_check_id = excluded.last_check_id, last_at = excluded.last_at, last_outcome = excluded.last_outcome,
        last_status_code = excluded.last_status_code, last_error_message = excluded.last_error_message,
@@ -179,7 +185,9 @@ export function createStatusSnapshot(db: Db) {
        base_24h_ok = excluded.base_24h_ok, base_7d_count = excluded.base_7d_count, base_7d_ok = excluded.base_7d_ok,
        base_30d_count = excluded.base_30d_count, base_30d_ok = excluded.base_30d_ok, base_24h_hist = excluded.base_24h_hist,
        live = excluded.live, uptime_24h = excluded.uptime_24h, uptime_7d = excluded.uptime_7d, uptime_30d = excluded.uptime_30d,
-       p50_ms_24h = excluded.p50_ms_24h, p95_ms_24h = excluded.p95_ms_24h`,
+       p50_ms_24h = excluded.p50_ms_24h, p95_ms_24h = excluded.p95_ms_24h,
+       cert_issuer = CASE WHEN excluded.cert_expires_at IS NULL THEN cert_issuer ELSE excluded.cert_issuer END,
+       cert_expires_at = COALESCE(excluded.cert_expires_at, cert_expires_at)`,
   );
   const updateBase = sqlite.prepare(
     `UPDATE status_snapshot SET base_through = ?, base_24h_count = ?, base_24h_ok = ?, base_7d_count = ?, base_7d_ok = ?,
@@ -231,6 +239,8 @@ export function createStatusSnapshot(db: Db) {
           newer ? c.totalMs : row!.last_total_ms,
           newer ? c.ttfbMs : row!.last_ttfb_ms,
           ...windowParams(base, live, d),
+          newer ? (c.certExpiresAt ?? null) : null,
+          newer ? (c.certIssuer ?? null) : null,
         );
       }
     },

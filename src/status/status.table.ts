@@ -50,6 +50,9 @@ export const statusSnapshot = sqliteTable(
     uptime30d: real('uptime_30d'),
     p50Ms24h: integer('p50_ms_24h'),
     p95Ms24h: integer('p95_ms_24h'),
+    /** The last leaf certificate an https check saw (ms since epoch; its issuer), kept through checks that saw none. */
+    certExpiresAt: integer('cert_expires_at'),
+    certIssuer: text('cert_issuer'),
   },
   (t) => [primaryKey({ columns: [t.siteId, t.target] })],
 );
