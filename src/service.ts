@@ -19,6 +19,9 @@ import { statusRoutes } from './status/status.routes.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { createHousekeeping } from './scheduler/housekeeping.js';
+import { createGatewayLogRepository } from './gatewaylog/gatewaylog.repository.js';
+import { createGatewayLogFollower } from './gatewaylog/gatewaylog.follower.js';
+import { gatewayLogRoutes } from './gatewaylog/gatewaylog.routes.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -56,7 +59,9 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     reminderMinutes: config.REMINDER_MINUTES,
     clock,
   });
-  const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock });
+  const gatewayLogLines = createGatewayLogRepository(db);
+  const gatewayLogs = createGatewayLogFollower({ repo: gatewayLogLines, clock, logger, retentionHours: config.RETENTION_RAW_HOURS });
+  const recorder = createRoundRecorder({ db, checks, incidents, alerts: outbox, clock, gatewayLog: gatewayLogLines });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
@@ -76,14 +81,15 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler }) },
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, gatewayLogStatus: (site) => gatewayLogLines.status(site.gatewayLog) }) },
+      { path: '/api/sites', app: gatewayLogRoutes({ lines: gatewayLogLines, siteExists: (id) => sites.exists(id) }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, gatewayLogs, gatewayLogLines };
 }
 
 /**
@@ -103,8 +109,9 @@ export type Service = ReturnType<typeof buildService>;
  * HTTP server. `stop()` undoes it in reverse order.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const { app, db, scheduler, probes, sender, housekeeping, status } = buildService(config, logger, overrides);
+  const { app, db, scheduler, probes, sender, housekeeping, status, gatewayLogs } = buildService(config, logger, overrides);
   scheduler.start();
+  gatewayLogs.start();
   sender.start();
   housekeeping.start();
 
@@ -127,6 +134,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await scheduler.stop();
         await probes.close();
         housekeeping.stop();
+        gatewayLogs.stop();
         await sender.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();

@@ -52,3 +52,34 @@ export interface ParsedLine {
  * requests that went fine, access-log entries).
  */
 export type LineParser = (line: string) => ParsedLine | null;
+
+/**
+ * How a kept line relates to the site: `upstream` names one of its upstreams; `foreign` names an
+ * address that is none of them (the gateway sends the site's requests somewhere else: evidence of
+ * a misconfigured gateway); `site` concerns the site (its Host, or the file's only site) without
+ * naming an address.
+ */
+export type LogLineRelation = 'upstream' | 'foreign' | 'site';
+
+/** A kept line as diagnosis reads it: data, no I/O. */
+export interface GatewayLogEvent {
+  /** ms since epoch: the time the line gives, else when Gatewatch read it. */
+  at: number;
+  kind: LogEventKind;
+  relation: LogLineRelation;
+  /** The site's upstream id (as checks name it) when `relation` is `upstream`. */
+  upstreamId: string | null;
+  /** The address or server name as the line gives it. */
+  upstream: string | null;
+  /** The gateway's own words, cut to a line. */
+  message: string;
+}
+
+/** What diagnosis gets of a site's gateway log: which product and file, and the lines kept. */
+export interface GatewayLogInput {
+  product: GatewayLogFormat;
+  /** The file's base name ("error.log"), as evidence cites it. */
+  file: string;
+  /** Oldest first. */
+  events: GatewayLogEvent[];
+}

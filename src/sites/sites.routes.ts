@@ -17,6 +17,8 @@ export interface SitesRoutesDeps {
   sites: SitesRepository;
   checks: ChecksRepository;
   scheduler: SchedulerControl;
+  /** How following the site's gateway log goes (src/gatewaylog), shown on `GET /:id`. */
+  gatewayLogStatus?: (site: SiteView) => unknown;
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -33,7 +35,10 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       return c.json(site, 201);
     })
     .get('/', (c) => c.json({ sites: deps.sites.list() }))
-    .get('/:id', validate('param', idParam), (c) => c.json(mustExist(c.req.valid('param').id)))
+    .get('/:id', validate('param', idParam), (c) => {
+      const site = mustExist(c.req.valid('param').id);
+      return c.json(deps.gatewayLogStatus ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site);
+    })
     .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
       const site = deps.sites.update(id, c.req.valid('json'));

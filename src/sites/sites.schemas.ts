@@ -1,4 +1,6 @@
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { GATEWAY_LOG_FORMATS } from '../gatewaylog/gatewaylog.types.js';
 
 // Names and emails end up in email headers and logs: no control characters, ever. C1 controls
 // (NEL U+0085 among them) and the Unicode line/paragraph separators break lines too; a lone
@@ -44,6 +46,16 @@ const maintenanceWindow = z
   })
   .refine((w) => w.to > w.from, { message: 'to must be after from', path: ['to'] });
 
+/** The gateway's error log on this host (see DESIGN.md, `gatewayLog`). */
+const gatewayLog = z.strictObject({
+  path: z
+    .string()
+    .max(1024, 'must be at most 1024 characters')
+    .refine(noControl, 'must not contain control characters')
+    .refine((v) => isAbsolute(v) && !v.split(/[\\/]/).includes('..'), 'must be an absolute path without ..'),
+  format: z.enum(GATEWAY_LOG_FORMATS),
+});
+
 const siteFields = {
   name,
   url: httpUrl,
@@ -61,6 +73,7 @@ const siteFields = {
   alertEmails: z.array(email).max(50, 'at most 50 addresses'),
   maintenance: z.array(maintenanceWindow).max(50, 'at most 50 windows'),
   paused: z.boolean(),
+  gatewayLog: gatewayLog.nullable(),
 };
 
 export const SITE_DEFAULTS = {
@@ -88,6 +101,7 @@ export const siteCreateSchema = z
     alertEmails: siteFields.alertEmails.default(SITE_DEFAULTS.alertEmails),
     maintenance: siteFields.maintenance.default(SITE_DEFAULTS.maintenance),
     paused: siteFields.paused.default(SITE_DEFAULTS.paused),
+    gatewayLog: siteFields.gatewayLog.default(null),
   });
 
 export const sitePatchSchema = z
@@ -103,6 +117,7 @@ export const sitePatchSchema = z
     alertEmails: siteFields.alertEmails,
     maintenance: siteFields.maintenance,
     paused: siteFields.paused,
+    gatewayLog: siteFields.gatewayLog,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'the body must change at least one field');

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { sqliteTable, integer, text, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { GatewayLogConfig } from '../gatewaylog/gatewaylog.types.js';
 
 export interface MaintenanceWindow {
   /** ms since epoch */
@@ -7,7 +9,9 @@ export interface MaintenanceWindow {
   reason?: string;
 }
 
-export const sites = sqliteTable('sites', {
+export const sites = sqliteTable(
+  'sites',
+  {
   id: integer('id').primaryKey({ autoIncrement: true }),
   name: text('name').notNull(),
   url: text('url').notNull(),
@@ -19,12 +23,17 @@ export const sites = sqliteTable('sites', {
   alertEmails: text('alert_emails', { mode: 'json' }).$type<string[]>().notNull(),
   maintenance: text('maintenance', { mode: 'json' }).$type<MaintenanceWindow[]>().notNull(),
   paused: integer('paused', { mode: 'boolean' }).notNull(),
+  /** The gateway's error log on this host, followed by src/gatewaylog (null: none). */
+  gatewayLog: text('gateway_log', { mode: 'json' }).$type<GatewayLogConfig>(),
   /** Derived after every round, so that status reads one row per site. */
   state: text('state').$type<'up' | 'degraded' | 'down' | 'unknown'>().notNull(),
   lastRoundAt: integer('last_round_at'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
-});
+  },
+  // Partial: the gateway-log follower reads the few sites that have one every second.
+  (t) => [index('sites_gateway_log_idx').on(t.id).where(sql`${t.gatewayLog} IS NOT NULL`)],
+);
 
 export const upstreams = sqliteTable(
   'upstreams',
