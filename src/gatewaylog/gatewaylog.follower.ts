@@ -47,7 +47,15 @@ interface Reader {
   partial: Buffer;
   /** The line being read is longer than MAX_LINE_BYTES: drop bytes until its end. */
   skipping: boolean;
+  /**
+   * The last bytes read (up to MARK_BYTES, ending at `offset`): a file truncated and written
+   * again up to the same size or beyond has other bytes there, which its size alone cannot tell.
+   */
+  mark: Buffer;
 }
+
+// Long enough to hold the start of a line (its time, a request id), not just tails that repeat.
+const MARK_BYTES = 1024;
 
 const closeQuietly = (fd: number) => {
   try {
@@ -111,14 +119,25 @@ export function createGatewayLogFollower(deps: FollowerDeps) {
       got += n;
     }
     reader.offset += got;
-    return takeLines(reader, buffer.subarray(0, got));
+    const read = buffer.subarray(0, got);
+    reader.mark = Buffer.concat([reader.mark, read]).subarray(-MARK_BYTES);
+    return takeLines(reader, read);
+  }
+
+  /** Whether the bytes before the offset are still those read there (see Reader.mark). */
+  function markStillThere(reader: Reader): boolean {
+    const { mark } = reader;
+    if (mark.length === 0 || reader.offset < mark.length) return true;
+    const now = Buffer.alloc(mark.length);
+    const n = readSync(reader.fd, now, 0, mark.length, reader.offset - mark.length);
+    return n === mark.length && now.equals(mark);
   }
 
   function open(path: string, offset: (stats: Stats) => number): Reader {
     const fd = openSync(path, 'r');
     const stats = fstatSync(fd, { bigint: false });
     const inode = String(fstatSync(fd, { bigint: true }).ino);
-    return { fd, inode, offset: offset(stats), partial: Buffer.alloc(0), skipping: false };
+    return { fd, inode, offset: offset(stats), partial: Buffer.alloc(0), skipping: false, mark: Buffer.alloc(0) };
   }
 
   /** The new whole lines of one file since the last call, handling rotation and truncation. */
@@ -147,12 +166,13 @@ export function createGatewayLogFollower(deps: FollowerDeps) {
       });
     }
     readers.set(path, reader);
-    if (size < reader.offset) {
+    if (size < reader.offset || !markStillThere(reader)) {
       // Truncated in place (copytruncate): the new lines start at 0.
       logger.info('gateway log truncated; reading it again from its start', { path });
       reader.offset = 0;
       reader.partial = Buffer.alloc(0);
       reader.skipping = false;
+      reader.mark = Buffer.alloc(0);
     }
     lines.push(...readFrom(reader, size));
     return { lines, reader };
