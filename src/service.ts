@@ -27,6 +27,9 @@ import { createHousekeeping } from './scheduler/housekeeping.js';
 import { createMetrics } from './metrics/metrics.collector.js';
 import { metricsRoutes } from './metrics/metrics.routes.js';
 import { createAlertsRepository } from './alerts/alerts.repository.js';
+import { createGatewayLogRepository } from './gatewaylog/gatewaylog.repository.js';
+import { createGatewayLogFollower } from './gatewaylog/gatewaylog.follower.js';
+import { gatewayLogRoutes } from './gatewaylog/gatewaylog.routes.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -79,7 +82,9 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
   });
   const rollups = createRollupsRepository(db);
-  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock });
+  const gatewayLogLines = createGatewayLogRepository(db);
+  const gatewayLogs = createGatewayLogFollower({ repo: gatewayLogLines, clock, logger, retentionHours: config.RETENTION_RAW_HOURS });
+  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock, gatewayLog: gatewayLogLines });
   const alertsRepo = createAlertsRepository(db);
   const metrics = createMetrics({
     db,
@@ -134,8 +139,19 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id) }) },
+      {
+        path: '/api/sites',
+        app: sitesRoutes({
+          sites,
+          checks,
+          scheduler,
+          alertTo: config.ALERT_TO ?? [],
+          deleteSite: (id) => deleteSite(id),
+          gatewayLogStatus: (site) => gatewayLogLines.status(site.gatewayLog),
+        }),
+      },
       { path: '/api/sites', app: uptimeRoutes({ sites, rollups, clock }) },
+      { path: '/api/sites', app: gatewayLogRoutes({ lines: gatewayLogLines, siteExists: (id) => sites.exists(id) }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
@@ -143,7 +159,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, metrics, deleteSite };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, metrics, deleteSite, gatewayLogs, gatewayLogLines };
 }
 
 /**
@@ -225,10 +241,11 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     server.close();
     throw error;
   }
-  const { app, db, scheduler, probes, sender, housekeeping, status, sites } = built;
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs } = built;
   fetchApp = (request, env) => app.fetch(request, env as object);
   warnUnheardSites(config, logger, sites);
   scheduler.start();
+  gatewayLogs.start();
   sender.start();
   housekeeping.start();
 
@@ -247,6 +264,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await scheduler.stop();
         await probes.close();
         housekeeping.stop();
+        gatewayLogs.stop();
         await sender.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();

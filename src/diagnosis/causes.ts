@@ -2,6 +2,8 @@ import type { Cause, CauseCode, DiagnosisSite, TimelineCheck } from './diagnosis
 import { buildContext, type DiagnosisContext } from './context.js';
 import { detectors, explainUnknown, type Finding } from './detectors/index.js';
 import { clamp01, round2 } from './stats.js';
+import { weighGatewayLog } from './gateway-log.js';
+import type { GatewayLogInput } from '../gatewaylog/gatewaylog.types.js';
 
 /**
  * When two causes start at the same moment, the one earlier here is more likely the root: a DNS
@@ -32,6 +34,8 @@ export interface RankCausesInput {
   now: number;
   /** The causes ranked last time, if any, so that the top one does not flap on a near tie. */
   previous?: Cause[];
+  /** The gateway's error log lines kept for the site (see weighGatewayLog). */
+  gatewayLog?: GatewayLogInput;
 }
 
 const rootRank = (code: CauseCode): number => ROOT_ORDER.indexOf(code);
@@ -73,9 +77,10 @@ function consequenceOf(b: Finding, a: Finding): boolean {
  */
 export function rankCauses(input: RankCausesInput): Cause[] {
   const ctx = buildContext(input);
-  const findings = Object.values(detectors)
+  const detected = Object.values(detectors)
     .map((detect) => detect(ctx))
-    .filter((f): f is Finding => f !== null)
+    .filter((f): f is Finding => f !== null);
+  const findings = weighGatewayLog(ctx, detected)
     // Checks of one round start a few ms apart; "earlier" means an earlier round.
     .map((f) => ({ ...f, onset: ctx.roundAt(f.onset), evidence: [...f.evidence, ...chronicNotes(ctx, f)] }));
   const unknown = explainUnknown(ctx, findings);

@@ -1,5 +1,6 @@
 import type { GatewayProduct } from '../probes/probes.types.js';
 import type { DiagnosisSite, TimelineCheck } from './diagnosis.types.js';
+import type { GatewayLogInput } from '../gatewaylog/gatewaylog.types.js';
 import { formatTime, gatewayName } from './format.js';
 import { dominantKind, isFailure } from './streak.js';
 
@@ -71,6 +72,8 @@ export interface DiagnosisContext {
   at: (ms: number) => string;
   /** The time of the round a check at `ms` belongs to (ms itself when none is near). */
   roundAt: (ms: number) => number;
+  /** The gateway's error log lines kept for the site, when it has one. */
+  gatewayLog: GatewayLogInput | null;
 }
 
 function endpointOf(url: string): { host: string; endpoint: string; port: string } {
@@ -186,6 +189,7 @@ export function buildContext(input: {
   checks: TimelineCheck[];
   firstFailureAt: number;
   now: number;
+  gatewayLog?: GatewayLogInput;
 }): DiagnosisContext {
   const { site: siteDef, firstFailureAt, now } = input;
   const checks = [...input.checks].sort((a, b) => a.startedAt - b.startedAt);
@@ -225,6 +229,7 @@ export function buildContext(input: {
     chronic,
     symptom: symptomOf(failures, gateway),
     gateway,
+    gatewayLog: input.gatewayLog ?? null,
     at: (ms) => formatTime(ms, now),
     roundAt: (ms) => {
       if (site.window.length === 0) return ms;

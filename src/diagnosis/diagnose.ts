@@ -101,7 +101,7 @@ export function diagnose(input: DiagnosisInput): DiagnosisResult {
   if (!open) {
     const episode = findOpenEpisode(siteChecks, site.failureThreshold, site.recoveryThreshold);
     if (!episode) return { incident: null, changes: [], state: siteState(site, checks, null) };
-    const causes = rankCauses({ site, checks, firstFailureAt: episode.firstFailureAt, now });
+    const causes = rankCauses({ site, checks, firstFailureAt: episode.firstFailureAt, now, gatewayLog: input.gatewayLog });
     const { timeline } = mergeEvents([], episodeEvents(episode, site, now));
     const incident = stateOf(episode, { causes, timeline });
     return { incident, changes: ['opened'], state: siteState(site, checks, incident) };
@@ -115,7 +115,7 @@ export function diagnose(input: DiagnosisInput): DiagnosisResult {
   const causes =
     resolved || !seesFailures
       ? open.causes
-      : rankCauses({ site, checks, firstFailureAt: open.firstFailureAt, now, previous: open.causes });
+      : rankCauses({ site, checks, firstFailureAt: open.firstFailureAt, now, previous: open.causes, gatewayLog: input.gatewayLog });
   const { timeline, added } = mergeEvents(open.timeline, episodeEvents(episode, site, now));
   const changes: Change[] = [];
   if (resolved) changes.push('resolved');

@@ -1,4 +1,5 @@
 import type { Outcome, ProbeResult } from '../probes/probes.types.js';
+import type { GatewayLogInput } from '../gatewaylog/gatewaylog.types.js';
 
 export const CAUSE_CODES = [
   'upstream_down',
@@ -91,6 +92,8 @@ export interface DiagnosisInput {
   /** The site's open incident, if any. */
   open: IncidentState | null;
   now: number;
+  /** What the gateway's own error log said (src/gatewaylog), when the site has one: cited and weighed by the causes. */
+  gatewayLog?: GatewayLogInput;
 }
 
 export type SiteState = 'up' | 'degraded' | 'down' | 'unknown';

@@ -10,6 +10,8 @@ import type { SiteView } from '../sites/sites.repository.js';
 import type { MaintenanceWindow } from '../sites/sites.table.js';
 import { createStatusSnapshot } from '../status/status.snapshot.js';
 import type { Clock } from '../shared/clock.js';
+import { basename } from 'node:path';
+import type { GatewayLogEvent } from '../gatewaylog/gatewaylog.types.js';
 import { toIncidentState, type IncidentsRepository } from './incidents.repository.js';
 import type { IncidentRow } from './incidents.table.js';
 
@@ -24,11 +26,18 @@ export interface RecorderDeps {
   incidents: IncidentsRepository;
   alerts: AlertSink;
   clock: Clock;
+  /** The gateway-log lines kept per site (src/gatewaylog); read only for a site that fails or has an incident. */
+  gatewayLog?: {
+    events(siteId: number, since: number): GatewayLogEvent[];
+    attachToIncident(siteId: number, from: number, incidentId: number): void;
+  };
 }
 
 /** How far back diagnosis looks before a streak (its baseline), and the most rows it reads. */
 const BASELINE_MS = 60 * 60 * 1000;
 const MAX_WINDOW_ROWS = 3000;
+/** Gateway-log lines this long before the first failure stay with the incident too (what led to it). */
+const GATEWAY_LOG_LEAD_MS = 5 * 60 * 1000;
 
 export const inMaintenance = (windows: MaintenanceWindow[], at: number) => windows.some((w) => w.from <= at && at < w.to);
 
@@ -87,11 +96,15 @@ export function createRoundRecorder(deps: RecorderDeps) {
     const openRow = hasOpen ? deps.incidents.openFor(site.id) : undefined;
     const since = (openRow ? Math.min(openRow.firstFailureAt, now) : now) - BASELINE_MS;
     const timeline = deps.checks.window(site.id, since, MAX_WINDOW_ROWS).map(toTimeline);
+    const logConfig = deps.gatewayLog && site.gatewayLog ? site.gatewayLog : null;
     const result = diagnose({
       site: toDiagnosisSite(site),
       checks: timeline,
       open: openRow ? toIncidentState(openRow) : null,
       now,
+      gatewayLog: logConfig
+        ? { product: logConfig.format, file: basename(logConfig.path), events: deps.gatewayLog!.events(site.id, since) }
+        : undefined,
     });
     if (result.incident) {
       let row: IncidentRow;
@@ -102,6 +115,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
         row = deps.incidents.insert(site.id, result.incident, silenced, now);
       }
       deps.checks.attachToIncident(site.id, row.firstFailureAt, row.id);
+      if (logConfig) deps.gatewayLog!.attachToIncident(site.id, row.firstFailureAt - GATEWAY_LOG_LEAD_MS, row.id);
       for (const change of result.changes) {
         if (change === 'kind_changed') continue;
         deps.alerts.enqueue(site, row, change);

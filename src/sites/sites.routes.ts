@@ -26,6 +26,8 @@ export interface SitesRoutesDeps {
   alertTo?: readonly string[];
   /** Judges IP-literal webhook URLs at creation (ALLOW_TARGETS / DENY_TARGETS). */
   policy?: TargetPolicy;
+  /** How following the site's gateway log goes (src/gatewaylog), shown on `GET /:id`. */
+  gatewayLogStatus?: (site: SiteView) => unknown;
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -48,7 +50,10 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       return c.json(withWarnings(withWebhookViews(site)), 201);
     })
     .get('/', (c) => c.json({ sites: deps.sites.list().map(withWebhookViews) }))
-    .get('/:id', validate('param', idParam), (c) => c.json(withWebhookViews(mustExist(c.req.valid('param').id))))
+    .get('/:id', validate('param', idParam), (c) => {
+      const site = withWebhookViews(mustExist(c.req.valid('param').id));
+      return c.json(deps.gatewayLogStatus ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site);
+    })
     .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);

@@ -1,4 +1,6 @@
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
+import { GATEWAY_LOG_FORMATS } from '../gatewaylog/gatewaylog.types.js';
 
 // Names and emails end up in email headers and logs: no control characters, ever. C1 controls
 // (NEL U+0085 among them) and the Unicode line/paragraph separators break lines too; a lone
@@ -56,6 +58,16 @@ const webhook = z.strictObject({
   hasSecret: z.boolean().optional(),
 });
 
+/** The gateway's error log on this host (see DESIGN.md, `gatewayLog`). */
+const gatewayLog = z.strictObject({
+  path: z
+    .string()
+    .max(1024, 'must be at most 1024 characters')
+    .refine(noControl, 'must not contain control characters')
+    .refine((v) => isAbsolute(v) && !v.split(/[\\/]/).includes('..'), 'must be an absolute path without ..'),
+  format: z.enum(GATEWAY_LOG_FORMATS),
+});
+
 const siteFields = {
   name,
   url: httpUrl,
@@ -74,6 +86,7 @@ const siteFields = {
   maintenance: z.array(maintenanceWindow).max(50, 'at most 50 windows'),
   paused: z.boolean(),
   webhooks: z.array(webhook).max(10, 'at most 10 webhooks'),
+  gatewayLog: gatewayLog.nullable(),
 };
 
 export const SITE_DEFAULTS = {
@@ -103,6 +116,7 @@ export const siteCreateSchema = z
     maintenance: siteFields.maintenance.default(SITE_DEFAULTS.maintenance),
     paused: siteFields.paused.default(SITE_DEFAULTS.paused),
     webhooks: siteFields.webhooks.default(SITE_DEFAULTS.webhooks),
+    gatewayLog: siteFields.gatewayLog.default(null),
   });
 
 export const sitePatchSchema = z
@@ -119,6 +133,7 @@ export const sitePatchSchema = z
     maintenance: siteFields.maintenance,
     paused: siteFields.paused,
     webhooks: siteFields.webhooks,
+    gatewayLog: siteFields.gatewayLog,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'the body must change at least one field');

@@ -1,4 +1,6 @@
+import { sql } from 'drizzle-orm';
 import { sqliteTable, integer, text, index, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import type { GatewayLogConfig } from '../gatewaylog/gatewaylog.types.js';
 
 export interface MaintenanceWindow {
   /** ms since epoch */
@@ -29,14 +31,20 @@ export const sites = sqliteTable(
   maintenance: text('maintenance', { mode: 'json' }).$type<MaintenanceWindow[]>().notNull(),
   webhooks: text('webhooks', { mode: 'json' }).$type<SiteWebhook[]>().notNull().default([]),
   paused: integer('paused', { mode: 'boolean' }).notNull(),
+  /** The gateway's error log on this host, followed by src/gatewaylog (null: none). */
+  gatewayLog: text('gateway_log', { mode: 'json' }).$type<GatewayLogConfig>(),
   /** Derived after every round, so that status reads one row per site. */
   state: text('state').$type<'up' | 'degraded' | 'down' | 'unknown'>().notNull(),
   lastRoundAt: integer('last_round_at'),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
   },
-  // Finds the sites that already watch a URL (a duplicate gets a warning at creation).
-  (t) => [index('sites_url_idx').on(t.url)],
+  (t) => [
+    // Finds the sites that already watch a URL (a duplicate gets a warning at creation).
+    index('sites_url_idx').on(t.url),
+    // Partial: the gateway-log follower reads the few sites that have one every second.
+    index('sites_gateway_log_idx').on(t.id).where(sql`${t.gatewayLog} IS NOT NULL`),
+  ],
 );
 
 export const upstreams = sqliteTable(

@@ -51,6 +51,7 @@ export function createTestService(env: Record<string, string> = {}, overrides: S
       await svc.scheduler.stop();
       await svc.sender.stop();
       svc.housekeeping.stop();
+      svc.gatewayLogs.stop();
       svc.status.stop();
       closeDatabase(svc.db);
       rmSync(dir, { recursive: true, force: true });
