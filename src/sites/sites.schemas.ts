@@ -61,6 +61,7 @@ const siteFields = {
   alertEmails: z.array(email).max(50, 'at most 50 addresses'),
   maintenance: z.array(maintenanceWindow).max(50, 'at most 50 windows'),
   paused: z.boolean(),
+  public: z.boolean(),
 };
 
 export const SITE_DEFAULTS = {
@@ -73,6 +74,7 @@ export const SITE_DEFAULTS = {
   alertEmails: [],
   maintenance: [],
   paused: false,
+  public: true,
 };
 
 export const siteCreateSchema = z
@@ -88,6 +90,7 @@ export const siteCreateSchema = z
     alertEmails: siteFields.alertEmails.default(SITE_DEFAULTS.alertEmails),
     maintenance: siteFields.maintenance.default(SITE_DEFAULTS.maintenance),
     paused: siteFields.paused.default(SITE_DEFAULTS.paused),
+    public: siteFields.public.default(SITE_DEFAULTS.public),
   });
 
 export const sitePatchSchema = z
@@ -103,6 +106,7 @@ export const sitePatchSchema = z
     alertEmails: siteFields.alertEmails,
     maintenance: siteFields.maintenance,
     paused: siteFields.paused,
+    public: siteFields.public,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'the body must change at least one field');

@@ -19,6 +19,8 @@ export const sites = sqliteTable('sites', {
   alertEmails: text('alert_emails', { mode: 'json' }).$type<string[]>().notNull(),
   maintenance: text('maintenance', { mode: 'json' }).$type<MaintenanceWindow[]>().notNull(),
   paused: integer('paused', { mode: 'boolean' }).notNull(),
+  /** Shown on the public status page and in the anonymous GET /api/status. */
+  public: integer('public', { mode: 'boolean' }).notNull().default(true),
   /** Derived after every round, so that status reads one row per site. */
   state: text('state').$type<'up' | 'degraded' | 'down' | 'unknown'>().notNull(),
   lastRoundAt: integer('last_round_at'),
