@@ -19,6 +19,9 @@ import { statusRoutes } from './status/status.routes.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
 import { createHousekeeping } from './scheduler/housekeeping.js';
+import { createPagesRepository } from './pages/pages.repository.js';
+import { pagesRoutes } from './pages/pages.routes.js';
+import { createUptimeSeries } from './pages/uptime-series.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -69,6 +72,8 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM });
   const housekeeping = createHousekeeping({ db, clock, logger, outbox, sites, retentionRawHours: config.RETENTION_RAW_HOURS });
   const status = createStatusService(db, clock);
+  // Issue 16's uptimeSeries (src/checks/rollups.repository.ts) replaces this stand-in here.
+  const uptimeSeries = createUptimeSeries(db, clock);
 
   const app = createApp({
     tokens,
@@ -80,6 +85,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
+      {
+        path: '/',
+        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler, tokens, clock, statusPublic: config.STATUS_PUBLIC }),
+      },
     ],
   });
 
