@@ -148,11 +148,11 @@ export const LatencyChart = (p: { points: LatencyPoint[]; title: string; width?:
   });
   const line = pts.join(' ');
   return (
-    <svg class="chart" viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label} preserveAspectRatio="none">
+    <svg class="chart" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
       <title>{label}</title>
       <line class="axis" x1="0" y1={height - 11} x2={width} y2={height - 11} />
       {pts.length > 1 ? <polygon class="area" points={`${pts[0].split(',')[0]},${height - 11} ${line} ${pts[pts.length - 1].split(',')[0]},${height - 11}`} /> : null}
-      <polyline class="line" points={line} />
+      {pts.length > 1 ? <polyline class="line" points={line} /> : <circle cx={pts[0].split(',')[0]} cy={pts[0].split(',')[1]} r="3" class="dot" />}
       <text x="0" y={height - 1}>
         {ms(max)} max
       </text>

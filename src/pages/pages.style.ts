@@ -43,8 +43,10 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 12px}h3{font-si
 details{margin-top:8px;font-size:14px}summary{cursor:pointer;color:var(--muted)}
 .row{display:grid;grid-template-columns:minmax(0,1fr) 220px;gap:16px;align-items:end}
 @media (max-width:640px){.row{grid-template-columns:1fr}}
-svg.chart{width:100%;height:auto;display:block}
+svg.chart{max-width:100%;height:auto;display:block}
+.card>h2:first-child,.card>section>h2:first-child{margin-top:0}
 svg.chart .line{fill:none;stroke:var(--link);stroke-width:1.6}
+svg.chart .dot{fill:var(--link)}
 svg.chart .area{fill:var(--link);opacity:.12}
 svg.chart .axis{stroke:var(--line)}
 svg.chart text{fill:var(--muted);font-size:10px}

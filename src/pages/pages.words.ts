@@ -77,6 +77,9 @@ export const utc = (ms: number) => {
   return `${d.getUTCFullYear()}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())} UTC`;
 };
 
+/** `2026-12-04 16:05:12 UTC` */
+export const utcSeconds = (ms: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+
 /** `16:05:12 UTC` */
 export const utcTime = (ms: number) => {
   const d = new Date(ms);

@@ -5,7 +5,7 @@ import type { SiteView } from '../../sites/sites.repository.js';
 import type { StatusEntry } from '../pages.deps.js';
 import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
 import { LatencyChart, Layout, StateBadge, UptimeFigures, page, type LatencyPoint } from '../pages.components.js';
-import { EVENT_WORDS, causeWords, duration, kindTitle, ms, utc, utcTime } from '../pages.words.js';
+import { EVENT_WORDS, causeWords, duration, kindTitle, ms, utc, utcSeconds, utcTime } from '../pages.words.js';
 import type { FieldError, SiteFormValues } from './site-form.js';
 
 const Csrf = (p: { token: string }) => <input type="hidden" name="_csrf" value={p.token} />;
@@ -251,7 +251,7 @@ export const PhaseChart = (p: { checks: CheckView[]; title: string }) => {
   const label = `${p.title}: time spent in DNS, connect, TLS, waiting and download for the last ${p.checks.length} checks (longest ${ms(max)}); the table below lists the numbers`;
   return (
     <figure>
-      <svg class="chart" viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
+      <svg class="chart" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
         <title>{label}</title>
         {p.checks.map((c, i) => {
           let x = left;
@@ -262,7 +262,7 @@ export const PhaseChart = (p: { checks: CheckView[]; title: string }) => {
                 {utcTime(c.startedAt).slice(0, 8)}
               </text>
               {phasesOf(c).map((d, k) => {
-                const w = (d / max) * (width - left - 4);
+                const w = (d / max) * (width - left - 120);
                 const rect = w > 0 ? <rect x={x.toFixed(1)} y={y} width={Math.max(1, w).toFixed(1)} height={row - 4} fill={PHASES[k].color} /> : null;
                 x += w;
                 return rect;
@@ -552,7 +552,7 @@ export function consoleIncidentPage(opts: { csrf: string; incident: IncidentDeta
         <ol class="timeline">
           {i.timeline.map((ev) => (
             <li>
-              <strong>{utc(ev.at)}</strong> · {EVENT_WORDS[ev.type] ?? ev.type}
+              <strong>{utcSeconds(ev.at)}</strong> · {EVENT_WORDS[ev.type] ?? ev.type}
               <div class="small muted">{ev.message}</div>
             </li>
           ))}

@@ -2,7 +2,7 @@
 import type { Child } from 'hono/jsx';
 import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
 import { BarLegend, DayBars, LatencyChart, Layout, StateBadge, UptimeFigures, page } from '../pages.components.js';
-import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc } from '../pages.words.js';
+import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc, utcSeconds } from '../pages.words.js';
 import type { PublicSite, PublicStatus } from './public.data.js';
 import { HISTORY_DAYS } from './public.data.js';
 
@@ -82,9 +82,9 @@ const PublicNav = (p: { signedIn: boolean }) => (
 export function statusPage(data: PublicStatus, opts: { now: number; signedIn: boolean }): string {
   const banner = overall(data.sites);
   return page(
-    <Layout title="Status · Gatewatch" nav={<PublicNav signedIn={opts.signedIn} />} refreshSeconds={60}>
+    <Layout title="Status · Gatewatch" nav={<PublicNav signedIn={opts.signedIn} />}>
       <h1>Service status</h1>
-      <p class="muted small">{data.asOf ? `Last check ${utc(data.asOf)}. This page reloads every minute.` : 'No checks yet.'}</p>
+      <p class="muted small">{data.asOf ? `Last check ${utc(data.asOf)}.` : 'No checks yet.'}</p>
       <p class={`banner ${banner.cls}`} role="status">
         {banner.text}
       </p>
@@ -159,7 +159,7 @@ export function publicIncidentPage(i: IncidentDetail, opts: { now: number; signe
         <ol class="timeline">
           {i.timeline.map((e) => (
             <li>
-              <strong>{utc(e.at)}</strong> · {eventWords(e.type, e.message)}
+              <strong>{utcSeconds(e.at)}</strong> · {eventWords(e.type, e.message)}
             </li>
           ))}
         </ol>
