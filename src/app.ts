@@ -51,13 +51,16 @@ export function createApp(options: AppOptions) {
     secureHeaders({
       contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
       crossOriginResourcePolicy: 'same-origin',
+      // A page sets its own Content-Security-Policy (its stylesheet); the JSON API sets none and gets this one.
+      overwrite: false,
     }),
   );
   app.use(async (c, next) => {
     await next();
     // On the response's own headers: c.header() after the handler would copy the response into
     // a new web Response, and @hono/node-server would then stream its body instead of writing it.
-    c.res.headers.set('Cache-Control', 'no-store');
+    // Pages set their own (with an ETag); everything else is never cached.
+    if (!c.res.headers.has('Cache-Control')) c.res.headers.set('Cache-Control', 'no-store');
   });
   // Hono passes only Error instances to onError: anything else thrown (a string, null) would
   // escape as the server's bare 500, without our headers, shape or log line. Inside the header

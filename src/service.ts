@@ -30,6 +30,9 @@ import { createAlertsRepository } from './alerts/alerts.repository.js';
 import { createGatewayLogRepository } from './gatewaylog/gatewaylog.repository.js';
 import { createGatewayLogFollower } from './gatewaylog/gatewaylog.follower.js';
 import { gatewayLogRoutes } from './gatewaylog/gatewaylog.routes.js';
+import { createPagesRepository } from './pages/pages.repository.js';
+import { pagesRoutes } from './pages/pages.routes.js';
+import type { UptimeSeries } from './pages/uptime-series.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
@@ -116,6 +119,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     retentionDailyDays: config.RETENTION_DAILY_DAYS,
   });
   const status = createStatusService(db, clock);
+  const uptimeSeries: UptimeSeries = (siteId, opts) => rollups.uptimeSeries(siteId, opts);
 
   /**
    * Deletes a site with its history. An open incident's owners heard it open: they get a closing
@@ -156,6 +160,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
       { path: '/metrics', app: metricsRoutes({ metrics, tokens, public: config.METRICS_PUBLIC }) },
+      {
+        path: '/',
+        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler, tokens, clock, statusPublic: config.STATUS_PUBLIC }),
+      },
     ],
   });
 

@@ -87,6 +87,7 @@ const siteFields = {
   paused: z.boolean(),
   webhooks: z.array(webhook).max(10, 'at most 10 webhooks'),
   gatewayLog: gatewayLog.nullable(),
+  public: z.boolean(),
 };
 
 export const SITE_DEFAULTS = {
@@ -100,6 +101,7 @@ export const SITE_DEFAULTS = {
   maintenance: [],
   paused: false,
   webhooks: [],
+  public: true,
 };
 
 export const siteCreateSchema = z
@@ -117,6 +119,7 @@ export const siteCreateSchema = z
     paused: siteFields.paused.default(SITE_DEFAULTS.paused),
     webhooks: siteFields.webhooks.default(SITE_DEFAULTS.webhooks),
     gatewayLog: siteFields.gatewayLog.default(null),
+    public: siteFields.public.default(SITE_DEFAULTS.public),
   });
 
 export const sitePatchSchema = z
@@ -134,6 +137,7 @@ export const sitePatchSchema = z
     paused: siteFields.paused,
     webhooks: siteFields.webhooks,
     gatewayLog: siteFields.gatewayLog,
+    public: siteFields.public,
   })
   .partial()
   .refine((p) => Object.keys(p).length > 0, 'the body must change at least one field');

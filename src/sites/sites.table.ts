@@ -33,6 +33,8 @@ export const sites = sqliteTable(
   paused: integer('paused', { mode: 'boolean' }).notNull(),
   /** The gateway's error log on this host, followed by src/gatewaylog (null: none). */
   gatewayLog: text('gateway_log', { mode: 'json' }).$type<GatewayLogConfig>(),
+  /** Shown on the public status page and in the anonymous GET /api/status. */
+  public: integer('public', { mode: 'boolean' }).notNull().default(true),
   /** Derived after every round, so that status reads one row per site. */
   state: text('state').$type<'up' | 'degraded' | 'down' | 'unknown'>().notNull(),
   lastRoundAt: integer('last_round_at'),

@@ -16,7 +16,7 @@ export const statusRoutes = (deps: { sites: SitesRepository; status: StatusServi
   new Hono<AppEnv>()
     .get('/', validate('query', statusQuery), async (c) => {
       const { limit, offset } = c.req.valid('query');
-      const total = deps.sites.count();
+      const total = c.get('authenticated') ? deps.sites.count() : deps.status.publicCount();
       // The page only, rendered by the database: at 10,000 sites and more, building and
       // serialising an object per site would cost more than reading them.
       const sites = await deps.status.listJson(offset, limit ?? -1, c.get('authenticated'));
@@ -27,6 +27,6 @@ export const statusRoutes = (deps: { sites: SitesRepository; status: StatusServi
     .get('/:id', validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');
       const site = deps.sites.get(id);
-      if (!site) throw notFound('sites', id);
+      if (!site || (!site.public && !c.get('authenticated'))) throw notFound('sites', id);
       return c.json(deps.status.one(site, c.get('authenticated')));
     });

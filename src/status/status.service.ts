@@ -111,6 +111,9 @@ export function createStatusService(db: Db, _clock: Clock) {
   db.$client.exec(DIRTY_SQL);
   const takeDirty = db.$client.prepare<[], { site_id: number }>('DELETE FROM temp.status_dirty RETURNING site_id');
   const pageIds = db.$client.prepare<[number, number], { id: number }>('SELECT id FROM sites ORDER BY id LIMIT ? OFFSET ?');
+  // Without the token, only the sites marked public are listed (and counted).
+  const publicPageIds = db.$client.prepare<[number, number], { id: number }>('SELECT id FROM sites WHERE public = 1 ORDER BY id LIMIT ? OFFSET ?');
+  const countPublic = db.$client.prepare<[], { n: number }>('SELECT count(*) AS n FROM sites WHERE public = 1');
   const variant = (full: boolean) => ({
     one: db.$client.prepare<[number], Rendered>(entrySql(full, 'one')),
     range: db.$client.prepare<[number, number], Rendered>(entrySql(full, 'range')),
@@ -192,7 +195,7 @@ export function createStatusService(db: Db, _clock: Clock) {
   return {
     /**
      * The status entries of the sites by ascending id, `offset` then at most `limit` (-1: all), as the text
-     * of a JSON array; `full` adds what only an authenticated caller may see (url, error message,
+     * of a JSON array; without `full` only public sites are listed; `full` adds what only an authenticated caller may see (url, error message,
      * the top cause's summary). The same entries as `one` gives, without upstreams. Entries not
      * cached are rendered with the event loop let in every LIST_BUDGET_MS, so that a long list
      * does not hold up the scheduler.
@@ -203,7 +206,7 @@ export function createStatusService(db: Db, _clock: Clock) {
       forgetChanged();
       v.readAt = performance.now();
       refresher ??= setInterval(refresh, REFRESH_EVERY_MS).unref();
-      const ids = pageIds.all(limit < 0 ? -1 : limit, offset);
+      const ids = (full ? pageIds : publicPageIds).all(limit < 0 ? -1 : limit, offset);
       const parts = new Array<string>(ids.length);
       let since = performance.now();
       const yieldIfLong = async () => {
@@ -238,6 +241,11 @@ export function createStatusService(db: Db, _clock: Clock) {
         parts[i] = entry;
       }
       return `[${parts.filter((p) => p !== '').join(',')}]`;
+    },
+
+    /** How many sites are public (what an anonymous list counts). */
+    publicCount(): number {
+      return countPublic.get()!.n;
     },
 
     /** Entries kept rendered, entries waiting for a background render, and renders done in the background. */

@@ -1,0 +1,1 @@
+ALTER TABLE `sites` ADD `public` integer DEFAULT true NOT NULL;

@@ -1,0 +1,118 @@
+/**
+ * The site form's fields as the JSON API's body: the same object goes through the same zod
+ * schema (siteCreateSchema / sitePatchSchema), so a form and the API accept the same sites and
+ * word their errors the same way.
+ */
+import { describeIssues } from '../../shared/validate.js';
+import { siteCreateSchema, sitePatchSchema, type SiteCreate, type SitePatch } from '../../sites/sites.schemas.js';
+import type { SiteView } from '../../sites/sites.repository.js';
+
+/** The form's fields as text, as the browser sends them and as the form shows them again. */
+export interface SiteFormValues {
+  name: string;
+  url: string;
+  upstreams: string;
+  intervalSeconds: string;
+  timeoutMs: string;
+  failureThreshold: string;
+  recoveryThreshold: string;
+  expectedStatus: string;
+  alertEmails: string;
+  public: boolean;
+  paused: boolean;
+}
+
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+const text = (v: unknown) => (typeof v === 'string' ? v : '');
+
+export function formValues(body: Record<string, unknown>): SiteFormValues {
+  return {
+    name: text(body.name),
+    url: text(body.url).trim(),
+    upstreams: text(body.upstreams),
+    intervalSeconds: text(body.intervalSeconds).trim(),
+    timeoutMs: text(body.timeoutMs).trim(),
+    failureThreshold: text(body.failureThreshold).trim(),
+    recoveryThreshold: text(body.recoveryThreshold).trim(),
+    expectedStatus: text(body.expectedStatus).trim(),
+    alertEmails: text(body.alertEmails),
+    public: body.public === 'on' || body.public === 'true',
+    paused: body.paused === 'on' || body.paused === 'true',
+  };
+}
+
+export const valuesOf = (site?: SiteView): SiteFormValues =>
+  site
+    ? {
+        name: site.name,
+        url: site.url,
+        upstreams: site.upstreams.map((u) => `${u.name} ${u.url}`).join('\n'),
+        intervalSeconds: String(site.intervalSeconds),
+        timeoutMs: String(site.timeoutMs),
+        failureThreshold: String(site.failureThreshold),
+        recoveryThreshold: String(site.recoveryThreshold),
+        expectedStatus: `${site.expectedStatus[0]}-${site.expectedStatus[1]}`,
+        alertEmails: site.alertEmails.join('\n'),
+        public: site.public,
+        paused: site.paused,
+      }
+    : {
+        name: '',
+        url: '',
+        upstreams: '',
+        intervalSeconds: '60',
+        timeoutMs: '10000',
+        failureThreshold: '3',
+        recoveryThreshold: '2',
+        expectedStatus: '200-299',
+        alertEmails: '',
+        public: true,
+        paused: false,
+      };
+
+/** A number when the text is one; otherwise the text itself, for the schema to refuse by name. */
+const numeric = (v: string): unknown => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
+
+const lines = (v: string) =>
+  v
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+
+/** The JSON body these values stand for; empty optional fields are left out (the API's defaults apply). */
+export function toBody(v: SiteFormValues): Record<string, unknown> {
+  // paused is left out: the Pause and Resume buttons change it, not an edit.
+  const body: Record<string, unknown> = { name: v.name, url: v.url, public: v.public };
+  body.upstreams = lines(v.upstreams).map((line) => {
+    const m = /^(\S+?)\s*(?:=|\s)\s*(\S+)$/.exec(line);
+    return m ? { name: m[1], url: m[2] } : { name: line, url: '' };
+  });
+  for (const key of ['intervalSeconds', 'timeoutMs', 'failureThreshold', 'recoveryThreshold'] as const) {
+    if (v[key] !== '') body[key] = numeric(v[key]);
+  }
+  if (v.expectedStatus !== '') {
+    const m = /^(\d{3})\s*(?:-|–|\.\.|to)?\s*(\d{3})?$/.exec(v.expectedStatus);
+    body.expectedStatus = m ? [Number(m[1]), Number(m[2] ?? m[1])] : v.expectedStatus;
+  }
+  body.alertEmails = v.alertEmails
+    .split(/[\s,;]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return body;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; errors: FieldError[] };
+
+const parse = <T>(schema: typeof siteCreateSchema | typeof sitePatchSchema, body: unknown): Parsed<T> => {
+  const result = schema.safeParse(body);
+  if (result.success) return { ok: true, value: result.data as T };
+  const { message, details } = describeIssues(result.error.issues, 'body');
+  return { ok: false, message: `invalid body: ${message}`, errors: details as FieldError[] };
+};
+
+export const parseCreate = (v: SiteFormValues) => parse<SiteCreate>(siteCreateSchema, toBody(v));
+export const parsePatch = (v: SiteFormValues) => parse<SitePatch>(sitePatchSchema, toBody(v));

@@ -1,0 +1,172 @@
+/** Components shared by the public pages and the console: plain functions of data, no data access. */
+import type { Child } from 'hono/jsx';
+import { raw } from 'hono/html';
+import type { SiteState } from '../sites/sites.repository.js';
+import type { UptimeBucket } from './uptime-series.js';
+import { STYLESHEET_PATH } from './pages.style.js';
+import { STATE_WORDS, causeWords, day, kindTitle, ms, percent } from './pages.words.js';
+
+export interface LayoutProps {
+  title: string;
+  /** Links and forms at the top right. */
+  nav?: Child;
+  /** Reload the page every so many seconds (a status page kept open stays current without JavaScript). */
+  refreshSeconds?: number;
+  home?: string;
+  children?: Child;
+}
+
+export const Layout = (p: LayoutProps) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      {p.refreshSeconds ? <meta http-equiv="refresh" content={String(p.refreshSeconds)} /> : null}
+      <title>{p.title}</title>
+      <link rel="stylesheet" href={STYLESHEET_PATH} />
+    </head>
+    <body>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <div class="wrap">
+          <a class="brand" href={p.home ?? '/'}>
+            Gatewatch <span>status</span>
+          </a>
+          <nav aria-label="Main">{p.nav}</nav>
+        </div>
+      </header>
+      <main id="main" class="wrap">
+        {p.children}
+      </main>
+      <footer>
+        <div class="wrap">Times are in UTC. Powered by Gatewatch.</div>
+      </footer>
+    </body>
+  </html>
+);
+
+/** The page as text, with its doctype. */
+export const page = (node: Child) => `<!doctype html>${String(node)}`;
+
+export const StateBadge = (p: { state: SiteState }) => <span class={`badge ${p.state}`}>{STATE_WORDS[p.state]}</span>;
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+/** How a day is drawn: no checks, all good, some failures, an incident. */
+export const dayClass = (b: UptimeBucket) =>
+  b.worstIncident ? 'bad' : b.uptime === null ? 'none' : b.uptime < 100 ? 'warn' : 'ok';
+
+/** A day in words: `4 Dec 2026: 99.3 % up; 502 Bad Gateway, cause: the application server is down`. */
+export const dayWords = (b: UptimeBucket) => {
+  const uptime = b.uptime === null ? 'no checks' : `${percent(b.uptime)} up`;
+  const incident = b.worstIncident ? `; incident: ${kindTitle(b.worstIncident.kind)}, cause: ${causeWords(b.worstIncident.cause)}` : '';
+  return `${day(b.start)}: ${uptime}${incident}`;
+};
+
+/**
+ * One bar per day, oldest first, each with its day in words: shown on hover, read by screen
+ * readers; the days with problems are also listed as text below. Built as one string: at 1,000
+ * sites the page has 90,000 of these.
+ */
+export const DayBars = (p: { days: UptimeBucket[]; label: string }) => {
+  let items = '';
+  for (const b of p.days) items += `<li class="${dayClass(b)}"><span class="tip">${escapeHtml(dayWords(b))}</span></li>`;
+  const bad = p.days.filter((b) => b.worstIncident || (b.uptime !== null && b.uptime < 100));
+  return (
+    <div>
+      <ol class="bars" aria-label={p.label}>
+        {raw(items)}
+      </ol>
+      <div class="bar-scale" aria-hidden="true">
+        <span>{p.days.length} days ago</span>
+        <span>Today</span>
+      </div>
+      {bad.length > 0 ? (
+        <details>
+          <summary>
+            {bad.length} {bad.length === 1 ? 'day' : 'days'} with problems
+          </summary>
+          <ul>
+            {bad.map((b) => (
+              <li>{dayWords(b)}</li>
+            ))}
+          </ul>
+        </details>
+      ) : null}
+    </div>
+  );
+};
+
+export const BarLegend = () => (
+  <ul class="legend" aria-label="How to read the bars">
+    <li>
+      <i class="ok" aria-hidden="true"></i>All checks passed
+    </li>
+    <li>
+      <i class="warn" aria-hidden="true"></i>Some checks failed
+    </li>
+    <li>
+      <i class="bad" aria-hidden="true"></i>Incident (striped)
+    </li>
+    <li>
+      <i aria-hidden="true"></i>No data
+    </li>
+  </ul>
+);
+
+export interface LatencyPoint {
+  at: number;
+  ms: number | null;
+}
+
+/**
+ * A small line chart of response time, as an SVG image with its numbers as text alternative.
+ * `summary` says in words what the chart shows.
+ */
+export const LatencyChart = (p: { points: LatencyPoint[]; title: string; width?: number; height?: number }) => {
+  const width = p.width ?? 220;
+  const height = p.height ?? 48;
+  const values = p.points.map((x) => x.ms).filter((v): v is number => v !== null);
+  const label =
+    values.length === 0
+      ? `${p.title}: no data yet`
+      : `${p.title}: average ${ms(values.reduce((a, b) => a + b, 0) / values.length)}, lowest ${ms(Math.min(...values))}, highest ${ms(Math.max(...values))}`;
+  if (values.length === 0) {
+    return (
+      <p class="small muted" role="img" aria-label={label}>
+        No response times yet
+      </p>
+    );
+  }
+  const max = Math.max(...values, 1);
+  const step = p.points.length > 1 ? width / (p.points.length - 1) : width;
+  const pts: string[] = [];
+  p.points.forEach((x, i) => {
+    if (x.ms !== null) pts.push(`${(i * step).toFixed(1)},${(height - 12 - (x.ms / max) * (height - 16)).toFixed(1)}`);
+  });
+  const line = pts.join(' ');
+  return (
+    <svg class="chart" width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" aria-label={label}>
+      <title>{label}</title>
+      <line class="axis" x1="0" y1={height - 11} x2={width} y2={height - 11} />
+      {pts.length > 1 ? <polygon class="area" points={`${pts[0].split(',')[0]},${height - 11} ${line} ${pts[pts.length - 1].split(',')[0]},${height - 11}`} /> : null}
+      {pts.length > 1 ? <polyline class="line" points={line} /> : <circle cx={pts[0].split(',')[0]} cy={pts[0].split(',')[1]} r="3" class="dot" />}
+      <text x="0" y={height - 1}>
+        {ms(max)} max
+      </text>
+    </svg>
+  );
+};
+
+/** Uptime figures in a row: 24 h, 7 d, 30 d, 90 d. */
+export const UptimeFigures = (p: { uptime: Record<string, number | null> }) => (
+  <ul class="figures" aria-label="Uptime">
+    {Object.entries(p.uptime).map(([span, value]) => (
+      <li>
+        {span.replace('h', ' h').replace('d', ' days')}: <b>{percent(value)}</b>
+      </li>
+    ))}
+  </ul>
+);

@@ -1,0 +1,35 @@
+import type { TokenStore } from '../auth/token.js';
+import type { ChecksRepository } from '../checks/checks.repository.js';
+import type { SitesRepository } from '../sites/sites.repository.js';
+import type { SchedulerControl } from '../sites/sites.routes.js';
+import type { Clock } from '../shared/clock.js';
+import type { StatusService } from '../status/status.service.js';
+import type { PagesRepository } from './pages.repository.js';
+import type { UptimeSeries } from './uptime-series.js';
+
+/** Everything the pages read and change, passed in by service.ts (the same repositories as the JSON routes). */
+export interface PagesDeps {
+  sites: SitesRepository;
+  checks: ChecksRepository;
+  status: StatusService;
+  pages: PagesRepository;
+  /** Per-hour and per-day figures of a site (the stand-in in uptime-series.ts until issue 16's lands). */
+  uptimeSeries: UptimeSeries;
+  scheduler: SchedulerControl;
+  tokens: TokenStore;
+  clock: Clock;
+  /** STATUS_PUBLIC: false puts the public pages behind signing in too. */
+  statusPublic: boolean;
+}
+
+/** A status entry as the status service renders it (the anonymous shape, plus what the token adds). */
+export interface StatusEntry {
+  id: number;
+  name: string;
+  state: 'up' | 'degraded' | 'down' | 'paused' | 'unknown';
+  lastCheck: { at: number; outcome: string; statusCode: number | null; totalMs: number | null; ttfbMs: number | null; errorMessage?: string | null } | null;
+  latencyMs: { last: number | null; p50_24h: number | null; p95_24h: number | null };
+  uptime: { '24h': number | null; '7d': number | null; '30d': number | null };
+  incident: { id: number; kind: string; openedAt: number; failedChecks: number; topCause: { code: string; summary?: string; confidence: number } | null } | null;
+  url?: string;
+}

@@ -1,0 +1,81 @@
+/**
+ * How a page leaves the server: its own Content-Security-Policy (the served stylesheet only, no
+ * other host), an ETag over the HTML with a 304 for a matching If-None-Match, Cache-Control for
+ * its audience, and the body compressed (brotli or gzip, whichever the client takes). The
+ * compressed bytes of the last few pages are kept by ETag, so a page polled while nothing changed
+ * is hashed, not compressed again.
+ */
+import { createHash } from 'node:crypto';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import type { Context } from 'hono';
+
+/** The policy of every page: nothing from another host, no script, forms post only here. */
+export const PAGE_CSP =
+  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+export type PageCache =
+  /** Anyone may keep it, and must ask again (a cheap 304) before showing it. */
+  | 'public'
+  /** Only the browser of this person may keep it, and must ask again. */
+  | 'private'
+  /** Not kept at all (it holds a one-time token, e.g. the sign-in form). */
+  | 'none';
+
+const CACHE_CONTROL: Record<PageCache, string> = {
+  public: 'public, max-age=0, must-revalidate',
+  private: 'private, no-cache',
+  none: 'no-store',
+};
+
+const KEPT = 16;
+const compressed = new Map<string, Buffer>();
+
+const keep = (key: string, body: Buffer) => {
+  if (compressed.size >= KEPT) compressed.delete(compressed.keys().next().value!);
+  compressed.set(key, body);
+};
+
+const encodingFor = (accept: string | undefined): 'br' | 'gzip' | null => {
+  if (!accept) return null;
+  const offered = accept.toLowerCase();
+  if (/\bbr\b(?!;q=0(\.0*)?\b)/.test(offered)) return 'br';
+  if (/\bgzip\b(?!;q=0(\.0*)?\b)/.test(offered)) return 'gzip';
+  return null;
+};
+
+const compress = (encoding: 'br' | 'gzip', body: Buffer) =>
+  encoding === 'br'
+    ? brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } })
+    : gzipSync(body, { level: 6 });
+
+/** Sends `content` (HTML, CSS) with the headers above; a 304 when the client has it already. */
+export function sendPage(
+  c: Context,
+  html: string,
+  opts: { cache: PageCache; status?: 200 | 400 | 401 | 403 | 404 | 429; type?: string } = { cache: 'private' },
+): Response {
+  const body = Buffer.from(html, 'utf8');
+  const tag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
+  const headers: Record<string, string> = {
+    'Content-Type': opts.type ?? 'text/html; charset=utf-8',
+    'Content-Security-Policy': PAGE_CSP,
+    'Cache-Control': CACHE_CONTROL[opts.cache],
+    Vary: 'Accept-Encoding, Cookie',
+  };
+  const status = opts.status ?? 200;
+  if (status === 200 && opts.cache !== 'none') {
+    headers.ETag = tag;
+    const match = c.req.header('if-none-match');
+    if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === tag)) return c.body(null, 304, headers);
+  }
+  const encoding = body.length > 1024 ? encodingFor(c.req.header('accept-encoding')) : null;
+  if (!encoding) return c.body(html, status, headers);
+  const key = `${encoding}${tag}`;
+  let out = compressed.get(key);
+  if (!out) {
+    out = compress(encoding, body);
+    keep(key, out);
+  }
+  headers['Content-Encoding'] = encoding;
+  return c.body(out as Uint8Array<ArrayBuffer>, status, headers);
+}

@@ -1,0 +1,169 @@
+/** The public status page and the public story of one incident. Nothing internal: no URLs, addresses or error text. */
+import type { Child } from 'hono/jsx';
+import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
+import { BarLegend, DayBars, LatencyChart, Layout, StateBadge, UptimeFigures, page } from '../pages.components.js';
+import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc, utcSeconds } from '../pages.words.js';
+import type { PublicSite, PublicStatus } from './public.data.js';
+import { HISTORY_DAYS } from './public.data.js';
+
+const overall = (sites: PublicSite[]) => {
+  const watched = sites.filter((s) => s.state !== 'paused');
+  const down = watched.filter((s) => s.state === 'down').length;
+  const degraded = watched.filter((s) => s.state === 'degraded').length;
+  if (watched.length === 0) return { cls: 'unknown', text: 'No sites are watched yet' };
+  if (down === watched.length) return { cls: 'down', text: 'Major outage: every site is down' };
+  if (down > 0) return { cls: 'down', text: `Partial outage: ${down} of ${watched.length} ${watched.length === 1 ? 'site is' : 'sites are'} down` };
+  if (degraded > 0) return { cls: 'degraded', text: `Degraded: ${degraded} ${degraded === 1 ? 'site has' : 'sites have'} problems` };
+  if (watched.every((s) => s.state === 'unknown')) return { cls: 'unknown', text: 'Waiting for the first checks' };
+  return { cls: 'up', text: 'All systems operational' };
+};
+
+const SiteCard = (p: { site: PublicSite }) => {
+  const s = p.site;
+  const headingId = `site-${s.id}`;
+  return (
+    <section class="card" aria-labelledby={headingId}>
+      <div class="site-head">
+        <h3 id={headingId}>{s.name}</h3>
+        <StateBadge state={s.state} />
+      </div>
+      {s.incident ? (
+        <p>
+          <a href={`/incidents/${s.incident.id}`}>
+            {kindTitle(s.incident.kind)} since {utc(s.incident.openedAt)}
+          </a>
+          . Probable cause: {causeWords(s.incident.topCause?.code)}.
+        </p>
+      ) : null}
+      <UptimeFigures uptime={s.uptime} />
+      <div class="row">
+        <DayBars days={s.days} label={`${s.name}: uptime per day, last ${HISTORY_DAYS} days`} />
+        <div>
+          <LatencyChart points={s.latency} title={`${s.name}: response time per hour, last 24 hours`} />
+          <p class="small muted">
+            Response time now: {ms(s.latencyNow)}
+          </p>
+        </div>
+      </div>
+    </section>
+  );
+};
+
+export const IncidentItem = (p: { incident: IncidentListItem; now: number; href: string; showSite?: boolean }) => {
+  const i = p.incident;
+  const end = i.resolvedAt ?? p.now;
+  return (
+    <article class={`card incident ${i.state}`}>
+      <h3>
+        <a href={p.href}>
+          {i.siteName}: {kindTitle(i.kind)}
+        </a>
+      </h3>
+      <p class="small">
+        {i.state === 'open' ? <strong>Ongoing</strong> : <strong>Resolved</strong>} · started {utc(i.firstFailureAt)} ·{' '}
+        {i.state === 'open' ? `for ${duration(end - i.firstFailureAt)} so far` : `lasted ${duration(end - i.firstFailureAt)}`}
+      </p>
+      <p>Probable cause: {causeWords(i.topCause)}.</p>
+    </article>
+  );
+};
+
+const PublicNav = (p: { signedIn: boolean }) => (
+  <ul>
+    <li>
+      <a href="/">Status</a>
+    </li>
+    <li>
+      <a href="/app">{p.signedIn ? 'Console' : 'Sign in'}</a>
+    </li>
+  </ul>
+);
+
+export function statusPage(data: PublicStatus, opts: { now: number; signedIn: boolean }): string {
+  const banner = overall(data.sites);
+  return page(
+    <Layout title="Status · Gatewatch" nav={<PublicNav signedIn={opts.signedIn} />}>
+      <h1>Service status</h1>
+      <p class="muted small">{data.asOf ? `Last check ${utc(data.asOf)}.` : 'No checks yet.'}</p>
+      <p class={`banner ${banner.cls}`} role="status">
+        {banner.text}
+      </p>
+
+      {data.open.length > 0 ? (
+        <section aria-labelledby="open-h">
+          <h2 id="open-h">Ongoing incidents</h2>
+          {data.open.map((i) => (
+            <IncidentItem incident={i} now={opts.now} href={`/incidents/${i.id}`} />
+          ))}
+        </section>
+      ) : null}
+
+      <section aria-labelledby="sites-h">
+        <h2 id="sites-h">Sites</h2>
+        {data.sites.length === 0 ? <p>No public sites yet.</p> : data.sites.map((s) => <SiteCard site={s} />)}
+        {data.sites.length > 0 ? <BarLegend /> : null}
+      </section>
+
+      <section aria-labelledby="history-h">
+        <h2 id="history-h">Past incidents (last {HISTORY_DAYS} days)</h2>
+        {data.history.length === 0 ? (
+          <p>No incidents in the last {HISTORY_DAYS} days.</p>
+        ) : (
+          data.history.map((i) => <IncidentItem incident={i} now={opts.now} href={`/incidents/${i.id}`} />)
+        )}
+      </section>
+    </Layout>,
+  );
+}
+
+/** What a timeline step says to a visitor: its kind of event, and the new cause when it changed. */
+const eventWords = (type: string, message: string): Child => {
+  const base = EVENT_WORDS[type] ?? type;
+  if (type === 'cause_changed') {
+    const code = /top cause now (\w+)/.exec(message)?.[1];
+    return code ? `${base}: ${causeWords(code)}` : base;
+  }
+  return base;
+};
+
+export function publicIncidentPage(i: IncidentDetail, opts: { now: number; signedIn: boolean }): string {
+  const end = i.resolvedAt ?? opts.now;
+  return page(
+    <Layout title={`${i.siteName}: ${kindTitle(i.kind)} · Gatewatch`} nav={<PublicNav signedIn={opts.signedIn} />}>
+      <p class="small">
+        <a href="/">← All sites</a>
+      </p>
+      <h1>
+        {i.siteName}: {kindTitle(i.kind)}
+      </h1>
+      <p class={`banner ${i.state === 'open' ? 'down' : 'up'}`} role="status">
+        {i.state === 'open' ? `Ongoing for ${duration(end - i.firstFailureAt)}` : `Resolved after ${duration(end - i.firstFailureAt)}`}
+      </p>
+      <section class="card" aria-labelledby="what-h">
+        <h2 id="what-h">What happened</h2>
+        <dl class="facts">
+          <dt>What failed</dt>
+          <dd>{kindWords(i.kind)}</dd>
+          <dt>Started</dt>
+          <dd>{utc(i.firstFailureAt)}</dd>
+          <dt>{i.state === 'open' ? 'Still failing' : 'Resolved'}</dt>
+          <dd>{i.resolvedAt ? utc(i.resolvedAt) : `yes, ${duration(end - i.firstFailureAt)} so far`}</dd>
+          <dt>Failed checks</dt>
+          <dd>{i.failedChecks}</dd>
+          <dt>Probable cause</dt>
+          <dd>{causeWords(i.topCause)}</dd>
+        </dl>
+      </section>
+      <section aria-labelledby="timeline-h">
+        <h2 id="timeline-h">Timeline</h2>
+        <ol class="timeline">
+          {i.timeline.map((e) => (
+            <li>
+              <strong>{utcSeconds(e.at)}</strong> · {eventWords(e.type, e.message)}
+            </li>
+          ))}
+        </ol>
+      </section>
+    </Layout>,
+  );
+}

@@ -1,0 +1,204 @@
+/**
+ * The operator's console in a real browser (Debian's Chromium through playwright-core), against a
+ * running Gatewatch on a loopback port: sign-in (wrong token refused, right token in, sign-out),
+ * adding a site through the form and seeing it, the API's validation wording on the form, a POST
+ * without the CSRF token refused, pause / resume / check now / delete, and the pages with
+ * STATUS_PUBLIC=false.
+ *
+ * Needs chromium (CI: `apt-get install -y chromium`); without it this file fails.
+ */
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { closePage, foreignRequests, launchBrowser, newPage, screenshot, seriousViolations, serveApp, type ServedApp } from '../support/browser.js';
+import { startHealthyServer, type TestServer } from '../support/http-servers.js';
+import { createTestService, TEST_TOKEN, type TestService } from '../support/service.js';
+
+let browser: Browser;
+let target: TestServer;
+let t: TestService;
+let server: ServedApp;
+
+beforeAll(async () => {
+  browser = await launchBrowser();
+  target = await startHealthyServer();
+  t = createTestService();
+  t.svc.scheduler.start();
+  server = await serveApp(t.svc.app);
+}, 60_000);
+
+afterAll(async () => {
+  await server?.close();
+  await browser?.close();
+  await t?.close();
+  await target?.close();
+});
+
+async function signIn(page: Page, token = TEST_TOKEN) {
+  await page.goto(`${server.url}/app`);
+  await page.waitForURL('**/app/sign-in**');
+  await page.fill('#token', token);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+}
+
+describe('the console in a browser', () => {
+  it('refuses a wrong token, lets the right one in with a strict HttpOnly cookie, and signs out', async () => {
+    const page = await newPage(browser);
+    const foreign = foreignRequests(page, server.url);
+    await page.goto(`${server.url}/app`);
+    await page.waitForURL('**/app/sign-in?next=%2Fapp');
+    expect(await page.locator('h1').textContent()).toBe('Sign in');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'sign-in');
+
+    await page.fill('#token', 'not-the-token-at-all');
+    const [refused] = await Promise.all([page.waitForResponse((r) => r.url().endsWith('/app/sign-in') && r.request().method() === 'POST'), page.click('button[type=submit]')]);
+    expect(refused.status()).toBe(401);
+    expect(await page.locator('.errors').textContent()).toContain('That token is not valid.');
+    expect((await page.context().cookies()).some((c) => c.name === 'gw_session')).toBe(false);
+
+    await page.fill('#token', TEST_TOKEN);
+    await Promise.all([page.waitForURL(`${server.url}/app`), page.click('button[type=submit]')]);
+    expect(await page.locator('h1').textContent()).toBe('Sites');
+    const session = (await page.context().cookies()).find((c) => c.name === 'gw_session');
+    expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', secure: false });
+
+    await Promise.all([page.waitForURL('**/app/sign-in?done=signedout'), page.click('nav button:has-text("Sign out")')]);
+    expect(await page.locator('.notice').textContent()).toBe('You are signed out.');
+    await page.goto(`${server.url}/app`);
+    expect(new URL(page.url()).pathname).toBe('/app/sign-in');
+    expect(foreign).toEqual([]);
+    await closePage(page);
+  });
+
+  it('adds a site through the form (with the API error wording first), shows it, checks, pauses, resumes and deletes it', async () => {
+    const page = await newPage(browser);
+    const foreign = foreignRequests(page, server.url);
+    await signIn(page);
+    await page.click('a.button:has-text("Add a site")');
+    await page.waitForURL('**/app/sites/new');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'console-add-site');
+
+    // Bad input: the same words as the JSON API gives for the same body.
+    await page.fill('#name', 'web');
+    await page.fill('#url', target.url);
+    await page.fill('#intervalSeconds', '0');
+    const [bad] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button:has-text("Add site")')]);
+    expect(bad.status()).toBe(400);
+    const api = await t.call('POST', '/api/sites', { name: 'web', url: target.url, intervalSeconds: 0 });
+    expect(api.status).toBe(400);
+    const apiError = api.body.error.details.find((d: any) => d.field === 'intervalSeconds');
+    expect(apiError.message.length).toBeGreaterThan(0);
+    expect(await page.locator('.errors li').allTextContents()).toEqual([`intervalSeconds: ${apiError.message}`]);
+    expect(await page.inputValue('#name')).toBe('web');
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.fill('#intervalSeconds', '30');
+    await page.fill('#upstreams', `web-1 ${target.url}health`);
+    await Promise.all([page.waitForURL(/\/app\/sites\/\d+\?done=created$/), page.click('button:has-text("Add site")')]);
+    const id = Number(/sites\/(\d+)/.exec(page.url())![1]);
+    expect(await page.locator('h1').textContent()).toBe('web');
+    const stored = (await t.call('GET', `/api/sites/${id}`)).body;
+    expect(stored).toMatchObject({ name: 'web', url: target.url, intervalSeconds: 30, public: true, upstreams: [{ name: 'web-1', url: `${target.url}health` }] });
+
+    await Promise.all([page.waitForURL(/done=checked$/), page.click('button:has-text("Check now")')]);
+    expect(await page.locator('figure svg[role="img"]').count()).toBe(2);
+    expect(await page.locator('section[aria-labelledby="up-h"] li').textContent()).toMatch(/web-1 .*✓ up/);
+    expect(await seriousViolations(page)).toEqual([]);
+
+    await page.goto(`${server.url}/app`);
+    const row = page.locator('tbody tr', { hasText: 'web' });
+    expect(await row.count()).toBe(1);
+    expect(await row.locator('.badge').textContent()).toBe('Up');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'console-sites');
+
+    await page.goto(`${server.url}/app/sites/${id}`);
+    await Promise.all([page.waitForURL(/done=paused$/), page.click('button:has-text("Pause")')]);
+    expect(await page.locator('.badge').first().textContent()).toBe('Paused');
+    expect((await t.call('GET', `/api/sites/${id}`)).body.paused).toBe(true);
+    await Promise.all([page.waitForURL(/done=resumed$/), page.click('button:has-text("Resume")')]);
+    expect((await t.call('GET', `/api/sites/${id}`)).body.paused).toBe(false);
+
+    await page.click('a.button:has-text("Edit")');
+    await page.waitForURL(`**/app/sites/${id}/edit`);
+    await page.fill('#name', 'web shop');
+    await page.uncheck('input[name=public]');
+    await Promise.all([page.waitForURL(/done=saved$/), page.click('button:has-text("Save changes")')]);
+    expect((await t.call('GET', `/api/sites/${id}`)).body).toMatchObject({ name: 'web shop', public: false, intervalSeconds: 30 });
+
+    await page.check('input[name=confirm]');
+    await Promise.all([page.waitForURL(/\/app\?done=deleted$/), page.click('button:has-text("Delete site")')]);
+    expect((await t.call('GET', `/api/sites/${id}`)).status).toBe(404);
+    expect(await page.locator('tbody tr', { hasText: 'web shop' }).count()).toBe(0);
+    expect(foreign).toEqual([]);
+    await closePage(page);
+  });
+
+  it('limits failed sign-ins per client: the sixth in a minute gets 429 (its own service, so its limit binds no other test)', async () => {
+    const own = createTestService();
+    const served = await serveApp(own.svc.app);
+    const page = await newPage(browser);
+    try {
+      await page.goto(`${served.url}/app/sign-in`);
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        await page.fill('#token', `wrong-${i}`);
+        const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
+        statuses.push(res.status());
+      }
+      expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+      expect(await page.locator('.errors').textContent()).toMatch(/Too many failed attempts\. Try again in \d+ s\./);
+      // Even the right token waits now.
+      await page.fill('#token', TEST_TOKEN);
+      const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type=submit]')]);
+      expect(res.status()).toBe(429);
+    } finally {
+      await closePage(page);
+      await served.close();
+      await own.close();
+    }
+  });
+
+  it('refuses a POST without the CSRF token, even with a valid session cookie', async () => {
+    const page = await newPage(browser);
+    await signIn(page);
+    const before = (await t.call('GET', '/api/sites')).body.sites.length;
+    const res = await page.request.post(`${server.url}/app/sites`, { form: { name: 'forged', url: target.url } });
+    expect(res.status()).toBe(403);
+    expect(await res.text()).toContain('CSRF');
+    const wrong = await page.request.post(`${server.url}/app/sites`, { form: { name: 'forged', url: target.url, _csrf: 'x'.repeat(32) } });
+    expect(wrong.status()).toBe(403);
+    expect((await t.call('GET', '/api/sites')).body.sites.length).toBe(before);
+    await closePage(page);
+  });
+});
+
+describe('the pages with STATUS_PUBLIC=false', () => {
+  it('sends a visitor of / and /incidents/:id to sign in first, and shows the page after', async () => {
+    const closed = createTestService({ STATUS_PUBLIC: 'false' });
+    const served = await serveApp(closed.svc.app);
+    const page = await newPage(browser);
+    try {
+      await closed.call('POST', '/api/sites', { name: 'intranet', url: target.url });
+      const anonymous = await fetch(`${served.url}/`, { redirect: 'manual' });
+      expect(anonymous.status).toBe(303);
+      expect(anonymous.headers.get('location')).toBe('/app/sign-in?next=%2F');
+      expect((await fetch(`${served.url}/incidents/1`, { redirect: 'manual' })).status).toBe(303);
+
+      await page.goto(`${served.url}/`);
+      expect(new URL(page.url()).pathname).toBe('/app/sign-in');
+      await page.fill('#token', TEST_TOKEN);
+      await Promise.all([page.waitForURL(`${served.url}/`), page.click('button[type=submit]')]);
+      expect(await page.locator('h1').textContent()).toBe('Service status');
+      expect(await page.locator('section.card h3').allTextContents()).toEqual(['intranet']);
+      const res = await page.request.get(`${served.url}/`);
+      expect(res.headers()['cache-control']).toBe('private, no-cache');
+      expect(await seriousViolations(page)).toEqual([]);
+    } finally {
+      await closePage(page);
+      await served.close();
+      await closed.close();
+    }
+  });
+});
