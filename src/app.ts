@@ -6,6 +6,7 @@ import type { TokenStore } from './auth/token.js';
 import { bodyLimit } from './shared/body-limit.js';
 import { AppError } from './shared/errors.js';
 import type { Logger } from './shared/logger.js';
+import { metaDocs, mountOpenApi } from './openapi/openapi.routes.js';
 
 export type AppEnv = { Variables: RequestIdVariables & { authenticated: boolean } };
 
@@ -51,6 +52,8 @@ export function createApp(options: AppOptions) {
     secureHeaders({
       contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
       crossOriginResourcePolicy: 'same-origin',
+      // A page (GET /docs) sets its own policy; every other answer gets the strict one above.
+      overwrite: false,
     }),
   );
   app.use(async (c, next) => {
@@ -70,7 +73,7 @@ export function createApp(options: AppOptions) {
     }
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));
+  app.get('/healthz', metaDocs.healthz, (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));
 
   app.use('/api/*', async (c, next) => {
     const token = bearer(c.req.header('authorization'));
@@ -93,6 +96,8 @@ export function createApp(options: AppOptions) {
   );
 
   for (const { path, app: sub } of options.routes) app.route(path, sub);
+  // After every route: GET /openapi.json and GET /docs describe what is mounted.
+  mountOpenApi(app);
 
   app.notFound((c) => c.json(errorBody('route.not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
 
