@@ -5,4 +5,4 @@ import { register } from 'tsx/esm/api';
 register();
 const { main } = await import('../src/cli.ts');
 const { readDotEnv } = await import('../src/config.ts');
-process.exitCode = main(process.argv.slice(2), { ...readDotEnv('.env'), ...process.env });
+process.exitCode = await main(process.argv.slice(2), { ...readDotEnv('.env'), ...process.env });
