@@ -2,7 +2,12 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp, type AppEnv } from '../src/app.js';
+import { uptimeDocs } from '../src/checks/uptime.docs.js';
+import { gatewayLogDocs } from '../src/gatewaylog/gatewaylog.docs.js';
+import { metricsDocs } from '../src/metrics/metrics.docs.js';
 import { buildOpenApiDocument } from '../src/openapi/openapi.routes.js';
+import { validate } from '../src/shared/validate.js';
+import { idParam } from '../src/sites/sites.schemas.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { createTestService, type TestService } from './support/service.js';
 
@@ -72,6 +77,27 @@ describe('GET /openapi.json', () => {
     const doc = await buildOpenApiDocument(app);
     const missing = [...routesOf(app)].filter((r) => !operationsOf(doc).has(r));
     expect(missing).toEqual(['GET /api/undocumented']);
+  });
+
+  it('the descriptions written for routes mounted by other modules (uptime, log lines, metrics) make valid operations', async () => {
+    const ok = (c: any) => c.json({});
+    const app = createApp({
+      tokens: { verify: () => true } as any,
+      logger: silentLogger,
+      statusPublic: true,
+      schedulerRunning: () => true,
+      routes: [
+        { path: '/api/sites', app: new Hono<AppEnv>().get('/:id/uptime', uptimeDocs, validate('param', idParam), ok).get('/:id/log-lines', gatewayLogDocs, validate('param', idParam), ok) },
+        { path: '/metrics', app: new Hono<AppEnv>().get('/', metricsDocs, ok) },
+      ],
+    });
+    const doc = await buildOpenApiDocument(app);
+    expect([...routesOf(app)].filter((r) => !operationsOf(doc).has(r))).toEqual([]);
+    expect(doc.paths!['/api/sites/{id}/uptime']?.get?.responses?.['200']).toBeDefined();
+    expect(doc.paths!['/api/sites/{id}/log-lines']?.get?.parameters).toEqual([expect.objectContaining({ in: 'path', name: 'id', required: true })]);
+    expect(doc.paths!['/metrics']?.get?.summary).toBe('Prometheus metrics');
+    const result = await new Validator().validate(doc as any);
+    expect(result.errors ?? []).toEqual([]);
   });
 
   it('every /api operation names its summary, the error shape and the errors it can give', async () => {

@@ -104,6 +104,11 @@ async function exportSites(io: CliIo): Promise<number> {
   const sites = await listSites(api);
   io.out(JSON.stringify({ gatewatch: 'sites', version: 1, exportedAt: new Date().toISOString(), sites: sites.map(toBody) }, null, 2) + '\n');
   io.err(`exported ${sites.length} ${sites.length === 1 ? 'site' : 'sites'} from ${api.base}\n`);
+  // The API never shows a webhook's secret: an import into another instance needs it written in.
+  const secretive = sites.filter((s) => Array.isArray(s.webhooks) && s.webhooks.some((w: { hasSecret?: boolean }) => w.hasSecret));
+  if (secretive.length) {
+    io.err(`note: webhook secrets are not exported (the API never shows them); for another instance, add "secret" to the webhooks of ${secretive.map((s) => s.name).join(', ')}\n`);
+  }
   return 0;
 }
 

@@ -51,17 +51,6 @@ export const metaDocs = {
     description: 'Rendered by the server from this document; no script, no outside asset. Open (no token).',
     responses: { 200: { description: 'HTML', content: { 'text/html': { schema: { type: 'string' } } } } },
   }),
-  /** For GET /metrics (Prometheus text format). */
-  metrics: describeRoute({
-    tags: ['meta'],
-    security: [{}, { bearer: [] }],
-    summary: 'Prometheus metrics',
-    description: 'Prometheus text exposition format. Needs the token unless METRICS_PUBLIC=true.',
-    responses: {
-      200: { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } },
-      ...errors(401, 500),
-    },
-  }),
 };
 
 /** The OpenAPI 3.1 document of `app`, from the describeRoute and validate() middlewares of its routes. */
