@@ -6,6 +6,7 @@ import type { TokenStore } from './auth/token.js';
 import { bodyLimit } from './shared/body-limit.js';
 import { AppError } from './shared/errors.js';
 import type { Logger } from './shared/logger.js';
+import { metaDocs, mountOpenApi } from './openapi/openapi.routes.js';
 
 export type AppEnv = { Variables: RequestIdVariables & { authenticated: boolean } };
 
@@ -51,7 +52,7 @@ export function createApp(options: AppOptions) {
     secureHeaders({
       contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
       crossOriginResourcePolicy: 'same-origin',
-      // A page sets its own Content-Security-Policy (its stylesheet); the JSON API sets none and gets this one.
+      // A page (the pages, GET /docs) sets its own Content-Security-Policy; every other answer gets the strict one above.
       overwrite: false,
     }),
   );
@@ -73,7 +74,7 @@ export function createApp(options: AppOptions) {
     }
   });
 
-  app.get('/healthz', (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));
+  app.get('/healthz', metaDocs.healthz, (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));
 
   app.use('/api/*', async (c, next) => {
     const token = bearer(c.req.header('authorization'));
@@ -96,6 +97,8 @@ export function createApp(options: AppOptions) {
   );
 
   for (const { path, app: sub } of options.routes) app.route(path, sub);
+  // After every route: GET /openapi.json and GET /docs describe what is mounted.
+  mountOpenApi(app);
 
   app.notFound((c) => c.json(errorBody('route.not_found', `no route for ${c.req.method} ${c.req.path}`), 404));
 

@@ -2,14 +2,31 @@ import { issueToken, tokenFilePath } from './auth/token.js';
 import { backupCommand, backupUsage } from './cli.backup.js';
 import { loadConfigOrExit } from './config.js';
 import { closeDatabase, openDatabase } from './db/client.js';
+import { commandUsage, runCommand } from './cli/commands.js';
 
-const usage = `usage: gatewatch token rotate   issue a new API token; the old one stops working at once
-       ${backupUsage}`;
+const usage = `usage: gatewatch COMMAND [options]      (gatewatch COMMAND --help for each)
 
-/** `gatewatch token rotate`: writes a new token beside the database and stores only its hash. */
+commands:
+  token rotate   issue a new API token; the old one stops working at once
+${commandUsage}
+  ${backupUsage}
+environment: read from the environment and ./.env, as the service does.`;
+
+/** The command line: `token rotate` here, the others in src/cli/ (see cli/commands.ts). */
 export function main(argv: string[], env: Record<string, string | undefined>): number | Promise<number> {
+  if (argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help')) {
+    process.stdout.write(usage + '\n');
+    return 0;
+  }
   if (argv[0] === 'backup') return backupCommand(argv.slice(1), env);
+  const routed = runCommand(argv, env);
+  if (routed) return routed;
+  if (argv[0] === 'token' && (argv[1] === '--help' || argv[1] === '-h' || argv[2] === '--help')) {
+    process.stdout.write('usage: gatewatch token rotate\n\nIssues a new API token, writes it to the token file beside DATABASE_PATH (mode 0600) and prints it;\nthe old token stops working at once. Not when API_TOKEN is set in the environment.\n');
+    return 0;
+  }
   if (argv[0] !== 'token' || argv[1] !== 'rotate') {
+    if (argv[0] !== undefined) process.stderr.write(`gatewatch: unknown command ${JSON.stringify(argv.join(' '))}\n\n`);
     process.stderr.write(usage + '\n');
     return 2;
   }

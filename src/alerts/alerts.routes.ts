@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { AppEnv } from '../app.js';
 import type { Db } from '../db/client.js';
 import { validate } from '../shared/validate.js';
+import { alertsDocs } from './alerts.docs.js';
 import { renderSubject } from './alerts.render.js';
 import { createAlertsRepository } from './alerts.repository.js';
 import type { AlertRow } from './alerts.table.js';
@@ -43,7 +44,7 @@ const toView = (row: AlertRow) => ({
 /** GET / lists recent alerts, newest first: what was sent, what waits and why, what was dropped and why. */
 export const alertsRoutes = (deps: AlertsRoutesDeps) => {
   const repo = createAlertsRepository(deps.db);
-  return new Hono<AppEnv>().get('/', validate('query', alertsQuery), (c) =>
+  return new Hono<AppEnv>().get('/', alertsDocs.list, validate('query', alertsQuery), (c) =>
     c.json({ alerts: repo.list(c.req.valid('query')).map(toView) }),
   );
 };

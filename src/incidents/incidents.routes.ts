@@ -6,6 +6,7 @@ import { idParam } from '../sites/sites.schemas.js';
 import { notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { IncidentsRepository } from './incidents.repository.js';
+import { incidentsDocs } from './incidents.docs.js';
 import type { IncidentRow } from './incidents.table.js';
 
 const listQuery = z.strictObject({
@@ -33,8 +34,8 @@ const summary = (row: IncidentRow, now: number) => ({
 
 export const incidentsRoutes = (deps: { incidents: IncidentsRepository; clock: Clock }) =>
   new Hono<AppEnv>()
-    .get('/', validate('query', listQuery), (c) => c.json({ incidents: deps.incidents.list(c.req.valid('query')).map((r) => summary(r, deps.clock.now())) }))
-    .get('/:id', validate('param', idParam), (c) => {
+    .get('/', incidentsDocs.list, validate('query', listQuery), (c) => c.json({ incidents: deps.incidents.list(c.req.valid('query')).map((r) => summary(r, deps.clock.now())) }))
+    .get('/:id', incidentsDocs.get, validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');
       const row = deps.incidents.get(id);
       if (!row) throw notFound('incidents', id);

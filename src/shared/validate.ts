@@ -1,5 +1,6 @@
 import { zValidator } from '@hono/zod-validator';
 import type { ValidationTargets } from 'hono';
+import { resolver, uniqueSymbol } from 'hono-openapi';
 import type { z } from 'zod';
 import { AppError, validationFailed } from './errors.js';
 
@@ -23,15 +24,23 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[], target: stri
   return { message, details };
 }
 
-/** zValidator with the one error shape of this API (AppError 400 validation.failed). */
+/**
+ * zValidator with the one error shape of this API (AppError 400 validation.failed), tagged with
+ * hono-openapi's metadata (what its own `validator` attaches) so that the OpenAPI document
+ * describes the request from this very schema: parameters for param/query, the body for json.
+ * Validation itself stays zValidator's.
+ */
 export const validate = <T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) =>
-  zValidator(target, schema, (result, c) => {
-    if (target === 'json') {
-      const contentType = c.req.header('content-type');
-      if (!JSON_MEDIA_TYPE.test(contentType?.split(';')[0].trim() ?? '')) throw unsupportedMediaType(contentType);
-    }
-    if (!result.success) {
-      const { message, details } = describeIssues(result.error.issues, target);
-      throw validationFailed(`invalid ${target === 'json' ? 'body' : target}: ${message}`, details);
-    }
-  });
+  Object.assign(
+    zValidator(target, schema, (result, c) => {
+      if (target === 'json') {
+        const contentType = c.req.header('content-type');
+        if (!JSON_MEDIA_TYPE.test(contentType?.split(';')[0].trim() ?? '')) throw unsupportedMediaType(contentType);
+      }
+      if (!result.success) {
+        const { message, details } = describeIssues(result.error.issues, target);
+        throw validationFailed(`invalid ${target === 'json' ? 'body' : target}: ${message}`, details);
+      }
+    }),
+    { [uniqueSymbol]: { target, ...resolver(schema) } },
+  );

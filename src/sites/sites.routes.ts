@@ -4,6 +4,7 @@ import type { ChecksRepository } from '../checks/checks.repository.js';
 import { notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
+import { sitesDocs } from './sites.docs.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
 import { siteWarnings } from './sites.warnings.js';
 import type { TargetPolicy } from '../probes/target-policy.js';
@@ -43,18 +44,18 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
   };
 
   return new Hono<AppEnv>()
-    .post('/', validate('json', siteCreateSchema), async (c) => {
+    .post('/', sitesDocs.create, validate('json', siteCreateSchema), async (c) => {
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
       return c.json(withWarnings(withWebhookViews(site)), 201);
     })
-    .get('/', (c) => c.json({ sites: deps.sites.list().map(withWebhookViews) }))
-    .get('/:id', validate('param', idParam), (c) => {
+    .get('/', sitesDocs.list, (c) => c.json({ sites: deps.sites.list().map(withWebhookViews) }))
+    .get('/:id', sitesDocs.get, validate('param', idParam), (c) => {
       const site = withWebhookViews(mustExist(c.req.valid('param').id));
       return c.json(deps.gatewayLogStatus ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site);
     })
-    .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
+    .patch('/:id', sitesDocs.update, validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = deps.sites.update(id, c.req.valid('json'));
@@ -62,18 +63,18 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       deps.scheduler.siteChanged(id, site);
       return c.json(withWarnings(withWebhookViews(site)));
     })
-    .delete('/:id', validate('param', idParam), (c) => {
+    .delete('/:id', sitesDocs.remove, validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');
       if (!(deps.deleteSite ?? deps.sites.delete)(id)) throw notFound('sites', id);
       deps.scheduler.siteRemoved(id);
       return c.body(null, 204);
     })
-    .post('/:id/check', validate('param', idParam), async (c) => {
+    .post('/:id/check', sitesDocs.checkNow, validate('param', idParam), async (c) => {
       const { id } = c.req.valid('param');
       mustExist(id);
       return c.json({ checks: await deps.scheduler.runNow(id) });
     })
-    .get('/:id/checks', validate('param', idParam), validate('query', checksQuery), (c) => {
+    .get('/:id/checks', sitesDocs.checks, validate('param', idParam), validate('query', checksQuery), (c) => {
       const { id } = c.req.valid('param');
       mustExist(id);
       const query = c.req.valid('query');

@@ -6,6 +6,7 @@ import { idParam } from '../sites/sites.schemas.js';
 import { notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { StatusService } from './status.service.js';
+import { statusDocs } from './status.docs.js';
 
 const statusQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(100_000).optional(),
@@ -14,7 +15,7 @@ const statusQuery = z.strictObject({
 
 export const statusRoutes = (deps: { sites: SitesRepository; status: StatusService; clock: { now(): number } }) =>
   new Hono<AppEnv>()
-    .get('/', validate('query', statusQuery), async (c) => {
+    .get('/', statusDocs.list, validate('query', statusQuery), async (c) => {
       const { limit, offset } = c.req.valid('query');
       const total = c.get('authenticated') ? deps.sites.count() : deps.status.publicCount();
       // The page only, rendered by the database: at 10,000 sites and more, building and
@@ -24,7 +25,7 @@ export const statusRoutes = (deps: { sites: SitesRepository; status: StatusServi
         'Content-Type': 'application/json',
       });
     })
-    .get('/:id', validate('param', idParam), (c) => {
+    .get('/:id', statusDocs.get, validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');
       const site = deps.sites.get(id);
       if (!site || (!site.public && !c.get('authenticated'))) throw notFound('sites', id);
