@@ -6,10 +6,11 @@ import { notFound, validationFailed } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { RollupsRepository } from './rollups.repository.js';
 import { MAX_BUCKETS, rangeOf, uptimeQuery } from './uptime.schemas.js';
+import { uptimeDocs } from './uptime.docs.js';
 
 /** `GET /api/sites/:id/uptime`: uptime and latency per hour or day, from the rollups. Mounted beside the sites routes. */
 export const uptimeRoutes = (deps: { sites: SitesRepository; rollups: RollupsRepository; clock: { now(): number } }) =>
-  new Hono<AppEnv>().get('/:id/uptime', validate('param', idParam), validate('query', uptimeQuery), (c) => {
+  new Hono<AppEnv>().get('/:id/uptime', uptimeDocs, validate('param', idParam), validate('query', uptimeQuery), (c) => {
     const { id } = c.req.valid('param');
     const site = deps.sites.get(id);
     if (!site) throw notFound('sites', id);

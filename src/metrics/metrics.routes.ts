@@ -3,6 +3,7 @@ import type { AppEnv } from '../app.js';
 import type { TokenStore } from '../auth/token.js';
 import { AppError } from '../shared/errors.js';
 import type { Metrics } from './metrics.collector.js';
+import { metricsDocs } from './metrics.docs.js';
 
 export interface MetricsRoutesDeps {
   metrics: Metrics;
@@ -15,7 +16,7 @@ const bearer = (header: string | undefined) => (header ? (/^Bearer\s+(\S+)\s*$/i
 
 /** GET /metrics (mounted at /metrics): the Prometheus text format; the API token unless METRICS_PUBLIC=true. */
 export const metricsRoutes = (deps: MetricsRoutesDeps) =>
-  new Hono<AppEnv>().get('/', async (c) => {
+  new Hono<AppEnv>().get('/', metricsDocs, async (c) => {
     if (!deps.public) {
       const token = bearer(c.req.header('authorization'));
       if (token === null || !deps.tokens.verify(token)) {
