@@ -13,7 +13,7 @@ export interface PagesDeps {
   checks: ChecksRepository;
   status: StatusService;
   pages: PagesRepository;
-  /** Per-hour and per-day figures of a site (the stand-in in uptime-series.ts until issue 16's lands). */
+  /** Per-hour and per-day figures of a site, from the rollups. */
   uptimeSeries: UptimeSeries;
   scheduler: SchedulerControl;
   tokens: TokenStore;
