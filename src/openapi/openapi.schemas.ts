@@ -71,7 +71,7 @@ export const siteSchema = z
 
 export const causeSchema = z
   .object({
-    code: z.string().describe('upstream_down, overload, dns_change, dns_failure, firewall, app_error, gateway_misconfig, gateway_down, tls_error, unknown'),
+    code: z.string().describe('upstream_down, overload, dns_change, dns_failure, firewall, app_error, gateway_misconfig, gateway_down, tls_error, blocked, unknown'),
     confidence: z.number().min(0).max(1),
     summary: z.string(),
     evidence: z.array(z.string()),
