@@ -4,13 +4,12 @@ import { loadConfigOrExit } from './config.js';
 import { closeDatabase, openDatabase } from './db/client.js';
 import { commandUsage, runCommand } from './cli/commands.js';
 
-const usage = `usage: gatewatch COMMAND [options]      (gatewatch COMMAND --help for each)
-
-commands:
-  token rotate   issue a new API token; the old one stops working at once
+const usage = `usage: gatewatch token rotate   issue a new API token; the old one stops working at once
 ${commandUsage}
-  ${backupUsage}
-environment: read from the environment and ./.env, as the service does.`;
+       ${backupUsage}
+
+gatewatch COMMAND --help explains each command. Settings come from the environment and ./.env,
+as the service reads them.`;
 
 /** The command line: `token rotate` here, the others in src/cli/ (see cli/commands.ts). */
 export function main(argv: string[], env: Record<string, string | undefined>): number | Promise<number> {

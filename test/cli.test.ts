@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startService, type RunningService } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
+import { siteCreateSchema } from '../src/sites/sites.schemas.js';
 import { getRefusingPort, startHealthyServer, type TestServer } from './support/http-servers.js';
 import { startNginx, type Nginx } from './support/nginx.js';
 import { cleanEnv, killAll, spawnTracked } from './support/proc.js';
@@ -113,8 +114,9 @@ describe('gatewatch sites export / import', () => {
     expect(exported.code, exported.stderr).toBe(0);
     const file = JSON.parse(exported.stdout);
     expect(file.sites).toHaveLength(2);
-    expect(file.sites[0]).toEqual({ ...shop, timeoutMs: 10_000, failureThreshold: 3, recoveryThreshold: 2, expectedStatus: [200, 299], maintenance: [] });
-    expect(file.sites[0]).not.toHaveProperty('id');
+    // The body's fields with their defaults (and any field the body gains), nothing the service adds.
+    expect(file.sites[0]).toMatchObject({ ...shop, timeoutMs: 10_000, failureThreshold: 3, recoveryThreshold: 2, expectedStatus: [200, 299], maintenance: [] });
+    expect(Object.keys(file.sites[0]).sort()).toEqual(Object.keys(siteCreateSchema.shape).sort());
 
     const dir = mkdtempSync(join(tmpdir(), 'gw-cli-file-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

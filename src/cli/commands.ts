@@ -6,18 +6,18 @@ import { processIo, type CliIo } from './io.js';
  */
 const COMMANDS: Record<string, { usage: string; run(argv: string[], io: CliIo): Promise<number> }> = {
   diagnose: {
-    usage: 'diagnose URL [--upstream NAME=URL ...] [--rounds N] [--json]   probe a site and its upstreams now; print the checks and the ranked causes',
+    usage: 'diagnose URL [--upstream NAME=URL ...] [--rounds N] [--json]\n           probe a site and its upstreams now, without server or database; print the checks and the ranked causes',
     run: async (argv, io) => (await import('./diagnose.js')).diagnoseCommand(argv, io),
   },
   sites: {
-    usage: 'sites export > sites.json | sites import sites.json             move sites between instances through the API (GATEWATCH_URL, API_TOKEN)',
+    usage: 'sites export > sites.json\n       gatewatch sites import sites.json\n           move sites between instances through a running instance\'s API (GATEWATCH_URL, API_TOKEN)',
     run: async (argv, io) => (await import('./sites-transfer.js')).sitesCommand(argv, io),
   },
 };
 
 /** The lines of the program's usage for these commands. */
 export const commandUsage = Object.values(COMMANDS)
-  .map((c) => `  ${c.usage}`)
+  .map((c) => `       gatewatch ${c.usage}`)
   .join('\n');
 
 /** Runs the command named by argv[0] if it is one of these; undefined otherwise. */

@@ -71,7 +71,7 @@ export const siteSchema = z
 
 export const causeSchema = z
   .object({
-    code: z.string().describe('upstream_down, overload, dns_change, dns_failure, firewall, app_error, gateway_misconfig, gateway_down, tls_error, unknown'),
+    code: z.string().describe('upstream_down, overload, dns_change, dns_failure, firewall, app_error, gateway_misconfig, gateway_down, tls_error, blocked, unknown'),
     confidence: z.number().min(0).max(1),
     summary: z.string(),
     evidence: z.array(z.string()),
@@ -184,6 +184,7 @@ const ERRORS: Record<number, string> = {
   401: 'auth.unauthorized: missing or wrong bearer token',
   404: 'not found (e.g. sites.not_found, incidents.not_found)',
   413: 'request.too_large: the body is over 1 MiB',
+  415: 'request.unsupported_media_type: the body is not sent as Content-Type: application/json',
   500: 'internal: "internal error (request id ...)"',
 };
 

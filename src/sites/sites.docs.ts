@@ -15,7 +15,7 @@ export const sitesDocs = {
     description:
       'Adds a site (its public url, usually a gateway) and the upstreams behind it. Omitted fields take their defaults. ' +
       'An IP-literal url in a denied range is refused with a 400.',
-    responses: { 201: json('the site as stored, with ids and state', siteSchema), ...errors(400, 401, 413, 500) },
+    responses: { 201: json('the site as stored, with ids and state', siteSchema), ...errors(400, 401, 413, 415, 500) },
   }),
   list: describeRoute({
     tags,
@@ -32,7 +32,7 @@ export const sitesDocs = {
     tags,
     summary: 'Change a site',
     description: 'Changes any field of the body; `upstreams`, when given, replaces the list as a whole. At least one field.',
-    responses: { 200: json('the site after the change', siteSchema), ...errors(400, 401, 404, 413, 500) },
+    responses: { 200: json('the site after the change', siteSchema), ...errors(400, 401, 404, 413, 415, 500) },
   }),
   remove: describeRoute({
     tags,
