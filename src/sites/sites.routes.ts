@@ -1,7 +1,9 @@
 import { Hono } from 'hono';
+import { isIP } from 'node:net';
 import type { AppEnv } from '../app.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
-import { notFound } from '../shared/errors.js';
+import type { TargetPolicy } from '../probes/target-policy.js';
+import { notFound, validationFailed } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
@@ -17,6 +19,28 @@ export interface SitesRoutesDeps {
   sites: SitesRepository;
   checks: ChecksRepository;
   scheduler: SchedulerControl;
+  /** The probes' target policy: an IP-literal URL it refuses is a 400 here, not a blocked check later. */
+  policy?: TargetPolicy;
+}
+
+/**
+ * The site's and its upstreams' URLs whose host is an IP literal the target policy refuses, as a
+ * 400 naming each field and how to allow it. Names are judged when they resolve, by the probe.
+ */
+function refusedTargets(policy: TargetPolicy, body: { url?: string; upstreams?: { url: string }[] }): void {
+  const fields: [string, string][] = [];
+  if (body.url !== undefined) fields.push(['url', body.url]);
+  body.upstreams?.forEach((u, i) => fields.push([`upstreams.${i}.url`, u.url]));
+  const details: { field: string; message: string }[] = [];
+  for (const [field, url] of fields) {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) === 0) continue;
+    const decision = policy.check(host);
+    if (decision.allowed) continue;
+    const how = /DENY_TARGETS/.test(decision.reason) ? 'remove it from DENY_TARGETS' : 'add it (or its range) to ALLOW_TARGETS';
+    details.push({ field, message: `the target policy refuses ${host}: ${decision.reason}; to monitor it, ${how}` });
+  }
+  if (details.length) throw validationFailed(`invalid body: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -28,6 +52,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
 
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), async (c) => {
+      if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
       return c.json(site, 201);
@@ -36,6 +61,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     .get('/:id', validate('param', idParam), (c) => c.json(mustExist(c.req.valid('param').id)))
     .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
+      if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
       deps.scheduler.siteChanged(id, site);
