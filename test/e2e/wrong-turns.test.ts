@@ -39,7 +39,6 @@ describe('e2e: root cause before consequence, through nginx', () => {
     await lab.upstream.blackhole();
     const incident = await lab.waitForOpenIncident();
     const detail = await ranking(lab, '1 firewall (nginx)', incident);
-    if (process.env.DUMP) console.log(await lab.report());
     const report = await lab.report();
     expect(detail.causes[0].code, report).toBe('firewall');
     expect(detail.causes[0].evidence.join('\n'), report).toMatch(/app-1.*could not complete the TCP connect/);
