@@ -12,7 +12,7 @@ import { closeDatabase, openDatabase, type Db } from './db/client.js';
 import { createIncidentsRepository } from './incidents/incidents.repository.js';
 import { incidentsRoutes } from './incidents/incidents.routes.js';
 import { createRoundRecorder, type AlertSink } from './incidents/rounds.recorder.js';
-import { createProbeRunner, type ProbeOptions, type ProbeRunner } from './probes/index.js';
+import { createProbeRunner, createTargetPolicy, type ProbeOptions, type ProbeRunner } from './probes/index.js';
 import type { HttpProbe } from './probes/probes.types.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createSitesRepository } from './sites/sites.repository.js';
@@ -151,6 +151,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
           scheduler,
           alertTo: config.ALERT_TO ?? [],
           deleteSite: (id) => deleteSite(id),
+          policy: createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS }),
           gatewayLogStatus: (site) => gatewayLogLines.status(site.gatewayLog),
         }),
       },

@@ -426,11 +426,11 @@ describe('causes', () => {
     expect(JSON.stringify(incident.causes)).not.toMatch(/upstream 1\b/);
   });
 
-  it('upstream_down: the site itself refuses and has no upstreams', () => {
+  it('gateway_down: the site itself refuses and has no upstreams', () => {
     const tl = timeline(makeSite({ upstreams: [] })).healthy(40).repeat(3, 'conn_refused');
     const incident = once(tl).incident!;
     expect(incident.kind).toBe('conn_refused');
-    expect(top(incident).code).toBe('upstream_down');
+    expect(top(incident).code).toBe('gateway_down');
     expect(top(incident).summary).toContain('the server of site shop (shop.example.com:443)');
     expect(top(incident).evidence[0]).toMatch(/site shop \(203\.0\.113\.10:443\) .* 3 of 3 checks since 12:40:00Z/);
   });
@@ -706,5 +706,103 @@ describe('several causes', () => {
     const input = { site: tl.site, checks: tl.checks, firstFailureAt: at(40), now: tl.now };
     expect(rankCauses(input)).toEqual(rankCauses(input));
     expect(rankCauses({ ...input, checks: [...tl.checks].reverse() })).toEqual(rankCauses(input));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Without wrong turns (issue 14): root cause before consequence, firewall vs overload, the
+// gateway itself, blocked targets, failure kinds rather than raw outcomes, degraded states.
+// ---------------------------------------------------------------------------------------------
+
+describe('without wrong turns', () => {
+  const gatewayTimeout = { outcome: 'http_error', statusCode: 504, gateway: 'nginx', ttfbMs: 1000, totalMs: 1001, errorMessage: 'HTTP 504 Gateway Time-out (expected 200-299)' } as const;
+
+  it('connects to the upstream never complete and nginx answers 504, nothing slowed down first -> firewall; overload not claimed', () => {
+    const tl = timeline().healthy(40).repeat(4, gatewayTimeout, { 'app-1': 'conn_timeout' });
+    const causes = once(tl).incident!.causes;
+    expect(causes[0].code).toBe('firewall');
+    expect(causes[0].evidence.join('\n')).toMatch(/upstream app-1 \(10\.0\.0\.5:8080\) could not complete the TCP connect in 4 of 4 checks/);
+    expect(find(causes, 'overload')).toBeUndefined();
+  });
+
+  it('a 504 while the upstream answers but too late is still overload (a response time-out, not a connect)', () => {
+    const tl = timeline().healthy(40).repeat(4, gatewayTimeout, { 'app-1': 'timeout' });
+    const causes = once(tl).incident!.causes;
+    expect(causes[0].code).toBe('overload');
+    expect(find(causes, 'firewall')).toBeUndefined();
+  });
+
+  it('slowed down for minutes, then refused -> overload first, upstream_down below it as the consequence', () => {
+    const tl = timeline().healthy(40);
+    for (const ms of [400, 700, 900, 1200]) tl.round('ok', { 'app-1': { outcome: 'ok', ttfbMs: ms, totalMs: ms + 1 } });
+    tl.repeat(4, 'bad_gateway', { 'app-1': 'conn_refused' });
+    const causes = once(tl).incident!.causes;
+    expect(codes(causes).slice(0, 2)).toEqual(['overload', 'upstream_down']);
+    expect(causes[0].summary).toMatch(/upstream app-1 is overloaded: .*then stopped accepting connections, so nginx answers 502/);
+    expect(causes[0].evidence.join('\n')).toMatch(/then stopped accepting connections: refused or unreachable in 4 of 4 checks since 12:44:00Z/);
+    expect(causes[1].confidence).toBeLessThan(causes[0].confidence);
+  });
+
+  it('refused without any slowdown before stays upstream_down', () => {
+    const tl = timeline().healthy(40).repeat(4, 'bad_gateway', { 'app-1': 'conn_refused' });
+    expect(codes(once(tl).incident!.causes)).toEqual(['upstream_down']);
+  });
+
+  it('the site refuses while its upstreams answer -> gateway_down, with the healthy upstreams as evidence and no DNS advice', () => {
+    const tl = timeline(makeSite({ upstreams: ['app-1', 'app-2'] })).healthy(40).repeat(3, 'conn_refused');
+    const causes = once(tl).incident!.causes;
+    expect(causes[0].code).toBe('gateway_down');
+    expect(causes[0].confidence).toBeGreaterThanOrEqual(0.9);
+    expect(causes[0].summary).toMatch(/the gateway of site shop \(shop\.example\.com:443\) refuses connections: .* while app-1 and app-2 answer fine/);
+    expect(causes[0].evidence.join('\n')).toMatch(/upstream app-1 \(app-1\.internal:8080\) answered 200 in 20 ms \(median\) in 3 of those 3 rounds/);
+    expect(causes[0].advice.join('\n')).not.toMatch(/DNS/);
+    expect(find(causes, 'upstream_down')).toBeUndefined();
+  });
+
+  it('the site name resolves into a denied range -> blocked, saying how to allow it; never unknown', () => {
+    const blocked: Spec = { outcome: 'blocked', addresses: ['169.254.10.10'], address: null, errorMessage: 'blocked by the target policy: 169.254.10.10 is a link-local address (169.254.0.0/16), denied unless ALLOW_TARGETS covers it' };
+    const tl = timeline().healthy(40).repeat(3, blocked);
+    const incident = once(tl).incident!;
+    expect(incident.kind).toBe('blocked');
+    expect(top(incident).code).toBe('blocked');
+    expect(find(incident.causes, 'unknown')).toBeUndefined();
+    expect(top(incident).summary).toMatch(/target policy refused the address of site shop \(shop\.example\.com\)/);
+    expect(top(incident).evidence[0]).toMatch(/resolved to 169\.254\.10\.10, refused by the target policy in 3 of 3 checks/);
+    expect(top(incident).advice.join('\n')).toMatch(/ALLOW_TARGETS/);
+  });
+
+  it('a 502 recorded as invalid_response (its page cut by a reset) still counts as a 502', () => {
+    const cut502 = { outcome: 'invalid_response', statusCode: 502, gateway: 'nginx', connectMs: 1, ttfbMs: 3, totalMs: 4, errorMessage: 'response body truncated: connection closed after 80 bytes (read ECONNRESET)' } as const;
+    const tl = timeline().healthy(40).repeat(3, cut502);
+    const incident = once(tl).incident!;
+    expect(incident.kind).toBe('bad_gateway');
+    expect(top(incident).code).toBe('gateway_misconfig');
+    expect(find(incident.causes, 'app_error')).toBeUndefined();
+  });
+
+  it('an upstream failing in the hour before only while the site failed too is not called chronic', () => {
+    // An earlier incident: site and app-1 failing together for 20 rounds, then 10 good rounds.
+    const tl = timeline().healthy(10).repeat(20, 'bad_gateway', { 'app-1': 'conn_refused' }).healthy(10);
+    tl.repeat(3, 'bad_gateway', { 'app-1': 'conn_refused' });
+    const causes = rankCauses({ site: tl.site, checks: tl.checks, firstFailureAt: at(40), now: tl.now });
+    expect(causes[0].code).toBe('upstream_down');
+    expect(causes.flatMap((c) => c.evidence).join('\n')).not.toMatch(/while the site was fine/);
+  });
+
+  it('one dead address of several: degraded, not down, and no incident', () => {
+    const tl = timeline().healthy(20).round({ outcome: 'ok', failedAddresses: ['203.0.113.11'] });
+    expect(once(tl)).toEqual({ incident: null, changes: [], state: 'degraded' });
+    const upstream = timeline().healthy(20).round('ok', { 'app-1': { outcome: 'ok', failedAddresses: ['10.0.0.9'] } });
+    expect(once(upstream).state).toBe('degraded');
+    expect(once(timeline().healthy(21)).state).toBe('up');
+  });
+
+  it('slow but answering stays degraded: the baseline does not follow the slowdown', () => {
+    const tl = timeline().healthy(20);
+    for (let i = 0; i < 30; i++) tl.round({ outcome: 'ok', ttfbMs: 1250, totalMs: 1255 }, { 'app-1': { outcome: 'ok', ttfbMs: 1200, totalMs: 1201 } });
+    expect(once(tl).state).toBe('degraded');
+    const upstreamOnly = timeline().healthy(20);
+    for (let i = 0; i < 30; i++) upstreamOnly.round('ok', { 'app-1': { outcome: 'ok', ttfbMs: 1200, totalMs: 1201 } });
+    expect(once(upstreamOnly).state).toBe('degraded');
   });
 });

@@ -10,11 +10,13 @@ import type { GatewayLogInput } from '../gatewaylog/gatewaylog.types.js';
  * change makes an upstream refuse, overload makes connects time out, and so on.
  */
 const ROOT_ORDER: CauseCode[] = [
+  'blocked',
   'dns_change',
   'dns_failure',
   'overload',
   'tls_error',
   'firewall',
+  'gateway_down',
   'app_error',
   'upstream_down',
   'gateway_misconfig',

@@ -207,12 +207,19 @@ export function buildContext(input: {
     upstreamChecks.filter((c) => c.startedAt >= windowStart - ROUND_TOLERANCE_MS),
   );
   const failing = rounds.filter((r) => r.at >= firstFailureAt && isFailure(r.site));
+  // Chronic: failing most of the hour before the lead-in in rounds where the site itself answered
+  // fine. Rounds where the site failed too (an earlier incident) say nothing of the kind.
   const chronic = new Map<string, string>();
+  const siteBefore = siteChecks.filter((c) => c.startedAt < windowStart && c.startedAt >= windowStart - BASELINE_MS - ROUND_TOLERANCE_MS);
+  const roundsBefore = buildRounds(
+    siteBefore,
+    upstreamChecks.filter((c) => c.startedAt < windowStart && c.startedAt >= windowStart - BASELINE_MS),
+  );
   for (const u of upstreams) {
-    const before = u.checks.filter((c) => c.startedAt < windowStart && c.startedAt >= windowStart - BASELINE_MS);
-    const failed = before.filter(isFailure).length;
-    if (before.length >= MIN_BASELINE && failed * 2 >= before.length) {
-      chronic.set(u.key, `failed ${failed} of ${before.length} checks in the hour before`);
+    const paired = roundsBefore.map((r) => ({ site: r.site, check: r.upstreams.get(u.key) })).filter((p) => p.check !== undefined);
+    const failedWhileFine = paired.filter((p) => isFailure(p.check!) && !isFailure(p.site)).length;
+    if (paired.length >= MIN_BASELINE && failedWhileFine * 2 >= paired.length) {
+      chronic.set(u.key, `failed ${failedWhileFine} of ${paired.length} checks in the hour before`);
     }
   }
   const failures = failing.map((r) => r.site);

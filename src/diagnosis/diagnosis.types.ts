@@ -9,7 +9,10 @@ export const CAUSE_CODES = [
   'firewall',
   'app_error',
   'gateway_misconfig',
+  'gateway_down',
   'tls_error',
+  /** The target policy refused the resolved address: a configuration error, with how to allow it. */
+  'blocked',
   'unknown',
 ] as const;
 export type CauseCode = (typeof CAUSE_CODES)[number];

@@ -4,6 +4,7 @@ import type { ChecksRepository } from '../checks/checks.repository.js';
 import type { CheckRow } from '../checks/checks.table.js';
 import { createHourRollups, createRollupsRepository } from '../checks/rollups.repository.js';
 import { diagnose } from '../diagnosis/diagnose.js';
+import { SLOW_MIN_EXTRA_MS } from '../diagnosis/state.js';
 import type { DiagnosisSite, TimelineCheck } from '../diagnosis/diagnosis.types.js';
 import type { RoundResult } from '../scheduler/scheduler.js';
 import type { SiteView } from '../sites/sites.repository.js';
@@ -88,8 +89,12 @@ export function createRoundRecorder(deps: RecorderDeps) {
 
   /** Re-evaluates one site from its recorded timeline; writes incident and state changes. */
   const evaluate = (site: SiteView, hasOpen: boolean, round: RoundResult, now: number) => {
-    const allOk = round.checks.every((c) => c.outcome === 'ok');
-    if (!hasOpen && allOk && (site.state === 'up' || site.state === 'unknown')) {
+    // Nothing failed, no address lost, and no answer slow enough to be far above any baseline
+    // (that takes more than SLOW_MIN_EXTRA_MS): `up` without reading the window.
+    const plainlyUp = round.checks.every(
+      (c) => c.outcome === 'ok' && !c.failedAddresses?.length && (c.ttfbMs ?? 0) <= SLOW_MIN_EXTRA_MS,
+    );
+    if (!hasOpen && plainlyUp && (site.state === 'up' || site.state === 'unknown')) {
       // The common case stays cheap: nothing failing, nothing open.
       return 'up' as const;
     }

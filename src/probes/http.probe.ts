@@ -228,8 +228,8 @@ interface HopSettings {
 }
 
 /**
- * One request to one hop, on a fresh connection to `ctx.address`, over `net.connect` or
- * `tls.connect` with the request and response of `http.wire.ts`. `run()` resolves once, with a
+ * One request to one hop, on a fresh connection to one of `ctx.addresses` (`connectFirst`), TLS
+ * on top for https, with the request and response of `http.wire.ts`. `run()` resolves once, with a
  * redirect or a verdict, and never rejects; by then the socket is destroyed and the deadline
  * handler dropped. A class rather than a function of closures: those would be made afresh for
  * every hop (and named, at a cost, under tsx), where methods are made once.
@@ -241,6 +241,8 @@ class HopExchange implements ResponseEvents {
   private readonly kept: Buffer[] = [];
   private settled = false;
   private socket: Socket | undefined;
+  /** The TCP connection under `socket` (the same socket for http). */
+  private tcp: Socket | undefined;
   private resolve: ((result: HopResult) => void) | undefined;
   private readonly parser = new ResponseParser(this);
   private readonly isTls: boolean;
@@ -300,6 +302,7 @@ class HopExchange implements ResponseEvents {
   /** The request and its answer on a connected socket (TLS first for https). */
   private exchange(tcp: Socket, request: string): void {
     const { url, trace, deadline } = this.ctx;
+    this.tcp = tcp;
     if (deadline.passed) {
       tcp.destroy();
       this.deadlinePassed();
@@ -392,6 +395,7 @@ class HopExchange implements ResponseEvents {
     this.ctx.deadline.onPass = null;
     this.parser.stop();
     this.socket?.destroy();
+    this.tcp?.destroy();
     this.resolve?.(result);
   }
 

@@ -1,13 +1,14 @@
 import { Hono } from 'hono';
+import { isIP } from 'node:net';
 import type { AppEnv } from '../app.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
-import { notFound } from '../shared/errors.js';
+import type { TargetPolicy } from '../probes/target-policy.js';
+import { notFound, validationFailed } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { sitesDocs } from './sites.docs.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
 import { siteWarnings } from './sites.warnings.js';
-import type { TargetPolicy } from '../probes/target-policy.js';
 import { assertWebhooksAllowed, withWebhookViews } from './sites.webhooks.js';
 
 /** What the routes need of the scheduler: keep its plan in step and run a round on demand. */
@@ -25,10 +26,30 @@ export interface SitesRoutesDeps {
   deleteSite?: (id: number) => boolean;
   /** ALERT_TO, for the warning a site nobody would hear about gets. */
   alertTo?: readonly string[];
-  /** Judges IP-literal webhook URLs at creation (ALLOW_TARGETS / DENY_TARGETS). */
+  /** The probes' target policy: an IP-literal site, upstream or webhook URL it refuses is a 400 here, not a blocked check later. */
   policy?: TargetPolicy;
   /** How following the site's gateway log goes (src/gatewaylog), shown on `GET /:id`. */
   gatewayLogStatus?: (site: SiteView) => unknown;
+}
+
+/**
+ * The site's and its upstreams' URLs whose host is an IP literal the target policy refuses, as a
+ * 400 naming each field and how to allow it. Names are judged when they resolve, by the probe.
+ */
+function refusedTargets(policy: TargetPolicy, body: { url?: string; upstreams?: { url: string }[] }): void {
+  const fields: [string, string][] = [];
+  if (body.url !== undefined) fields.push(['url', body.url]);
+  body.upstreams?.forEach((u, i) => fields.push([`upstreams.${i}.url`, u.url]));
+  const details: { field: string; message: string }[] = [];
+  for (const [field, url] of fields) {
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host) === 0) continue;
+    const decision = policy.check(host);
+    if (decision.allowed) continue;
+    const how = /DENY_TARGETS/.test(decision.reason) ? 'remove it from DENY_TARGETS' : 'add it (or its range) to ALLOW_TARGETS';
+    details.push({ field, message: `the target policy refuses ${host}: ${decision.reason}; to monitor it, ${how}` });
+  }
+  if (details.length) throw validationFailed(`invalid body: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -45,6 +66,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
 
   return new Hono<AppEnv>()
     .post('/', sitesDocs.create, validate('json', siteCreateSchema), async (c) => {
+      if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
@@ -57,6 +79,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     })
     .patch('/:id', sitesDocs.update, validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
+      if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);

@@ -110,8 +110,7 @@ export async function startSwitchableUpstream(host = '127.0.0.1', initial: Upstr
       await server.close();
     },
     async blackhole() {
-      await upstream.stop();
-      hole ??= await startBlackhole(host, port);
+      hole ??= await startBlackhole(host, port, () => upstream.stop());
     },
     async start() {
       await hole?.close();

@@ -21,10 +21,13 @@ export interface Blackhole {
   close(): Promise<void>;
 }
 
+// Started first and told to listen by a line on stdin: the port is taken over within a few ms of
+// its previous owner closing it (a caller swapping a server for a blackhole leaves almost no gap).
 const LISTENER = `
 const server = require('node:net').createServer();
 server.on('error', (e) => { process.stdout.write('error ' + e.code + '\\n'); process.exit(1); });
-server.listen({ host: process.argv[1], port: Number(process.argv[2]), backlog: 1 }, () => process.stdout.write('port ' + server.address().port + '\\n'));
+process.stdin.once('data', () => server.listen({ host: process.argv[1], port: Number(process.argv[2]), backlog: 1 }, () => process.stdout.write('port ' + server.address().port + '\\n')));
+process.stdout.write('ready\\n');
 `;
 
 const connects = (host: string, port: number, withinMs: number) =>
@@ -41,25 +44,53 @@ const connects = (host: string, port: number, withinMs: number) =>
     });
   });
 
-/** A port on `host` where connects hang (see the file's comment); `port` 0 picks a free one. */
-export async function startBlackhole(host = '127.0.0.1', port = 0): Promise<Blackhole> {
-  const child = spawn(process.execPath, ['-e', LISTENER, host, String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * A port on `host` where connects hang (see the file's comment); `port` 0 picks a free one.
+ * `beforeListen` runs once the helper process is up, just before it binds: free the port there.
+ */
+export async function startBlackhole(host = '127.0.0.1', port = 0, beforeListen?: () => Promise<void>): Promise<Blackhole> {
+  const child = spawn(process.execPath, ['-e', LISTENER, host, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const fillers: net.Socket[] = [];
   const close = async () => {
     for (const socket of fillers) socket.destroy();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
+    child.stdin?.destroy();
+    child.stdout?.destroy();
   };
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      let text = '';
-      child.stdout!.on('data', (d) => {
-        text += String(d);
-        if (text.includes('\n')) resolve(text.trim());
-      });
-      child.once('exit', (code) => reject(new Error(`blackhole listener exited (${code}): ${text.trim()}`)));
+    const lines: string[] = [];
+    let waiting: (() => void) | null = null;
+    let text = '';
+    child.stdout!.on('data', (d) => {
+      text += String(d);
+      const parts = text.split('\n');
+      text = parts.pop()!;
+      lines.push(...parts);
+      waiting?.();
     });
+    const exit = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`blackhole listener exited (${code}): ${[...lines, text].join(' ')}`))),
+    );
+    exit.catch(() => {});
+    const nextLine = () =>
+      Promise.race([
+        new Promise<string>((resolve) => {
+          const take = () => {
+            if (lines.length === 0) return;
+            waiting = null;
+            resolve(lines.shift()!);
+          };
+          waiting = take;
+          take();
+        }),
+        exit,
+      ]);
+    if ((await nextLine()) !== 'ready') throw new Error('blackhole listener did not start');
+    await beforeListen?.();
+    child.stdin!.write('go\n');
+    const line = await nextLine();
     if (!line.startsWith('port ')) throw new Error(`blackhole listener: ${line}`);
     const bound = Number(line.slice(5));
     child.kill('SIGSTOP');

@@ -2,24 +2,30 @@ import type { TimelineCheck } from '../diagnosis.types.js';
 import type { TargetView } from '../context.js';
 import type { Detector } from './detector.types.js';
 import { formatList } from '../format.js';
-import { labelOf, lastMessage, namesOf, plural, roundsWhereUpstream, tally } from './helpers.js';
+import { answeredStatus, brokeHttp, failureKind, labelOf, lastMessage, namesOf, plural, roundsWhereUpstream, tally } from './helpers.js';
 
-/** An upstream that answers with a server error or breaks HTTP. */
+/** An upstream that answers with a server error or breaks HTTP (read by failure kind and status). */
 const upstreamFails = (c: TimelineCheck): boolean =>
-  c.outcome === 'invalid_response' ||
-  c.outcome === 'bad_gateway' ||
-  (c.outcome === 'http_error' && (c.statusCode ?? 0) >= 500);
+  failureKind(c) === 'invalid_response' || answeredStatus(c, 500, 599);
 
-/** The site's own answer passes an application error through (not the gateway's 502/504). */
+/**
+ * The site's own answer passes an application error through: broken HTTP, or a 5xx that is not
+ * the gateway's own (its 502 and 504, and the 503 a recognised gateway gives when no upstream
+ * takes the request, as HAProxy does).
+ */
 const siteFails = (c: TimelineCheck): boolean =>
-  c.outcome === 'invalid_response' ||
-  (c.outcome === 'http_error' && (c.statusCode ?? 0) >= 500 && c.statusCode !== 502 && c.statusCode !== 504);
+  brokeHttp(c) ||
+  (answeredStatus(c, 500, 599) && c.statusCode !== 502 && c.statusCode !== 504 && !(c.statusCode === 503 && c.gateway !== null));
+
+/** "HTTP 503", or "broken HTTP" for an answer that broke before it carried a server error. */
+const answerOf = (c: TimelineCheck): string =>
+  c.statusCode !== null && c.statusCode >= 500 ? `HTTP ${c.statusCode}` : 'broken HTTP';
 
 /** "HTTP 500 x4, HTTP 503 x1, broken HTTP x2" */
 function breakdown(checks: TimelineCheck[]): string {
   const count = new Map<string, number>();
   for (const c of checks) {
-    const what = c.outcome === 'invalid_response' ? 'broken HTTP' : `HTTP ${c.statusCode ?? 502}`;
+    const what = answerOf(c);
     count.set(what, (count.get(what) ?? 0) + 1);
   }
   return [...count].map(([what, n]) => (count.size === 1 ? what : `${what} x${n}`)).join(', ');
@@ -48,13 +54,13 @@ export const appError: Detector = (ctx) => {
     rounds.forEach((r) => explains.add(r.at));
     onset = Math.min(onset, t.first.startedAt);
     const failed = target.window.filter((c) => c.startedAt >= t.first!.startedAt && fails(c));
-    broken ||= failed.some((c) => c.outcome === 'invalid_response');
-    failed.forEach((c) => answers.add(c.outcome === 'invalid_response' ? 'broken HTTP' : `HTTP ${c.statusCode ?? 502}`));
+    broken ||= failed.some((c) => answerOf(c) === 'broken HTTP');
+    failed.forEach((c) => answers.add(answerOf(c)));
     const message = lastMessage(failed);
     evidence.push(
       `${target.label} answered ${breakdown(failed)} in ${t.hits} of ${t.total} ${plural(t.total, 'check')} since ${ctx.at(t.first.startedAt)}${message ? ` (last: ${message})` : ''}`,
     );
-    if (target.key !== 'site' && failed.some((c) => c.outcome === 'bad_gateway')) {
+    if (target.key !== 'site' && failed.some((c) => failureKind(c) === 'bad_gateway')) {
       chained = true;
       evidence.push(`${target.label} itself answers 502: the failure is one hop further back, behind it`);
     }

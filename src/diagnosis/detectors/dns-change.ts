@@ -2,7 +2,7 @@ import type { TimelineCheck } from '../diagnosis.types.js';
 import { BASELINE_MS, DNS_LOOKBACK_MS, type DiagnosisContext, type TargetView } from '../context.js';
 import { describeCheck, formatAddresses, formatDuration, gatewayName } from '../format.js';
 import type { Detector, Finding } from './detector.types.js';
-import { plural } from './helpers.js';
+import { answeredStatus, plural } from './helpers.js';
 
 export interface AddressChange {
   /** The first check that saw the new addresses. */
@@ -29,8 +29,7 @@ export function addressChanges(checks: TimelineCheck[]): AddressChange[] {
   return changes;
 }
 
-const isBadGatewayLike = (c: TimelineCheck): boolean =>
-  c.outcome === 'bad_gateway' || (c.outcome === 'http_error' && (c.statusCode ?? 0) >= 500);
+const isBadGatewayLike = (c: TimelineCheck): boolean => answeredStatus(c, 500, 599);
 
 function relation(ctx: DiagnosisContext, at: number): string {
   const delta = ctx.firstFailureAt - at;

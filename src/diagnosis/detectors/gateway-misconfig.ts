@@ -2,10 +2,10 @@ import type { TimelineCheck } from '../diagnosis.types.js';
 import { formatMs, gatewayName } from '../format.js';
 import { median } from '../stats.js';
 import type { Detector } from './detector.types.js';
-import { namesOf, plural } from './helpers.js';
+import { answeredStatus, namesOf, plural } from './helpers.js';
 
-const gatewayError = (c: TimelineCheck): boolean =>
-  c.outcome === 'bad_gateway' || (c.outcome === 'http_error' && (c.statusCode ?? 0) >= 500);
+/** The gateway answered a 5xx (a 502 whose body was cut by a reset is still one). */
+const gatewayError = (c: TimelineCheck): boolean => answeredStatus(c, 500, 599);
 
 /** Every upstream answers fine when probed directly, yet the gateway fails: look at the gateway. */
 export const gatewayMisconfig: Detector = (ctx) => {

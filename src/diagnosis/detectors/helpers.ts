@@ -1,6 +1,19 @@
 import type { TimelineCheck } from '../diagnosis.types.js';
 import type { DiagnosisContext, Round, TargetView } from '../context.js';
 import { formatList } from '../format.js';
+import { failureKind } from '../streak.js';
+
+/**
+ * A failed check that carried an HTTP answer with a status in [low, high], however its body
+ * ended: a 502 page cut by a reset is recorded as `invalid_response` and is still a 502.
+ */
+export const answeredStatus = (c: TimelineCheck, low: number, high = low): boolean =>
+  c.outcome !== 'ok' && c.statusCode !== null && c.statusCode >= low && c.statusCode <= high;
+
+/** The peer broke HTTP before any status arrived (garbage, empty reply, cut head). */
+export const brokeHttp = (c: TimelineCheck): boolean => failureKind(c) === 'invalid_response' && c.statusCode === null;
+
+export { failureKind };
 
 export interface Tally {
   /** The first check that matched; counting starts there. */

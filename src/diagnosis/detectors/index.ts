@@ -1,8 +1,10 @@
 import type { DetectedCode, Detector } from './detector.types.js';
 import { appError } from './app-error.js';
+import { blocked } from './blocked.js';
 import { dnsChange } from './dns-change.js';
 import { dnsFailure } from './dns-failure.js';
 import { firewall } from './firewall.js';
+import { gatewayDown } from './gateway-down.js';
 import { gatewayMisconfig } from './gateway-misconfig.js';
 import { overload } from './overload.js';
 import { tlsError } from './tls-error.js';
@@ -17,7 +19,9 @@ export const detectors: Record<DetectedCode, Detector> = {
   firewall,
   app_error: appError,
   gateway_misconfig: gatewayMisconfig,
+  gateway_down: gatewayDown,
   tls_error: tlsError,
+  blocked,
 };
 
 export { explainUnknown } from './unknown.js';

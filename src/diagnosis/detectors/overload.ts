@@ -3,7 +3,7 @@ import { MIN_BASELINE, type DiagnosisContext, type Round, type TargetView } from
 import { formatMs, gatewayName } from '../format.js';
 import { median, p95 } from '../stats.js';
 import type { Detector } from './detector.types.js';
-import { labelOf, namesOf, plural, resetAtConnect, isUnreachable, tally } from './helpers.js';
+import { answeredStatus, labelOf, namesOf, plural, resetAtConnect, isUnreachable, tally } from './helpers.js';
 
 /** A rise smaller than this is noise, however many times the baseline it is. */
 const MIN_RISE_MS = 100;
@@ -51,7 +51,23 @@ const timedOut = (c: TimelineCheck): boolean =>
 const refusedWhileSlow = (c: TimelineCheck): boolean =>
   (c.outcome === 'conn_timeout' && !isUnreachable(c)) || resetAtConnect(c);
 
-const isGatewayTimeout = (c: TimelineCheck): boolean => c.outcome === 'http_error' && c.statusCode === 504;
+const isGatewayTimeout = (c: TimelineCheck): boolean => answeredStatus(c, 504);
+
+/** Refused or unreachable: the target is gone, not slow. */
+const gone = (c: TimelineCheck): boolean => c.outcome === 'conn_refused' || isUnreachable(c);
+
+/** A connect to an upstream that never completed while the upstream had not slowed down: dropped packets, not load. */
+function droppedConnectRounds(ctx: DiagnosisContext): Set<number> {
+  const rounds = new Set<number>();
+  for (const upstream of ctx.upstreams) {
+    if (latencyRise(ctx, upstream)) continue;
+    for (const r of ctx.rounds) {
+      const c = r.upstreams.get(upstream.key);
+      if (c && c.outcome === 'conn_timeout' && !isUnreachable(c)) rounds.add(r.at);
+    }
+  }
+  return rounds;
+}
 
 /**
  * The site or an upstream got much slower than its own baseline before or during the streak,
@@ -64,23 +80,38 @@ export const overload: Detector = (ctx) => {
   let onset = Number.POSITIVE_INFINITY;
   let rose = false;
   let timeouts = false;
+  const wentDown: TargetView[] = [];
+  // A gateway's 504 in a round where an upstream's connect never completed is the firewall's
+  // evidence: the gateway gave up connecting (its answer took its connect time-out, which is no
+  // slowdown of the site either).
+  const dropped = droppedConnectRounds(ctx);
+  const site: TargetView = dropped.size
+    ? { ...ctx.site, window: ctx.site.window.filter((c) => !(dropped.has(ctx.roundAt(c.startedAt)) && isGatewayTimeout(c))) }
+    : ctx.site;
 
   const explain = (r: Round) => explains.add(r.at);
 
-  for (const target of [ctx.site, ...ctx.upstreams]) {
+  for (const target of [site, ...ctx.upstreams]) {
     const rise = latencyRise(ctx, target);
     const checkOf = (r: Round): TimelineCheck | undefined =>
       target.key === 'site' ? r.site : r.upstreams.get(target.key);
     const slow = (c: TimelineCheck): boolean => rise !== null && c.ttfbMs !== null && c.ttfbMs > rise.threshold;
     const stuck = (c: TimelineCheck): boolean =>
-      timedOut(c) || (rise !== null && refusedWhileSlow(c)) || (target.key === 'site' && isGatewayTimeout(c));
+      timedOut(c) ||
+      (rise !== null && refusedWhileSlow(c)) ||
+      (target.key === 'site' && isGatewayTimeout(c) && !dropped.has(ctx.roundAt(c.startedAt)));
+    // Slowed down before the first failure, then stopped answering at all: the slowdown is the
+    // story (the root), the refusals its consequence.
+    const downAfterRise = (c: TimelineCheck): boolean =>
+      rise !== null && rise.from.startedAt < ctx.firstFailureAt && c.startedAt >= rise.from.startedAt && gone(c);
 
     const t = tally(target.window, stuck);
+    const down = tally(target.window, downAfterRise);
     if (!rise && !t.first) continue;
     hops.push(target);
     for (const r of ctx.failing) {
       const c = checkOf(r);
-      if (c && (slow(c) || stuck(c)) && !ctx.chronic.has(target.key)) explain(r);
+      if (c && (slow(c) || stuck(c) || downAfterRise(c)) && !ctx.chronic.has(target.key)) explain(r);
     }
     if (rise) {
       rose = true;
@@ -90,15 +121,21 @@ export const overload: Detector = (ctx) => {
         `${target.label}: time to first byte ${formatMs(rise.median)} (median) from ${ctx.at(rise.from.startedAt)} on, against ${formatMs(rise.baseMedian)} before (p95 ${formatMs(rise.baseP95)}): ${ratio}x slower`,
       );
     }
+    if (down.first && rise) {
+      wentDown.push(target);
+      evidence.push(
+        `${target.label} then stopped accepting connections: refused or unreachable in ${down.hits} of ${down.total} ${plural(down.total, 'check')} since ${ctx.at(down.first.startedAt)}, ${Math.round((down.first.startedAt - rise.from.startedAt) / 1000)} s after it began to slow down`,
+      );
+    }
     if (t.first) {
       timeouts = true;
       onset = Math.min(onset, t.first.startedAt);
       const stuckChecks = target.window.filter((c) => c.startedAt >= t.first!.startedAt && stuck(c));
       const gatewayTimeouts = stuckChecks.filter(isGatewayTimeout).length;
-      const dropped = stuckChecks.filter((c) => c.outcome === 'conn_reset' || c.outcome === 'conn_timeout').length;
+      const notAccepted = stuckChecks.filter((c) => c.outcome === 'conn_reset' || c.outcome === 'conn_timeout').length;
       const parts = [
-        stuckChecks.length - gatewayTimeouts - dropped > 0 ? `${stuckChecks.length - gatewayTimeouts - dropped} timed out` : '',
-        dropped > 0 ? `${dropped} dropped or not accepted` : '',
+        stuckChecks.length - gatewayTimeouts - notAccepted > 0 ? `${stuckChecks.length - gatewayTimeouts - notAccepted} timed out` : '',
+        notAccepted > 0 ? `${notAccepted} dropped or not accepted` : '',
         gatewayTimeouts > 0 ? `${gatewayTimeouts} answered 504 Gateway Timeout by ${gatewayName(ctx.gateway)}` : '',
       ].filter(Boolean);
       evidence.push(`${target.label}: ${parts.join(', ')}, of ${t.total} ${plural(t.total, 'check')} since ${ctx.at(t.first.startedAt)}`);
@@ -109,13 +146,14 @@ export const overload: Detector = (ctx) => {
   const upstreamHops = hops.filter((h) => h.key !== 'site');
   const who = upstreamHops.length ? labelOf(upstreamHops) : ctx.site.label;
   const be = upstreamHops.length > 1 ? 'are' : 'is';
+  const then = wentDown.length ? `, then stopped accepting connections` : timeouts ? ' and timing out' : '';
   const summary = rose
-    ? `${who} ${be} overloaded: much slower than ${upstreamHops.length > 1 ? 'their' : 'its'} own baseline${timeouts ? ' and timing out' : ''}, so ${ctx.symptom}`
+    ? `${who} ${be} overloaded: much slower than ${upstreamHops.length > 1 ? 'their' : 'its'} own baseline${then}, so ${ctx.symptom}`
     : `${who} ${upstreamHops.length > 1 ? 'stop' : 'stops'} answering in time, so ${ctx.symptom}`;
   const names = upstreamHops.length ? namesOf(upstreamHops) : `the servers behind ${ctx.site.name}`;
   return {
     code: 'overload',
-    strength: rose && timeouts ? 0.85 : rose ? 0.7 : 0.5,
+    strength: rose && (timeouts || wentDown.length > 0) ? 0.85 : rose ? 0.7 : 0.5,
     explains,
     onset,
     hops: hops.map((h) => h.key),

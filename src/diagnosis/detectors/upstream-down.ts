@@ -8,7 +8,7 @@ const isDown = (c: TimelineCheck): boolean => c.outcome === 'conn_refused' || is
 
 /**
  * The hop behind the gateway is not there: its port refuses connections (nothing listens) or its
- * host cannot be reached at all. Also the site itself, when its own server refuses.
+ * host cannot be reached at all. (The site's own address refusing is `gateway_down`.)
  */
 export const upstreamDown: Detector = (ctx) => {
   const explains = new Set<number>();
@@ -40,44 +40,10 @@ export const upstreamDown: Detector = (ctx) => {
     if (lastGood) evidence.push(`${upstream.label} last answered fine at ${ctx.at(lastGood.startedAt)}`);
   }
 
-  // The site's own server (or the gateway itself) refusing: nothing in front of it to blame.
-  const siteDown = tally(
-    ctx.site.window.filter((c) => c.startedAt >= ctx.firstFailureAt),
-    isDown,
-  );
-  const siteRounds = ctx.failing.filter((r) => isDown(r.site));
-  siteRounds.forEach((r) => explains.add(r.at));
-  if (siteDown.first) {
-    onset = Math.min(onset, siteDown.first.startedAt);
-    const where = siteDown.first.address ? `${siteDown.first.address}:${ctx.site.port}` : ctx.site.endpoint;
-    evidence.unshift(
-      `${ctx.site.label} (${where}) refused or could not be reached in ${siteDown.hits} of ${siteDown.total} checks since ${ctx.at(siteDown.first.startedAt)}`,
-    );
-  }
-
-  if (downHops.length === 0 && !siteDown.first) return null;
+  // The site's own address refusing is the gateway (or the site's server) down: gateway_down.
+  if (downHops.length === 0) return null;
 
   const gw = gatewayName(ctx.gateway);
-  if (downHops.length === 0) {
-    const noGateway = ctx.upstreams.length === 0;
-    return {
-      code: 'upstream_down',
-      strength: 0.9,
-      explains,
-      onset,
-      hops: ['site'],
-      summary: noGateway
-        ? `the server of ${ctx.site.label} (${ctx.site.endpoint}) refuses connections or cannot be reached`
-        : `the gateway in front of ${ctx.site.label} (${ctx.site.endpoint}) refuses connections itself`,
-      evidence,
-      advice: [
-        `Check that the ${noGateway ? 'web server' : 'gateway'} on ${ctx.site.endpoint} is running and listening on port ${ctx.site.port}; start or restart it.`,
-        `If the address it connected to is not that server's, correct the DNS record of ${ctx.site.host}.`,
-        'If it stopped on its own, its logs and the kernel log (OOM kills) usually say why.',
-      ],
-    };
-  }
-
   // When every upstream is down in a failing round the gateway had nowhere to send the request;
   // with one of several down, a gateway that retries the next one should have hidden it.
   const downIn = (r: Round, u: TargetView): boolean => {
@@ -108,7 +74,7 @@ export const upstreamDown: Detector = (ctx) => {
     strength: 0.6 + 0.3 * share,
     explains,
     onset,
-    hops: [...downHops.map((u) => u.key), ...(siteDown.first ? ['site'] : [])],
+    hops: downHops.map((u) => u.key),
     summary: `${labelOf(downHops)} ${verb}, so ${ctx.symptom}`,
     evidence,
     advice,
