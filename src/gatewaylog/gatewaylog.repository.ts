@@ -82,8 +82,8 @@ export function createGatewayLogRepository(db: Db) {
   );
   const sitesWithLines = sqlite.prepare<[], { site_id: number }>('SELECT DISTINCT site_id FROM gateway_log_lines');
   const pruneBeyond = sqlite.prepare(
-    `DELETE FROM gateway_log_lines WHERE site_id = @siteId AND incident_id IS NULL AND id < (
-       SELECT id FROM gateway_log_lines WHERE site_id = @siteId ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+    `DELETE FROM gateway_log_lines WHERE site_id = @siteId AND incident_id IS NULL AND id <= (
+       SELECT id FROM gateway_log_lines WHERE site_id = @siteId AND incident_id IS NULL ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
   );
   const insertLines = sqlite.transaction((lines: NewLogLine[], file: { path: string } & Omit<FileState, 'message'> & { message: string | null; now: number }) => {
     for (const line of lines) insertLine.run(line);
@@ -141,7 +141,7 @@ export function createGatewayLogRepository(db: Db) {
       return pruneOld.run(before, limit).changes;
     },
 
-    /** Keeps at most `keep` lines per site outside incidents (a flooding gateway cannot fill the disk). */
+    /** Keeps at most the newest `keep` lines per site that no incident cites (a flooding gateway cannot fill the disk). */
     capPerSite(keep: number): number {
       let n = 0;
       for (const { site_id } of sitesWithLines.all()) n += pruneBeyond.run({ siteId: site_id, keep }).changes;
