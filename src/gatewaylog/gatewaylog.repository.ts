@@ -50,7 +50,8 @@ export interface FileState {
 export function createGatewayLogRepository(db: Db) {
   const sqlite = db.$client;
   const selectSources = sqlite.prepare<[], { id: number; url: string; gateway_log: string }>(
-    'SELECT id, url, gateway_log FROM sites WHERE gateway_log IS NOT NULL',
+    // The partial index's own condition (sites.table.ts), so that SQLite reads only that index.
+    `SELECT id, url, gateway_log FROM sites WHERE gateway_log IS NOT NULL AND gateway_log <> 'null'`,
   );
   const selectUpstreams = sqlite.prepare<[number], { id: number; name: string; url: string }>(
     'SELECT id, name, url FROM upstreams WHERE site_id = ? ORDER BY position',
@@ -93,12 +94,13 @@ export function createGatewayLogRepository(db: Db) {
   return {
     /** Every site with a gateway log (a partial index keeps this cheap however many sites there are). */
     sources(): LogSource[] {
-      return selectSources.all().map((row) => ({
-        siteId: row.id,
-        url: row.url,
-        gatewayLog: JSON.parse(row.gateway_log) as GatewayLogConfig,
-        upstreams: selectUpstreams.all(row.id),
-      }));
+      const out: LogSource[] = [];
+      for (const row of selectSources.all()) {
+        const gatewayLog = JSON.parse(row.gateway_log) as GatewayLogConfig | null;
+        if (!gatewayLog?.path || !gatewayLog.format) continue;
+        out.push({ siteId: row.id, url: row.url, gatewayLog, upstreams: selectUpstreams.all(row.id) });
+      }
+      return out;
     },
 
     file(path: string): FileState | undefined {

@@ -28,23 +28,24 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     return site;
   };
 
+  /** A site with a gateway log also says how following it goes (`gatewayLogStatus`). */
+  const withLogStatus = (site: SiteView) =>
+    deps.gatewayLogStatus && site.gatewayLog ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site;
+
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), async (c) => {
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
-      return c.json(site, 201);
+      return c.json(withLogStatus(site), 201);
     })
     .get('/', (c) => c.json({ sites: deps.sites.list() }))
-    .get('/:id', validate('param', idParam), (c) => {
-      const site = mustExist(c.req.valid('param').id);
-      return c.json(deps.gatewayLogStatus ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site);
-    })
+    .get('/:id', validate('param', idParam), (c) => c.json(withLogStatus(mustExist(c.req.valid('param').id))))
     .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
       deps.scheduler.siteChanged(id, site);
-      return c.json(site);
+      return c.json(withLogStatus(site));
     })
     .delete('/:id', validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');

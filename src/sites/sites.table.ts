@@ -31,8 +31,9 @@ export const sites = sqliteTable(
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
   },
-  // Partial: the gateway-log follower reads the few sites that have one every second.
-  (t) => [index('sites_gateway_log_idx').on(t.id).where(sql`${t.gatewayLog} IS NOT NULL`)],
+  // Partial: the gateway-log follower reads the few sites that have one every second. A create
+  // through a JSON placeholder stores null as the text 'null', an update as SQL NULL: both mean none.
+  (t) => [index('sites_gateway_log_idx').on(t.id).where(sql`${t.gatewayLog} IS NOT NULL AND ${t.gatewayLog} <> 'null'`)],
 );
 
 export const upstreams = sqliteTable(

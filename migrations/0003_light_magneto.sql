@@ -27,4 +27,4 @@ CREATE TABLE `gateway_log_lines` (
 CREATE INDEX `gateway_log_lines_site_idx` ON `gateway_log_lines` (`site_id`,`at`);--> statement-breakpoint
 CREATE INDEX `gateway_log_lines_read_idx` ON `gateway_log_lines` (`read_at`);--> statement-breakpoint
 ALTER TABLE `sites` ADD `gateway_log` text;--> statement-breakpoint
-CREATE INDEX `sites_gateway_log_idx` ON `sites` (`id`) WHERE "sites"."gateway_log" IS NOT NULL;
+CREATE INDEX `sites_gateway_log_idx` ON `sites` (`id`) WHERE "sites"."gateway_log" IS NOT NULL AND "sites"."gateway_log" <> 'null';
