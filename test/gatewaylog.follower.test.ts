@@ -131,6 +131,23 @@ describe('gateway log follower', () => {
     expect(kept.find((l) => l.raw.includes('*2 '))).toMatchObject({ kind: 'refused', relation: 'foreign', upstream: '127.0.0.1:9', upstreamId: null });
   });
 
+  it('retention: old lines go unless an incident cites them; at most so many per site', async () => {
+    const { file, site, tick } = await setup();
+    tick();
+    appendFileSync(file, refused(1) + refused(2) + refused(3));
+    tick();
+    const repo = t!.svc.gatewayLogLines;
+    const [newest] = await lines(site.id);
+    repo.attachToIncident(site.id, newest.at, 77);
+    expect((await lines(site.id)).every((l) => l.incidentId === 77)).toBe(true);
+    appendFileSync(file, refused(4) + refused(5));
+    tick();
+    expect(repo.capPerSite(1)).toBe(1); // 5 lines: 3 cited, 1 kept, 1 over the cap
+    expect(await lines(site.id)).toHaveLength(4);
+    expect(repo.pruneOlderThan(t!.svc.clock.now() + 1, 100)).toBe(1);
+    expect((await lines(site.id)).map((l) => l.incidentId)).toEqual([77, 77, 77]);
+  });
+
   it('validates gatewayLog, and PATCH null stops following', async () => {
     const { site } = await setup();
     const bad = await t!.call('PATCH', `/api/sites/${site.id}`, { gatewayLog: { path: 'logs/error.log', format: 'nginx' } });
@@ -142,7 +159,7 @@ describe('gateway log follower', () => {
     const off = await t!.call('PATCH', `/api/sites/${site.id}`, { gatewayLog: null });
     expect(off.status).toBe(200);
     expect(off.body.gatewayLog).toBeNull();
-    expect((await t!.call('GET', `/api/sites/${site.id}`)).body.gatewayLogStatus).toBeNull();
+    expect((await t!.call('GET', `/api/sites/${site.id}`)).body).not.toHaveProperty('gatewayLogStatus');
     // The public status never shows it.
     expect(JSON.stringify((await t!.call('GET', '/api/status', undefined, { token: null })).body)).not.toContain('gatewayLog');
   });

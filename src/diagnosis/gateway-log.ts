@@ -131,7 +131,32 @@ export function weighGatewayLog(ctx: DiagnosisContext, findings: Finding[]): Fin
       advice: adviceOf(ctx, code, gw, all),
     });
   }
-  return out;
+  return contest(ctx, out, new Set(byCode.keys()), gw, log.file);
+}
+
+/** Causes whose pattern the gateway's log tells apart: one it does not support is lowered. */
+const CONTESTABLE = new Set<CauseCode>(['upstream_down', 'overload', 'firewall', 'app_error', 'gateway_misconfig']);
+/** What a contested cause keeps of its strength. */
+const CONTESTED_FACTOR = 0.8;
+
+/**
+ * The gateway's own words outrank an inference from the outside: a cause the log does not support,
+ * about failures the causes it does support explain all of, is lowered (e.g. a 504 that took the
+ * gateway's connect time-out looks like a slow site, while the log says the connects time out).
+ */
+function contest(ctx: DiagnosisContext, findings: Finding[], supported: Set<CauseCode>, gw: string, file: string): Finding[] {
+  const backed = new Set(findings.filter((f) => supported.has(f.code)).flatMap((f) => [...f.explains]));
+  if (backed.size === 0) return findings;
+  const said = formatList([...supported]);
+  return findings.map((f) => {
+    if (supported.has(f.code) || !CONTESTABLE.has(f.code) || f.explains.size === 0) return f;
+    if (![...f.explains].every((at) => backed.has(at))) return f;
+    return {
+      ...f,
+      strength: f.strength * CONTESTED_FACTOR,
+      evidence: [...f.evidence, `${gw} ${file} does not show this for the same failures: its lines point at ${said}`],
+    };
+  });
 }
 
 function whoOf(ctx: DiagnosisContext, events: GatewayLogEvent[]): string {

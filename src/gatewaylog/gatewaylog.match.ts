@@ -79,7 +79,8 @@ export function attribute(sources: LogSource[], line: ParsedLine): Attribution[]
   }
   if (out.length) return out;
   if (byHost.length === 0 && sources.length > 1) return [];
-  // An address with a port that is none of the site's upstreams: the gateway sends there instead.
-  const foreign = line.upstream !== null && split(line.upstream).port !== null;
-  return candidates.map((s) => ({ siteId: s.siteId, relation: foreign ? 'foreign' : 'site', upstreamId: null }));
+  // An address with a port that is none of the site's upstreams: the gateway sends there instead
+  // (a site without upstreams has none to compare with).
+  const addressed = line.upstream !== null && split(line.upstream).port !== null;
+  return candidates.map((s) => ({ siteId: s.siteId, relation: addressed && s.upstreams.length > 0 ? 'foreign' : 'site', upstreamId: null }));
 }

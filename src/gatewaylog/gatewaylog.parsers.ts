@@ -77,7 +77,7 @@ export const parseNginx: LineParser = (line) => {
 // response headers, D while passing data. `<NOSRV>`: no server could be chosen at all.
 
 const HAPROXY_HTTP =
-  /(\S+):\d+ \[(\d{2})\/(\w{3})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?\] (\S+) ([^\s/]+)\/(\S+) \S+ (-?\d+) \S+ \S+ \S+ (([A-Za-z-]{2})[A-Za-z-]{0,2}) /;
+  /(?:^|\s)(\S+):\d+ \[(\d{2})\/(\w{3})\/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d{3}))?\] (\S+) ([^\s/]+)\/(\S+) \S+ (-?\d+) \S+ \S+ \S+ (([A-Za-z-]{2})[A-Za-z-]{0,2}) /;
 // Health checks: "Server be/app-1 is DOWN, reason: Layer4 connection problem, info: "Connection refused", ..."
 const HAPROXY_SERVER = /Server ([^\s/]+)\/(\S+) is (?:going )?DOWN(.*)$/;
 const HAPROXY_NO_SERVER = /backend (\S+) has no server available!/;

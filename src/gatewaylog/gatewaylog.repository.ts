@@ -50,7 +50,8 @@ export interface FileState {
 export function createGatewayLogRepository(db: Db) {
   const sqlite = db.$client;
   const selectSources = sqlite.prepare<[], { id: number; url: string; gateway_log: string }>(
-    'SELECT id, url, gateway_log FROM sites WHERE gateway_log IS NOT NULL',
+    // The partial index's own condition (sites.table.ts), so that SQLite reads only that index.
+    `SELECT id, url, gateway_log FROM sites WHERE gateway_log IS NOT NULL AND gateway_log <> 'null'`,
   );
   const selectUpstreams = sqlite.prepare<[number], { id: number; name: string; url: string }>(
     'SELECT id, name, url FROM upstreams WHERE site_id = ? ORDER BY position',
@@ -82,8 +83,8 @@ export function createGatewayLogRepository(db: Db) {
   );
   const sitesWithLines = sqlite.prepare<[], { site_id: number }>('SELECT DISTINCT site_id FROM gateway_log_lines');
   const pruneBeyond = sqlite.prepare(
-    `DELETE FROM gateway_log_lines WHERE site_id = @siteId AND incident_id IS NULL AND id < (
-       SELECT id FROM gateway_log_lines WHERE site_id = @siteId ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
+    `DELETE FROM gateway_log_lines WHERE site_id = @siteId AND incident_id IS NULL AND id <= (
+       SELECT id FROM gateway_log_lines WHERE site_id = @siteId AND incident_id IS NULL ORDER BY id DESC LIMIT 1 OFFSET @keep)`,
   );
   const insertLines = sqlite.transaction((lines: NewLogLine[], file: { path: string } & Omit<FileState, 'message'> & { message: string | null; now: number }) => {
     for (const line of lines) insertLine.run(line);
@@ -93,12 +94,13 @@ export function createGatewayLogRepository(db: Db) {
   return {
     /** Every site with a gateway log (a partial index keeps this cheap however many sites there are). */
     sources(): LogSource[] {
-      return selectSources.all().map((row) => ({
-        siteId: row.id,
-        url: row.url,
-        gatewayLog: JSON.parse(row.gateway_log) as GatewayLogConfig,
-        upstreams: selectUpstreams.all(row.id),
-      }));
+      const out: LogSource[] = [];
+      for (const row of selectSources.all()) {
+        const gatewayLog = JSON.parse(row.gateway_log) as GatewayLogConfig | null;
+        if (!gatewayLog?.path || !gatewayLog.format) continue;
+        out.push({ siteId: row.id, url: row.url, gatewayLog, upstreams: selectUpstreams.all(row.id) });
+      }
+      return out;
     },
 
     file(path: string): FileState | undefined {
@@ -141,7 +143,7 @@ export function createGatewayLogRepository(db: Db) {
       return pruneOld.run(before, limit).changes;
     },
 
-    /** Keeps at most `keep` lines per site outside incidents (a flooding gateway cannot fill the disk). */
+    /** Keeps at most the newest `keep` lines per site that no incident cites (a flooding gateway cannot fill the disk). */
     capPerSite(keep: number): number {
       let n = 0;
       for (const { site_id } of sitesWithLines.all()) n += pruneBeyond.run({ siteId: site_id, keep }).changes;

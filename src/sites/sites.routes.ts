@@ -64,19 +64,20 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     return warnings.length ? { ...site, warnings } : site;
   };
 
+  /** A site with a gateway log also says how following it goes (`gatewayLogStatus`). */
+  const withLogStatus = (site: SiteView) =>
+    deps.gatewayLogStatus && site.gatewayLog ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site;
+
   return new Hono<AppEnv>()
     .post('/', sitesDocs.create, validate('json', siteCreateSchema), async (c) => {
       if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
-      return c.json(withWarnings(withWebhookViews(site)), 201);
+      return c.json(withWarnings(withLogStatus(withWebhookViews(site))), 201);
     })
     .get('/', sitesDocs.list, (c) => c.json({ sites: deps.sites.list().map(withWebhookViews) }))
-    .get('/:id', sitesDocs.get, validate('param', idParam), (c) => {
-      const site = withWebhookViews(mustExist(c.req.valid('param').id));
-      return c.json(deps.gatewayLogStatus ? { ...site, gatewayLogStatus: deps.gatewayLogStatus(site) } : site);
-    })
+    .get('/:id', sitesDocs.get, validate('param', idParam), (c) => c.json(withLogStatus(withWebhookViews(mustExist(c.req.valid('param').id)))))
     .patch('/:id', sitesDocs.update, validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
       if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
@@ -84,7 +85,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
       deps.scheduler.siteChanged(id, site);
-      return c.json(withWarnings(withWebhookViews(site)));
+      return c.json(withWarnings(withLogStatus(withWebhookViews(site))));
     })
     .delete('/:id', sitesDocs.remove, validate('param', idParam), (c) => {
       const { id } = c.req.valid('param');

@@ -44,8 +44,9 @@ export const sites = sqliteTable(
   (t) => [
     // Finds the sites that already watch a URL (a duplicate gets a warning at creation).
     index('sites_url_idx').on(t.url),
-    // Partial: the gateway-log follower reads the few sites that have one every second.
-    index('sites_gateway_log_idx').on(t.id).where(sql`${t.gatewayLog} IS NOT NULL`),
+    // Partial: the gateway-log follower reads the few sites that have one every second. A create
+    // through a JSON placeholder stores null as the text 'null', an update as SQL NULL: both mean none.
+    index('sites_gateway_log_idx').on(t.id).where(sql`${t.gatewayLog} IS NOT NULL AND ${t.gatewayLog} <> 'null'`),
   ],
 );
 

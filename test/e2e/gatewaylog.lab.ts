@@ -210,6 +210,8 @@ export async function scenario(
   expect(cited[0]).toMatch(/: \d+x "/);
   const kept = await lab.logLines();
   expect(kept.some((l) => l.kind === opts.kind), `${lab.product} ${name}: a ${opts.kind} line kept\n${report}`).toBe(true);
+  // Kept with the incident: retention keeps them as long as it.
+  expect(kept.some((l) => l.kind === opts.kind && l.incidentId === detail.id), `${lab.product} ${name}: lines attached to the incident`).toBe(true);
   const without = await lab.withoutLog(detail);
   // For the report: what the log changed.
   console.log(
