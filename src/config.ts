@@ -50,6 +50,11 @@ export const configSchema = z.object({
   RETENTION_RAW_HOURS: int(1, 24 * 365).default(48),
   ALLOW_TARGETS: cidrs.optional(),
   DENY_TARGETS: cidrs.optional(),
+  /** Where users reach Gatewatch (absolute http(s) URL): alerts and webhooks link to the incident's page. */
+  PUBLIC_URL: z
+    .string()
+    .refine((v) => /^https?:\/\//.test(v) && URL.canParse(v), 'PUBLIC_URL must be an absolute http:// or https:// URL')
+    .optional(),
   /** GET /metrics without the API token. */
   METRICS_PUBLIC: bool('METRICS_PUBLIC').default(false),
   /** A cert_expiring alert when a target's certificate expires within this many days. */

@@ -22,10 +22,16 @@ import { createHousekeeping } from './scheduler/housekeeping.js';
 import { createMetrics } from './metrics/metrics.collector.js';
 import { metricsRoutes } from './metrics/metrics.routes.js';
 import { createAlertsRepository } from './alerts/alerts.repository.js';
+import { createWebhooksRepository } from './alerts/webhooks.repository.js';
+import { createWebhookSender } from './alerts/webhooks.sender.js';
+import { createTargetPolicy } from './probes/target-policy.js';
+import { createCertWatch } from './certs/certs.watch.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
   probe?: HttpProbe;
+  /** Webhook delivery settings (tests: shorter back-off). */
+  webhooks?: { pollMs?: number; retryBaseMs?: number; maxRetryMs?: number; timeoutMs?: number };
 }
 
 export interface RunningService {
@@ -53,7 +59,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const sites = createSitesRepository(db, clock);
   const checks = createChecksRepository(db);
   const incidents = createIncidentsRepository(db);
+  const webhooksRepo = createWebhooksRepository(db);
+  const policy = createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS });
   const outbox = createAlertsOutbox(db, {
+    webhooks: webhooksRepo,
     alertTo: config.ALERT_TO ?? [],
     groupSeconds: config.ALERT_GROUP_SECONDS,
     reminderMinutes: config.REMINDER_MINUTES,
@@ -64,15 +73,19 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const metrics = createMetrics({
     db,
     schedulerStats: () => scheduler.stats(),
-    alertsPending: () => alertsRepo.countPending(),
+    alertsPending: () => alertsRepo.countPending() + webhooksRepo.countPending(),
   });
+  const certs = createCertWatch({ db, clock, warnDays: config.CERT_WARN_DAYS, alertTo: config.ALERT_TO ?? [], sites, webhooks: webhooksRepo });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
     probe: probes.probe,
     record: (rounds) => {
       const stored = recorder.record(rounds);
-      for (const rows of stored.values()) metrics.observe(rows);
+      for (const rows of stored.values()) {
+        metrics.observe(rows);
+        certs.observe(rows);
+      }
       return stored;
     },
     clock,
@@ -80,6 +93,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
   const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM });
+  const webhooks = createWebhookSender({ db, clock, logger, policy, publicUrl: config.PUBLIC_URL, ...overrides.webhooks });
   const housekeeping = createHousekeeping({ db, clock, logger, outbox, sites, retentionRawHours: config.RETENTION_RAW_HOURS });
   const status = createStatusService(db, clock);
 
@@ -89,7 +103,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler }) },
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, policy }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
@@ -97,7 +111,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, metrics };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, metrics, webhooks };
 }
 
 /**
@@ -117,9 +131,10 @@ export type Service = ReturnType<typeof buildService>;
  * HTTP server. `stop()` undoes it in reverse order.
  */
 export async function startService(config: Config, logger: Logger, overrides: ServiceOverrides = {}): Promise<RunningService> {
-  const { app, db, scheduler, probes, sender, housekeeping, status } = buildService(config, logger, overrides);
+  const { app, db, scheduler, probes, sender, housekeeping, status, webhooks } = buildService(config, logger, overrides);
   scheduler.start();
   sender.start();
+  webhooks.start();
   housekeeping.start();
 
   const server: ServerType = await new Promise((resolve, reject) => {
@@ -142,6 +157,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await probes.close();
         housekeeping.stop();
         await sender.stop();
+        await webhooks.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();
         closeDatabase(db);

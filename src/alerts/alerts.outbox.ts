@@ -5,7 +5,7 @@ import { createIncidentsRepository } from '../incidents/incidents.repository.js'
 import type { IncidentRow } from '../incidents/incidents.table.js';
 import type { GatewayProduct } from '../probes/probes.types.js';
 import type { Clock } from '../shared/clock.js';
-import type { MaintenanceWindow } from '../sites/sites.table.js';
+import type { MaintenanceWindow, SiteWebhook } from '../sites/sites.table.js';
 import { createAlertsRepository, type NewAlert } from './alerts.repository.js';
 import type { AlertKind, AlertRow } from './alerts.table.js';
 import type { AlertPayload, AlertSiteInfo } from './alerts.types.js';
@@ -18,6 +18,8 @@ export interface AlertsOutboxOptions {
   /** REMINDER_MINUTES: 0 turns reminders off. */
   reminderMinutes: number;
   clock: Clock;
+  /** Writes the webhook deliveries of an alert (webhooks.repository.ts), in the alert's transaction. */
+  webhooks?: { addFor(alert: AlertRow, webhooks: SiteWebhook[]): void };
 }
 
 export interface EnqueueExtra {
@@ -159,8 +161,9 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
         payload.previousCause = told?.payload.incident.causes[0]?.summary ?? null;
       }
 
-      if (recipients.length === 0) writeCancelled(CANCEL_REASONS.noRecipients);
-      else repo.insert(row);
+      // Webhooks hear of what the owners would: the alert as written (also with no email recipients).
+      const written = recipients.length === 0 ? writeCancelled(CANCEL_REASONS.noRecipients) : repo.insert(row);
+      if (site.webhooks?.length) opts.webhooks?.addFor(written, site.webhooks);
     });
   };
 
