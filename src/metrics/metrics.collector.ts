@@ -41,7 +41,7 @@ const PHASES = ['dns', 'connect', 'tls', 'ttfb', 'total'] as const;
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
 const LAG_BOUNDS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** A scrape yields to the event loop after this long (ms) of work, so it never holds the scheduler for long. */
-const SLICE_MS = 8;
+const SLICE_MS = 25;
 /** How many sites are rendered between two looks at the clock. */
 const SITES_PER_LOOK = 100;
 
