@@ -110,6 +110,8 @@ describe('certificate expiry', () => {
     expect(status.certificate).toEqual({ expiresAt, issuer: 'localhost (Test CA)' });
     expect(status.upstreams[0].certificate).toBeNull();
     expect((await t.call('GET', `/api/status/${site.id}`, undefined, { token: null })).body.certificate.expiresAt).toBe(expiresAt);
+    const listed = (await t.call('GET', '/api/status')).body.sites.find((e: { id: number }) => e.id === site.id);
+    expect(listed.certificate).toEqual({ expiresAt, issuer: 'localhost (Test CA)' });
 
     // More checks of the same certificate: still one alert, one email, one webhook.
     const seen = (await siteChecks()).length;
