@@ -24,6 +24,7 @@ import { forkTargets } from './lib/child.js';
 import { hostAddress, siteName } from './lib/names.js';
 import type { MixedReport } from './lib/mixed.js';
 import { prefill, type PrefillReport } from './lib/prefill.js';
+import { scrapeMetrics } from './lib/scrape.js';
 import { diffThreads, ioWritten, threadCpu } from './lib/threads.js';
 import { BENCH_TOKEN, closeDatabase, startBenchService } from './lib/service.js';
 import { histQuantile, round } from './lib/stats.js';
@@ -46,6 +47,9 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '16' },
     'clients-duration': { type: 'string', default: '30' },
     'client-pause': { type: 'string', default: '50' },
+    /** Window D: GET /metrics every --scrape-every s for --scrape-duration s (0: no window D). */
+    'scrape-every': { type: 'string', default: '15' },
+    'scrape-duration': { type: 'string', default: '60' },
     ceiling: { type: 'string', default: '2000' },
     prefill: { type: 'boolean', default: true },
     'no-prefill': { type: 'boolean', default: false },
@@ -217,7 +221,7 @@ async function main() {
     const sqlite = svc.db.$client;
     /** Measures the service over window `window` of `seconds` while `load` (if any) runs in the load process, for one second less. */
     const measure = async <L>(
-      window: 'A' | 'B' | 'C',
+      window: 'A' | 'B' | 'C' | 'D',
       seconds: number,
       load: ((durationMs: number) => Promise<L>) | null,
       profileFile?: string,
@@ -356,6 +360,13 @@ async function main() {
       });
     if (clients > 0) log(`window C: the same with ${clients} API clients writing and reading, ${clientPauseMs} ms between each one's requests, ${clientsS} s`);
     const c = clients > 0 ? await measure('C', clientsS, runClients) : null;
+    const scrapeS = int('scrape-duration', args['scrape-duration'], 0, 3600);
+    const scrapeEveryS = int('scrape-every', args['scrape-every'], 1, 600);
+    if (scrapeS > 0) log(`window D: the same with GET /metrics every ${scrapeEveryS} s, ${scrapeS} s`);
+    const d =
+      scrapeS > 0
+        ? await measure('D', scrapeS, (durationMs) => scrapeMetrics({ api: service!.api, token: BENCH_TOKEN, everyMs: scrapeEveryS * 1000, durationMs }))
+        : null;
     sampleMemory();
     const rssEnd = process.memoryUsage.rss();
     clearInterval(rssTimer);
@@ -433,6 +444,13 @@ async function main() {
               loadProcessPctOfOneCore: c.cpu.loadProcessPctOfOneCore,
             },
             cpuPctOfOneCoreAdded: round(c.cpu.pctOfOneCore! - a.cpu.pctOfOneCore!, 2),
+          }
+        : null,
+      /** Window D: GET /metrics scraped as Prometheus would, and the scheduler meanwhile. */
+      metrics: d
+        ? {
+            ...d.load!,
+            window: { seconds: d.window.seconds, onTimePct: d.window.onTimePct, lagMs: d.lagMs, eventLoopDelayMs: d.eventLoopDelayMs, cpuPctOfOneCore: d.cpu.pctOfOneCore },
           }
         : null,
       prefill: prefillReport,
@@ -520,6 +538,12 @@ function printSummary(r: any) {
         ]
       : []),
     ...(r.clients ? clientsSummary(r.clients) : []),
+    ...(r.metrics
+      ? [
+          `GET /metrics every ${r.metrics.everyMs / 1000} s: p50 ${r.metrics.ms.p50} ms  p99 ${r.metrics.ms.p99} ms  max ${r.metrics.ms.max} ms  (${r.metrics.scrapes} scrapes, ${r.metrics.lines} lines, ${Math.round(r.metrics.bytes / 1024)} KiB, ${r.metrics.failures} failed)`,
+          `  while scraping: lag p99 ${r.metrics.window.lagMs.p99} ms max ${r.metrics.window.lagMs.max} ms, on time ${r.metrics.window.onTimePct} %, event-loop p99 ${r.metrics.window.eventLoopDelayMs.p99} ms, CPU ${r.metrics.window.cpuPctOfOneCore} %`,
+        ]
+      : []),
     `POST /api/sites: ${r.creation.perSecond} /s (${r.params.concurrency} in flight)`,
     `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; minute rollup row ${r.db.tables.rollups_minute?.bytesPerRow} B`,
     ...r.db.steadyState.map(

@@ -33,10 +33,15 @@ import { gatewayLogRoutes } from './gatewaylog/gatewaylog.routes.js';
 import { createPagesRepository } from './pages/pages.repository.js';
 import { pagesRoutes } from './pages/pages.routes.js';
 import type { UptimeSeries } from './pages/uptime-series.js';
+import { createWebhooksRepository } from './alerts/webhooks.repository.js';
+import { createWebhookSender } from './alerts/webhooks.sender.js';
+import { createCertWatch } from './certs/certs.watch.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
   probe?: HttpProbe;
+  /** Webhook delivery settings (tests: shorter back-off). */
+  webhooks?: { pollMs?: number; retryBaseMs?: number; maxRetryMs?: number; timeoutMs?: number };
 }
 
 export interface RunningService {
@@ -77,7 +82,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const sites = createSitesRepository(db, clock);
   const checks = createChecksRepository(db);
   const incidents = createIncidentsRepository(db);
+  const webhooksRepo = createWebhooksRepository(db);
+  const policy = createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS });
   const outbox = createAlertsOutbox(db, {
+    webhooks: webhooksRepo,
     alertTo: config.ALERT_TO ?? [],
     groupSeconds: config.ALERT_GROUP_SECONDS,
     reminderMinutes: config.REMINDER_MINUTES,
@@ -92,15 +100,19 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const metrics = createMetrics({
     db,
     schedulerStats: () => scheduler.stats(),
-    alertsPending: () => alertsRepo.countPending(),
+    alertsPending: () => alertsRepo.countPending() + webhooksRepo.countPending(),
   });
+  const certs = createCertWatch({ db, clock, warnDays: config.CERT_WARN_DAYS, alertTo: config.ALERT_TO ?? [], sites, webhooks: webhooksRepo });
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
     probe: probes.probe,
     record: (rounds) => {
       const stored = recorder.record(rounds);
-      for (const rows of stored.values()) metrics.observe(rows);
+      for (const rows of stored.values()) {
+        metrics.observe(rows);
+        certs.observe(rows);
+      }
       return stored;
     },
     clock,
@@ -108,6 +120,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
   const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, publicUrl: config.PUBLIC_URL });
+  const webhooks = createWebhookSender({ db, clock, logger, policy, publicUrl: config.PUBLIC_URL, ...overrides.webhooks });
   const housekeeping = createHousekeeping({
     db,
     clock,
@@ -151,7 +164,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
           scheduler,
           alertTo: config.ALERT_TO ?? [],
           deleteSite: (id) => deleteSite(id),
-          policy: createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS }),
+          policy,
           gatewayLogStatus: (site) => gatewayLogLines.status(site.gatewayLog),
         }),
       },
@@ -168,7 +181,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, metrics, deleteSite, gatewayLogs, gatewayLogLines };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, metrics, deleteSite, gatewayLogs, gatewayLogLines, webhooks };
 }
 
 /**
@@ -250,12 +263,13 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     server.close();
     throw error;
   }
-  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs } = built;
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs, webhooks } = built;
   fetchApp = (request, env) => app.fetch(request, env as object);
   warnUnheardSites(config, logger, sites);
   scheduler.start();
   gatewayLogs.start();
   sender.start();
+  webhooks.start();
   housekeeping.start();
 
   const port = (server.address() as AddressInfo).port;
@@ -275,6 +289,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         housekeeping.stop();
         gatewayLogs.stop();
         await sender.stop();
+        await webhooks.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();
         closeDatabase(db);

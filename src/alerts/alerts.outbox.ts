@@ -6,7 +6,7 @@ import type { IncidentRow } from '../incidents/incidents.table.js';
 import type { GatewayProduct } from '../probes/probes.types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import type { MaintenanceWindow } from '../sites/sites.table.js';
+import type { MaintenanceWindow, SiteWebhook } from '../sites/sites.table.js';
 import { createAlertsRepository, type NewAlert } from './alerts.repository.js';
 import type { AlertKind, AlertRow } from './alerts.table.js';
 import type { AlertPayload, AlertSiteInfo } from './alerts.types.js';
@@ -21,6 +21,8 @@ export interface AlertsOutboxOptions {
   clock: Clock;
   /** Every cancelled alert gets a log line (a `no recipients` one a warning). */
   logger?: Logger;
+  /** Writes the webhook deliveries of an alert (webhooks.repository.ts), in the alert's transaction. */
+  webhooks?: { addFor(alert: AlertRow, webhooks: SiteWebhook[]): void };
 }
 
 export interface EnqueueExtra {
@@ -125,8 +127,9 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
       else opts.logger?.info('alert cancelled', fields);
     };
     const writeCancelled = (reason: string) => {
-      repo.insert({ ...row, state: 'cancelled', cancelReason: reason });
+      const written = repo.insert({ ...row, state: 'cancelled', cancelReason: reason });
       logCancelled(reason);
+      return written;
     };
     /** Cancels alerts still waiting (older news of this incident), with a log line. */
     const cancelPending = (rows: AlertRow[], reason: string) => {
@@ -177,8 +180,9 @@ export function createAlertsOutbox(db: Db, opts: AlertsOutboxOptions) {
         payload.previousCause = told?.payload.incident.causes[0]?.summary ?? null;
       }
 
-      if (recipients.length === 0) writeCancelled(CANCEL_REASONS.noRecipients);
-      else repo.insert(row);
+      // Webhooks hear of what the owners would: the alert as written (also with no email recipients).
+      const written = recipients.length === 0 ? writeCancelled(CANCEL_REASONS.noRecipients) : repo.insert(row);
+      if (site.webhooks?.length) opts.webhooks?.addFor(written, site.webhooks);
     });
   };
 

@@ -1,12 +1,12 @@
 import { and, asc, desc, eq, inArray, lte, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { alerts, type AlertKind, type AlertRow, type AlertState } from './alerts.table.js';
+import { alerts, type AlertKind, type AlertRow, type AlertState, type OutboxKind } from './alerts.table.js';
 import type { AlertPayload } from './alerts.types.js';
 
 export interface NewAlert {
   siteId: number;
   incidentId: number;
-  kind: AlertKind;
+  kind: OutboxKind;
   recipients: string[];
   payload: AlertPayload;
   state: 'pending' | 'cancelled';

@@ -7,6 +7,7 @@ import { alertsDocs } from './alerts.docs.js';
 import { renderSubject } from './alerts.render.js';
 import { createAlertsRepository } from './alerts.repository.js';
 import type { AlertRow } from './alerts.table.js';
+import { certPayloadOf, certSubject } from '../certs/certs.render.js';
 
 export interface AlertsRoutesDeps {
   db: Db;
@@ -38,7 +39,8 @@ const toView = (row: AlertRow) => ({
   messageId: row.messageId,
   cancelReason: row.cancelReason,
   /** The subject this alert has on its own; in a group email it was one line of the list. */
-  subject: renderSubject({ id: row.id, kind: row.kind, payload: row.payload }),
+  subject:
+    row.kind === 'cert_expiring' ? certSubject(certPayloadOf(row)) : renderSubject({ id: row.id, kind: row.kind, payload: row.payload }),
 });
 
 /** GET / lists recent alerts, newest first: what was sent, what waits and why, what was dropped and why. */

@@ -6,6 +6,7 @@ import { createMailer, describeMailError, type Delivery, type Mailer, type Maile
 import { headerSafe, renderAlertEmail } from './alerts.render.js';
 import { createAlertsRepository } from './alerts.repository.js';
 import type { AlertRow } from './alerts.table.js';
+import { certPayloadOf, renderCertEmail } from '../certs/certs.render.js';
 
 export interface AlertSenderOptions {
   db: Db;
@@ -39,12 +40,14 @@ const BATCH = 1000;
 const MAX_ALERTS_PER_EMAIL = 100;
 
 const recipientKey = (recipients: string[]) => [...new Set(recipients.map((r) => r.toLowerCase()))].sort().join(',');
+/** Certificate notices go in emails of their own, apart from incident news. */
+const groupKey = (row: AlertRow) => `${row.kind === 'cert_expiring' ? 'cert:' : ''}${recipientKey(row.recipients)}`;
 
 /** Due rows grouped by recipient list, in the order they came due, split to at most `size` per email. */
 function groupByRecipients(rows: AlertRow[], size: number): AlertRow[][] {
   const groups = new Map<string, AlertRow[]>();
   for (const row of rows) {
-    const key = recipientKey(row.recipients);
+    const key = groupKey(row);
     const list = groups.get(key) ?? [];
     list.push(row);
     groups.set(key, list);
@@ -111,11 +114,15 @@ export function createAlertSender(options: AlertSenderOptions) {
     let subject: string;
     let delivery: Delivery;
     try {
-      const email = renderAlertEmail(
-        rows.map((r) => ({ id: r.id, kind: r.kind, payload: r.payload })),
-        `Sent to ${to.join(', ')}.`,
-        { publicUrl: options.publicUrl?.replace(/\/+$/, '') },
-      );
+      const footer = `Sent to ${to.join(', ')}.`;
+      const email =
+        rows[0].kind === 'cert_expiring'
+          ? renderCertEmail(rows.map((r) => ({ id: r.id, payload: certPayloadOf(r) })), footer)
+          : renderAlertEmail(
+              rows.flatMap((r) => (r.kind === 'cert_expiring' ? [] : [{ id: r.id, kind: r.kind, payload: r.payload }])),
+              footer,
+              { publicUrl: options.publicUrl?.replace(/\/+$/, '') },
+            );
       subject = email.subject;
       delivery = await mailer!.send({
         from,

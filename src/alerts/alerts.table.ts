@@ -3,6 +3,8 @@ import type { AlertPayload } from './alerts.types.js';
 
 export type AlertKind = 'opened' | 'cause_changed' | 'reminder' | 'resolved' | 'closed';
 export type AlertState = 'pending' | 'sent' | 'cancelled';
+/** Every kind the outbox carries: the incident kinds, and `cert_expiring` (no incident: incident_id 0, payload a CertAlertPayload). */
+export type OutboxKind = AlertKind | 'cert_expiring';
 
 /**
  * The outbox: one row per alert about one incident, written in the transaction that changed the
@@ -15,7 +17,7 @@ export const alerts = sqliteTable(
     /** No foreign key: an alert outlives the deletion of its site so the log stays honest. */
     siteId: integer('site_id').notNull(),
     incidentId: integer('incident_id').notNull(),
-    kind: text('kind').$type<AlertKind>().notNull(),
+    kind: text('kind').$type<OutboxKind>().notNull(),
     recipients: text('recipients', { mode: 'json' }).$type<string[]>().notNull(),
     /** Everything the email needs, captured when the alert was written. */
     payload: text('payload', { mode: 'json' }).$type<AlertPayload>().notNull(),

@@ -1,6 +1,6 @@
 import type { Cause, IncidentEvent } from '../diagnosis/diagnosis.types.js';
 import type { GatewayProduct, Outcome } from '../probes/probes.types.js';
-import type { MaintenanceWindow } from '../sites/sites.table.js';
+import type { MaintenanceWindow, SiteWebhook } from '../sites/sites.table.js';
 import type { AlertKind } from './alerts.table.js';
 
 /** What the outbox needs of a site (a `SiteView` fits). */
@@ -13,6 +13,8 @@ export interface AlertSiteInfo {
   maintenance: MaintenanceWindow[];
   /** A paused site gets no reminders. */
   paused?: boolean;
+  /** Each alert is also delivered to these (webhooks.sender.ts). */
+  webhooks?: SiteWebhook[];
 }
 
 /**
@@ -40,6 +42,26 @@ export interface AlertPayload {
   at: number;
   /** cause_changed only: the top cause the owners were told about before. */
   previousCause?: string | null;
+}
+
+/**
+ * cert_expiring: a target's certificate expires within CERT_WARN_DAYS. Stored in the outbox's
+ * payload column (whose type is AlertPayload: read it back through `certPayloadOf`).
+ */
+export interface CertAlertPayload {
+  site: { id: number; name: string; url: string };
+  certificate: {
+    /** 'site' or the upstream's id, as in checks; with the target's name and URL. */
+    target: string;
+    targetName: string;
+    url: string;
+    expiresAt: number;
+    issuer: string | null;
+  };
+  /** When the alert was written. */
+  at: number;
+  /** A weekly reminder about the same certificate. */
+  reminder: boolean;
 }
 
 /** An alert as the renderer sees it. */

@@ -28,14 +28,22 @@ interface LastProbe {
   tlsMs: number | null;
   ttfbMs: number | null;
   totalMs: number | null;
+  /**
+   * This target's lines as last rendered, with the labels they were rendered for: a check every
+   * interval and a scrape every 15 s means most targets are unchanged since the last scrape, and
+   * their lines are reused as they are.
+   */
+  rendered?: { labels: string; success: string; duration: string; status: string };
 }
 
 const SITE_STATES = ['up', 'degraded', 'down', 'paused', 'unknown'] as const;
 const PHASES = ['dns', 'connect', 'tls', 'ttfb', 'total'] as const;
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
 const LAG_BOUNDS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/** Sites rendered between two yields to the event loop, so a scrape never holds the scheduler for long. */
-const SITES_PER_SLICE = 1000;
+/** A scrape yields to the event loop after this long (ms) of work, so it never holds the scheduler for long. */
+const SLICE_MS = 25;
+/** How many sites are rendered between two looks at the clock. */
+const SITES_PER_LOOK = 100;
 
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
@@ -82,9 +90,32 @@ export function createMetrics(deps: MetricsDeps) {
   );
   const selectUpstreamNames = sqlite.prepare<[], { id: number; name: string }>('SELECT id, name FROM upstreams');
 
+  /** One target's lines of the three per-check families (several duration lines joined by newlines). */
+  const render = (p: LastProbe, labels: string): NonNullable<LastProbe['rendered']> => {
+    const phases = [p.dnsMs, p.connectMs, p.tlsMs, p.ttfbMs, p.totalMs];
+    const duration: string[] = [];
+    for (let k = 0; k < PHASES.length; k++) {
+      const ms = phases[k];
+      if (ms !== null) duration.push(`gatewatch_probe_duration_seconds{${labels},phase="${PHASES[k]}"} ${seconds(ms)}`);
+    }
+    return {
+      labels,
+      success: `gatewatch_probe_success{${labels}} ${p.ok ? 1 : 0}`,
+      status: p.statusCode === null ? '' : `gatewatch_probe_http_status_code{${labels}} ${p.statusCode}`,
+      duration: duration.join('\n'),
+    };
+  };
+
   /** Renders the per-target families, yielding to the event loop every SITES_PER_SLICE sites. */
   const perTarget = async (): Promise<string> => {
+    let since = performance.now();
+    const breathe = async () => {
+      if (performance.now() - since < SLICE_MS) return;
+      await yieldToLoop();
+      since = performance.now();
+    };
     const sites = selectSites.all();
+    await breathe();
     const alive = new Set(sites.map((s) => s.id));
     const upstreamNames = new Map(selectUpstreamNames.all().map((u) => [String(u.id), u.name]));
     const certs = new Map<number, { target: string; at: number }[]>();
@@ -94,6 +125,7 @@ export function createMetrics(deps: MetricsDeps) {
       certs.set(c.site_id, list);
     }
     const open = new Map(selectOpen.all().map((i) => [i.site_id, i.cause ?? 'unknown']));
+    await breathe();
     const bySite = new Map<number, LastProbe[]>();
     for (const [key, probe] of last) {
       if (!alive.has(probe.siteId)) {
@@ -113,22 +145,21 @@ export function createMetrics(deps: MetricsDeps) {
     const state: string[] = [];
     const incident: string[] = [];
     for (let i = 0; i < sites.length; i++) {
-      if (i > 0 && i % SITES_PER_SLICE === 0) await yieldToLoop();
+      if (i % SITES_PER_LOOK === 0) await breathe();
       const site = sites[i];
       const base = `site_id="${site.id}",site="${esc(site.name)}"`;
-      const current = site.paused ? 'paused' : site.state;
-      for (const s of SITE_STATES) state.push(`gatewatch_site_state{${base},state="${s}"} ${s === current ? 1 : 0}`);
+      // Only the current state's series (value 1), as DESIGN.md says: a state the site left goes
+      // stale in Prometheus. Five series per site would double the exposition at 10,000 sites.
+      const current = site.paused ? 'paused' : SITE_STATES.includes(site.state as (typeof SITE_STATES)[number]) ? site.state : 'unknown';
+      state.push(`gatewatch_site_state{${base},state="${current}"} 1`);
       const cause = open.get(site.id);
       if (cause !== undefined) incident.push(`gatewatch_incident_open{${base},cause="${esc(cause)}"} 1`);
       for (const p of bySite.get(site.id) ?? []) {
         const labels = `${base},target="${esc(targetLabel(p.target, p.targetName))}"`;
-        success.push(`gatewatch_probe_success{${labels}} ${p.ok ? 1 : 0}`);
-        if (p.statusCode !== null) status.push(`gatewatch_probe_http_status_code{${labels}} ${p.statusCode}`);
-        const phases = [p.dnsMs, p.connectMs, p.tlsMs, p.ttfbMs, p.totalMs];
-        for (let k = 0; k < PHASES.length; k++) {
-          const ms = phases[k];
-          if (ms !== null) duration.push(`gatewatch_probe_duration_seconds{${labels},phase="${PHASES[k]}"} ${seconds(ms)}`);
-        }
+        if (p.rendered?.labels !== labels) p.rendered = render(p, labels);
+        success.push(p.rendered.success);
+        if (p.rendered.status) status.push(p.rendered.status);
+        if (p.rendered.duration) duration.push(p.rendered.duration);
       }
       for (const c of certs.get(site.id) ?? []) {
         const name = targetLabel(c.target, c.target);
@@ -137,14 +168,22 @@ export function createMetrics(deps: MetricsDeps) {
     }
     const family = (name: string, type: string, help: string, lines: string[]) =>
       `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${lines.length ? `${lines.join('\n')}\n` : ''}`;
-    return [
-      family('gatewatch_probe_success', 'gauge', 'Whether the last check of the target succeeded (1) or not (0).', success),
-      family('gatewatch_probe_duration_seconds', 'gauge', 'Phases of the last check of the target, cumulative from its start (dns, connect, tls, ttfb, total).', duration),
-      family('gatewatch_probe_http_status_code', 'gauge', 'HTTP status of the last check of the target (absent when none was received).', status),
-      family('gatewatch_cert_expiry_timestamp_seconds', 'gauge', 'When the leaf certificate last seen on the target expires (unix seconds).', cert),
-      family('gatewatch_site_state', 'gauge', 'The site state: 1 for the current one (up, degraded, down, paused, unknown).', state),
-      family('gatewatch_incident_open', 'gauge', 'An open incident of the site, labelled with its top cause.', incident),
-    ].join('');
+    const families: [string, string, string[]][] = [
+      ['gatewatch_probe_success', 'Whether the last check of the target succeeded (1) or not (0).', success],
+      ['gatewatch_probe_duration_seconds', 'Phases of the last check of the target, cumulative from its start (dns, connect, tls, ttfb, total).', duration],
+      ['gatewatch_probe_http_status_code', 'HTTP status of the last check of the target (absent when none was received).', status],
+      ['gatewatch_cert_expiry_timestamp_seconds', 'When the leaf certificate last seen on the target expires (unix seconds).', cert],
+      ['gatewatch_site_state', 'The site state: 1 for the current one (up, degraded, down, paused, unknown).', state],
+      ['gatewatch_incident_open', 'An open incident of the site, labelled with its top cause.', incident],
+    ];
+    // Joined family by family, with a breath between: one join of the whole exposition (14 MB
+    // at 10,000 sites) would be one long block.
+    const parts: string[] = [];
+    for (const [name, help, lines] of families) {
+      parts.push(family(name, 'gauge', help, lines));
+      await breathe();
+    }
+    return parts.join('');
   };
 
   /** The scheduler's lag histogram in Prometheus buckets; the sum counts each round at its bucket's upper bound. */

@@ -16,6 +16,8 @@ export interface ProbeOptions {
   allowTargets?: string[];
   /** `DENY_TARGETS` */
   denyTargets?: string[];
+  /** PEM certificates trusted on top of the bundled roots (tests: a self-signed server, probed from a worker). */
+  extraCa?: string | string[];
 }
 
 /** Main thread to worker: probe this target. */
@@ -35,6 +37,7 @@ export function createProbeFromOptions(options: ProbeOptions): HttpProbe {
   return createHttpProbe({
     resolver: createResolver({ servers: options.dnsServers }),
     policy: createTargetPolicy({ allow: options.allowTargets, deny: options.denyTargets }),
+    ...(options.extraCa ? { extraCa: options.extraCa } : {}),
   });
 }
 

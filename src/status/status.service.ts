@@ -54,7 +54,8 @@ const entrySql = (full: boolean, where: 'one' | 'range') => `
         'topCause', CASE WHEN json_array_length(i.causes) > 0 THEN json_object(
           'code', json_extract(i.causes, '$[0].code'),${full ? " 'summary', json_extract(i.causes, '$[0].summary')," : ''}
           'confidence', json_extract(i.causes, '$[0].confidence')) END)
-      FROM incidents i WHERE i.site_id = s.id AND i.state = 'open' ORDER BY i.opened_at DESC LIMIT 1))${full ? ",\n    'url', s.url" : ''}
+      FROM incidents i WHERE i.site_id = s.id AND i.state = 'open' ORDER BY i.opened_at DESC LIMIT 1)),
+    'certificate', CASE WHEN ss.cert_expires_at IS NULL THEN NULL ELSE json_object('expiresAt', ss.cert_expires_at, 'issuer', ss.cert_issuer) END${full ? ",\n    'url', s.url" : ''}
   ) AS entry
   FROM sites s LEFT JOIN status_snapshot ss ON ss.site_id = s.id AND ss.target = 'site'
   WHERE ${where === 'one' ? 's.id = ?' : 's.id BETWEEN ? AND ?'}`;

@@ -50,6 +50,7 @@ export function createTestService(env: Record<string, string> = {}, overrides: S
     async close() {
       await svc.scheduler.stop();
       await svc.sender.stop();
+      await svc.webhooks.stop();
       svc.housekeeping.stop();
       svc.gatewayLogs.stop();
       svc.status.stop();
