@@ -5,11 +5,12 @@ import type { PagesDeps } from '../pages.deps.js';
 import { sendPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
-import { publicStatus } from './public.data.js';
-import { publicIncidentPage, statusPage } from './public.pages.js';
+import { createPublicStatus } from './public.data.js';
+import { publicIncidentPage, siteCardHtml, statusPage } from './public.pages.js';
 
 export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   const cache = deps.statusPublic ? 'public' : 'private';
+  const publicStatus = createPublicStatus(deps, siteCardHtml);
   // STATUS_PUBLIC=false: the public pages are for signed-in operators only. On these paths alone:
   // this app is mounted at the root, beside /api.
   const gate: MiddlewareHandler = async (c, next) => {
@@ -20,7 +21,7 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
     .use('/', gate)
     .use('/incidents/*', gate)
     .get('/', async (c) => {
-      const data = await publicStatus(deps);
+      const data = await publicStatus();
       return sendPage(c, statusPage(data, { now: deps.clock.now(), signedIn: sessions.current(c) !== undefined }), { cache });
     })
     .get('/incidents/:id', (c) => {
