@@ -5,7 +5,7 @@
  */
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestService, type TestService } from '../support/service.js';
+import { createTestService, TEST_TOKEN, type TestService } from '../support/service.js';
 
 let t: TestService | undefined;
 afterEach(async () => {
@@ -87,5 +87,35 @@ describe('pages over HTTP', () => {
     expect(get.headers.get('location')).toBe('/app/sign-in?next=%2Fapp%2Fsites%2F1');
     const post = await svc.svc.app.request('/app/sites', { method: 'POST', body: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(post.status).toBe(401);
+  });
+
+  it('marks the session cookie Secure when the request came over HTTPS (X-Forwarded-Proto), and not otherwise', async () => {
+    const svc = await withSites(0);
+    const signIn = async (headers: Record<string, string>) => {
+      const form = await svc.svc.app.request('/app/sign-in', { headers });
+      const pre = /gw_signin=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1];
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1];
+      expect(csrf).toBe(pre);
+      const res = await svc.svc.app.request('/app/sign-in', {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', cookie: `gw_signin=${pre}` },
+        body: new URLSearchParams({ _csrf: csrf, token: TEST_TOKEN, next: '/app' }).toString(),
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/app');
+      return res.headers.getSetCookie().find((c) => c.startsWith('gw_session='))!;
+    };
+    const plain = await signIn({});
+    expect(plain).toMatch(/HttpOnly/);
+    expect(plain).toMatch(/SameSite=Strict/);
+    expect(plain).not.toMatch(/Secure/);
+    expect(await signIn({ 'x-forwarded-proto': 'https' })).toMatch(/; Secure/);
+    // A sign-in form without its own cookie (a forged cross-site POST) is refused.
+    const forged = await svc.svc.app.request('/app/sign-in', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: 'a'.repeat(32), token: TEST_TOKEN }).toString(),
+    });
+    expect(forged.status).toBe(403);
   });
 });

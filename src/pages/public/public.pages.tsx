@@ -69,13 +69,14 @@ export const IncidentItem = (p: { incident: IncidentListItem; now: number; href:
   );
 };
 
-const PublicNav = (p: { signedIn: boolean }) => (
+// The same for every visitor (the page is built once for all of them).
+const PublicNav = () => (
   <ul>
     <li>
       <a href="/">Status</a>
     </li>
     <li>
-      <a href="/app">{p.signedIn ? 'Console' : 'Sign in'}</a>
+      <a href="/app">Operator console</a>
     </li>
   </ul>
 );
@@ -86,15 +87,15 @@ export const siteCardHtml = (site: PublicSite) => String(<SiteCard site={site} /
 /** Where the cards go: put in after rendering, so that megabytes of cards are copied once, not walked by JSX. */
 const CARDS = '<!--gatewatch:cards-->';
 
-export function statusPage(data: PublicStatus, opts: { now: number; signedIn: boolean }): string {
+export function statusPage(data: PublicStatus, opts: { now: number }): string {
   const banner = overall(data.cards);
   const cards = data.cards.map((c) => c.html).join('');
   return layoutOfStatus(data, opts, banner).replace(CARDS, () => cards);
 }
 
-function layoutOfStatus(data: PublicStatus, opts: { now: number; signedIn: boolean }, banner: { cls: string; text: string }): string {
+function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls: string; text: string }): string {
   return page(
-    <Layout title="Status · Gatewatch" nav={<PublicNav signedIn={opts.signedIn} />}>
+    <Layout title="Status · Gatewatch" nav={<PublicNav />}>
       <h1>Service status</h1>
       <p class="muted small">{data.asOf ? `Last check ${utc(data.asOf)}.` : 'No checks yet.'}</p>
       <p class={`banner ${banner.cls}`} role="status">
@@ -138,10 +139,10 @@ const eventWords = (type: string, message: string): Child => {
   return base;
 };
 
-export function publicIncidentPage(i: IncidentDetail, opts: { now: number; signedIn: boolean }): string {
+export function publicIncidentPage(i: IncidentDetail, opts: { now: number }): string {
   const end = i.resolvedAt ?? opts.now;
   return page(
-    <Layout title={`${i.siteName}: ${kindTitle(i.kind)} · Gatewatch`} nav={<PublicNav signedIn={opts.signedIn} />}>
+    <Layout title={`${i.siteName}: ${kindTitle(i.kind)} · Gatewatch`} nav={<PublicNav />}>
       <p class="small">
         <a href="/">← All sites</a>
       </p>
