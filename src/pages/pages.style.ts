@@ -55,7 +55,8 @@ svg.chart text{fill:var(--muted);font-size:10px}
 .incident h3 a{color:var(--fg)}
 table{border-collapse:collapse;width:100%;font-size:14px;background:var(--card)}
 th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
+thead th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
+tbody th{font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 ol.timeline{list-style:none;padding:0;margin:0;border-left:2px solid var(--line)}
 ol.timeline li{padding:0 0 14px 16px;position:relative}
