@@ -1,12 +1,14 @@
 /**
  * npm run bench -- [--sites 10000] [--interval 60] [--duration 120] [--upstreams 1] [--probe-threads auto|0-16] [--label x]
+ *                  [--pages-duration 30] [--pages-requests 30] (0: no pages window)
  *
  * Starts loopback targets and a DNS server in a forked process, the real service in this one
  * (temp database, real probes through DNS_SERVERS, real scheduler and recorder), creates the
  * sites through the HTTP API, lets the schedule settle, then measures a window of `duration`
  * seconds: checks due and done on time, schedule lag, CPU of this process, RSS; window B with a
  * status poller (its latency) and window C with `--clients` API clients writing and reading
- * (5xx, lost writes, latency per operation); then database bytes per check. Prints a summary
+ * (5xx, lost writes, latency per operation); the pages window (GET / with 50 and 1,000 public
+ * sites, then polled every second during window P); then database bytes per check. Prints a summary
  * and writes bench/results/<date>-<label>.json. See bench/README.md for what each figure means.
  */
 import { execSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import { hostAddress, siteName } from './lib/names.js';
 import type { MixedReport } from './lib/mixed.js';
 import { prefill, type PrefillReport } from './lib/prefill.js';
 import { scrapeMetrics } from './lib/scrape.js';
+import { measurePage, pollPage, seedHistory, setPublicSites } from './lib/pages.js';
 import { diffThreads, ioWritten, threadCpu } from './lib/threads.js';
 import { BENCH_TOKEN, closeDatabase, startBenchService } from './lib/service.js';
 import { histQuantile, round } from './lib/stats.js';
@@ -63,6 +66,8 @@ const { values: args } = parseArgs({
     'heap-profile-include': { type: 'string', default: 'live' },
     pragma: { type: 'string', multiple: true },
     paused: { type: 'boolean', default: false },
+    'pages-duration': { type: 'string', default: '30' },
+    'pages-requests': { type: 'string', default: '30' },
   },
   strict: true,
 });
@@ -89,6 +94,8 @@ const clientsS = int('clients-duration', args['clients-duration'], 2, 1800);
 const clientPauseMs = int('client-pause', args['client-pause'], 0, 60_000);
 const ceilingRequests = int('ceiling', args.ceiling, 100, 100_000);
 const doPrefill = args.prefill && !args['no-prefill'];
+const pagesS = int('pages-duration', args['pages-duration'], 0, 1800);
+const pagesRequests = int('pages-requests', args['pages-requests'], 1, 10_000);
 const label = args.label ?? `${sites >= 1000 ? `${sites / 1000}k` : sites}-${intervalS}s`;
 const targetsPerRound = 1 + upstreams;
 
@@ -221,7 +228,7 @@ async function main() {
     const sqlite = svc.db.$client;
     /** Measures the service over window `window` of `seconds` while `load` (if any) runs in the load process, for one second less. */
     const measure = async <L>(
-      window: 'A' | 'B' | 'C' | 'D',
+      window: 'A' | 'B' | 'C' | 'D' | 'P',
       seconds: number,
       load: ((durationMs: number) => Promise<L>) | null,
       profileFile?: string,
@@ -367,6 +374,30 @@ async function main() {
       scrapeS > 0
         ? await measure('D', scrapeS, (durationMs) => scrapeMetrics({ api: service!.api, token: BENCH_TOKEN, everyMs: scrapeEveryS * 1000, durationMs }))
         : null;
+    let pages: Record<string, unknown> | null = null;
+    if (pagesS > 0) {
+      // The pages window: GET / server time and bytes with 50, then 1,000 public sites (the others
+      // private), then window P with / loaded every second (1,000 public sites).
+      const seeded = seedHistory(sqlite, svc.rollups, Date.now());
+      const large = Math.min(1000, sites);
+      const figures = [];
+      for (const n of [Math.min(50, sites), large]) {
+        setPublicSites(sqlite, n);
+        await measurePage(svc.app, n, 2, 0); // the first load after a change renders every card
+        log(`pages: GET / with ${n} public sites, ${pagesRequests} loads 1 s apart`);
+        figures.push(await measurePage(svc.app, n, pagesRequests, 1000));
+      }
+      log(`window P: GET / (${large} public sites) every 1000 ms, ${pagesS} s`);
+      const p = await measure('P', pagesS, (durationMs) => pollPage(svc.app, durationMs, 1000));
+      pages = {
+        historyRowsSeeded: seeded,
+        figures,
+        poll: p.load,
+        window: { seconds: p.window.seconds, onTimePct: p.window.onTimePct, roundsDue: p.window.roundsDue, lagMs: p.lagMs, eventLoopDelayMs: p.eventLoopDelayMs, cpuPctOfOneCore: p.cpu.pctOfOneCore },
+        cpuPctOfOneCoreAdded: round(p.cpu.pctOfOneCore! - a.cpu.pctOfOneCore!, 2),
+      };
+      setPublicSites(sqlite, sites);
+    }
     sampleMemory();
     const rssEnd = process.memoryUsage.rss();
     clearInterval(rssTimer);
@@ -454,6 +485,7 @@ async function main() {
           }
         : null,
       prefill: prefillReport,
+      pages,
       db,
     };
     printSummary(result);
@@ -544,6 +576,7 @@ function printSummary(r: any) {
           `  while scraping: lag p99 ${r.metrics.window.lagMs.p99} ms max ${r.metrics.window.lagMs.max} ms, on time ${r.metrics.window.onTimePct} %, event-loop p99 ${r.metrics.window.eventLoopDelayMs.p99} ms, CPU ${r.metrics.window.cpuPctOfOneCore} %`,
         ]
       : []),
+    ...(r.pages ? pagesSummary(r.pages) : []),
     `POST /api/sites: ${r.creation.perSecond} /s (${r.params.concurrency} in flight)`,
     `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; minute rollup row ${r.db.tables.rollups_minute?.bytesPerRow} B`,
     ...r.db.steadyState.map(
@@ -551,6 +584,17 @@ function printSummary(r: any) {
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** The pages window's lines: GET / per public-site count, then the scheduler while / was polled. */
+function pagesSummary(p: any): string[] {
+  return [
+    ...p.figures.map(
+      (f: any) =>
+        `GET / with ${f.publicSites} public sites: server p50 ${f.serverMs.p50} ms  p99 ${f.serverMs.p99} ms  max ${f.serverMs.max} ms (${f.requests} loads); ${Math.round(f.bytes.html / 1024)} KiB HTML, ${round(f.bytes.br / 1024, 1)} KiB br, ${round(f.bytes.gzip / 1024, 1)} KiB gzip`,
+    ),
+    `  window P, / every second (${p.poll.calls} loads, ${p.poll.failures} failed, server p99 ${p.poll.serverMs.p99} ms): on time ${p.window.onTimePct} % of ${p.window.roundsDue} rounds, lag p99 ${p.window.lagMs.p99} ms, event-loop p99 ${p.window.eventLoopDelayMs.p99} ms, CPU ${p.window.cpuPctOfOneCore} % (+${p.cpuPctOfOneCoreAdded})`,
+  ];
 }
 
 /** Window C's lines: the rate, what went wrong (loudly, if anything), status latency, the service meanwhile. */

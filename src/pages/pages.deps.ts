@@ -16,6 +16,8 @@ export interface PagesDeps {
   /** Per-hour and per-day figures of a site, from the rollups. */
   uptimeSeries: UptimeSeries;
   scheduler: SchedulerControl;
+  /** Deletes a site with its history, telling the owners of an open incident (as DELETE /api/sites/:id does). */
+  deleteSite: (id: number) => boolean;
   tokens: TokenStore;
   clock: Clock;
   /** STATUS_PUBLIC: false puts the public pages behind signing in too. */

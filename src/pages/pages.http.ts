@@ -6,7 +6,8 @@
  * is hashed, not compressed again.
  */
 import { createHash } from 'node:crypto';
-import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync } from 'node:zlib';
 import type { Context } from 'hono';
 
 /** The policy of every page: nothing from another host, no script, forms post only here. */
@@ -78,4 +79,46 @@ export function sendPage(
   }
   headers['Content-Encoding'] = encoding;
   return c.body(out as Uint8Array<ArrayBuffer>, status, headers);
+}
+
+/** A page rendered, tagged and compressed ahead of the requests that will read it. */
+export interface PreparedPage {
+  html: string;
+  tag: string;
+  br: Buffer;
+  gzip: Buffer;
+}
+
+const brotliAsync = promisify(brotliCompress);
+const gzipAsync = promisify(gzip);
+
+/**
+ * Tags and compresses a page; the compression runs on libuv's thread pool (zlib's async calls),
+ * so that a large page does not hold up the event loop and the scheduler on it.
+ */
+export async function preparePage(html: string): Promise<PreparedPage> {
+  const body = Buffer.from(html, 'utf8');
+  const tag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
+  const [br, gz] = await Promise.all([
+    brotliAsync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } }),
+    gzipAsync(body, { level: 6 }),
+  ]);
+  return { html, tag, br, gzip: gz };
+}
+
+/** Sends a prepared page: a 304 when the client has it, else the encoding it takes. */
+export function sendPrepared(c: Context, page: PreparedPage, cache: PageCache): Response {
+  const headers: Record<string, string> = {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Security-Policy': PAGE_CSP,
+    'Cache-Control': CACHE_CONTROL[cache],
+    Vary: 'Accept-Encoding, Cookie',
+    ETag: page.tag,
+  };
+  const match = c.req.header('if-none-match');
+  if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === page.tag)) return c.body(null, 304, headers);
+  const encoding = encodingFor(c.req.header('accept-encoding'));
+  if (!encoding) return c.body(page.html, 200, headers);
+  headers['Content-Encoding'] = encoding;
+  return c.body((encoding === 'br' ? page.br : page.gzip) as Uint8Array<ArrayBuffer>, 200, headers);
 }

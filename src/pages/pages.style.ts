@@ -33,8 +33,9 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 12px}h3{font-si
 .bars li.ok{background:var(--up-bar)}.bars li.warn{background:var(--deg-bar)}
 .bars li.bad{background:var(--down-bar) repeating-linear-gradient(135deg,transparent 0 3px,rgba(255,255,255,.35) 3px 5px)}
 .bars li.warn{background-image:linear-gradient(to bottom,transparent 0 50%,rgba(0,0,0,.18) 50%)}
-.bars li .tip{position:absolute;left:-9999px;white-space:nowrap}
-.bars li:hover .tip{left:50%;transform:translateX(-50%);bottom:40px;background:var(--fg);color:var(--bg);font-size:12px;padding:4px 8px;border-radius:6px;z-index:2}
+.bars li span{position:absolute;left:-9999px;white-space:nowrap}
+.bars li:hover span{left:50%;transform:translateX(-50%);bottom:40px;background:var(--fg);color:var(--bg);font-size:12px;padding:4px 8px;border-radius:6px;z-index:2}
+.bars li:nth-child(-n+30):hover span{left:0;transform:none}.bars li:nth-last-child(-n+30):hover span{left:auto;right:0;transform:none}
 .bars li:hover{outline:2px solid var(--fg)}
 .bar-scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}
 .legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;color:var(--muted);list-style:none;padding:0;margin:8px 0 0}
@@ -54,7 +55,8 @@ svg.chart text{fill:var(--muted);font-size:10px}
 .incident h3 a{color:var(--fg)}
 table{border-collapse:collapse;width:100%;font-size:14px;background:var(--card)}
 th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
+thead th{font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--muted)}
+tbody th{font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 ol.timeline{list-style:none;padding:0;margin:0;border-left:2px solid var(--line)}
 ol.timeline li{padding:0 0 14px 16px;position:relative}

@@ -131,7 +131,7 @@ describe('the public status page in a browser', () => {
     const today = card('shop').locator('ol.bars > li').last();
     expect(await today.getAttribute('class')).toBe('bad');
     await today.hover();
-    const tip = today.locator('.tip');
+    const tip = today.locator('span');
     await expect(tip.isVisible()).resolves.toBe(true);
     expect(await tip.textContent()).toMatch(/incident: 502 Bad Gateway, cause: an application server behind the gateway is down/);
     // A past day with failures is listed in words, and the 90-day figure counts it.

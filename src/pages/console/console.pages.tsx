@@ -33,7 +33,7 @@ const ConsoleNav = (p: { csrf: string }) => (
 );
 
 const ConsoleLayout = (p: { title: string; csrf: string; children?: Child }) => (
-  <Layout title={`${p.title} · Gatewatch console`} home="/app" nav={<ConsoleNav csrf={p.csrf} />}>
+  <Layout title={`${p.title} · Gatewatch console`} home="/app" section="console" nav={<ConsoleNav csrf={p.csrf} />}>
     {p.children}
   </Layout>
 );

@@ -196,7 +196,7 @@ export const consoleRoutes = (deps: PagesDeps, sessions: Sessions) => {
     if (body.confirm !== 'yes') {
       return sendPage(c, messagePage({ title: 'Not deleted', message: 'Tick the box to confirm the deletion.', back: `/app/sites/${id}` }), { cache: 'none', status: 400 });
     }
-    deps.sites.delete(id);
+    deps.deleteSite(id);
     deps.scheduler.siteRemoved(id);
     return c.redirect('/app?done=deleted', 303);
   });

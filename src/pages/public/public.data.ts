@@ -1,4 +1,9 @@
-/** Gathers what the public status page shows, from the status service, the series and the incidents. */
+/**
+ * Gathers what the public status page shows, from the status service, the series and the
+ * incidents. Each site's card is kept rendered until its status entry changes (a check, a state,
+ * an incident, an edit) or the hour turns: a page polled every second at 1,000 sites renders the
+ * few sites checked since the last load, not all of them.
+ */
 import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import type { IncidentListItem } from '../pages.repository.js';
 import type { LatencyPoint } from '../pages.components.js';
@@ -19,8 +24,15 @@ export interface PublicSite {
   incident: StatusEntry['incident'];
 }
 
+/** A site's card as the page shows it: its state (for the banner) and its HTML. */
+export interface RenderedCard {
+  id: number;
+  state: StatusEntry['state'];
+  html: string;
+}
+
 export interface PublicStatus {
-  sites: PublicSite[];
+  cards: RenderedCard[];
   open: IncidentListItem[];
   history: IncidentListItem[];
   /** The newest check shown (so the page, and its ETag, change only with the data). */
@@ -37,33 +49,45 @@ const sumUptime = (days: UptimeBucket[]) => {
   return checks > 0 ? Math.round((ok / checks) * 100_000) / 1000 : null;
 };
 
-export async function publicStatus(deps: PagesDeps): Promise<PublicStatus> {
-  const now = deps.clock.now();
-  const entries = JSON.parse(await deps.status.listJson(0, -1, false)) as StatusEntry[];
+/** One public site's figures: its entry, 90 days by day, the last 24 hours by hour. */
+export function publicSite(deps: Pick<PagesDeps, 'uptimeSeries'>, e: StatusEntry, now: number): PublicSite {
   const today = Math.floor(now / DAY) * DAY;
-  const from = today - (HISTORY_DAYS - 1) * DAY;
   const hourFrom = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-  let asOf: number | null = null;
-  const sites = entries.map((e): PublicSite => {
-    const days = deps.uptimeSeries(e.id, { from, to: today + DAY, granularity: 'day' });
-    const hours = deps.uptimeSeries(e.id, { from: hourFrom, to: hourFrom + 24 * HOUR, granularity: 'hour' });
-    if (e.lastCheck && (asOf === null || e.lastCheck.at > asOf)) asOf = e.lastCheck.at;
-    return {
-      id: e.id,
-      name: e.name,
-      state: e.state,
-      uptime: { ...e.uptime, '90d': sumUptime(days) },
-      days,
-      latency: hours.map((h) => ({ at: h.start, ms: h.latencyMs.avg })),
-      latencyNow: e.latencyMs.last,
-      incident: e.incident,
-    };
-  });
-  const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: 200 });
+  const days = deps.uptimeSeries(e.id, { from: today - (HISTORY_DAYS - 1) * DAY, to: today + DAY, granularity: 'day' });
+  const hours = deps.uptimeSeries(e.id, { from: hourFrom, to: hourFrom + 24 * HOUR, granularity: 'hour' });
   return {
-    sites,
-    open: incidents.filter((i) => i.state === 'open'),
-    history: incidents.filter((i) => i.state === 'resolved'),
-    asOf,
+    id: e.id,
+    name: e.name,
+    state: e.state,
+    uptime: { ...e.uptime, '90d': sumUptime(days) },
+    days,
+    latency: hours.map((h) => ({ at: h.start, ms: h.latencyMs.avg })),
+    latencyNow: e.latencyMs.last,
+    incident: e.incident,
+  };
+}
+
+/** Reads the page's data; `renderCard` turns a site into HTML, kept until the site's entry changes. */
+export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSite) => string) {
+  const kept = new Map<number, { key: string; card: RenderedCard }>();
+  return async function publicStatus(): Promise<PublicStatus> {
+    const now = deps.clock.now();
+    const hour = Math.floor(now / HOUR) * HOUR;
+    const entries = JSON.parse(await deps.status.listJson(0, -1, false)) as StatusEntry[];
+    let asOf: number | null = null;
+    const seen = new Set<number>();
+    const cards = entries.map((e): RenderedCard => {
+      seen.add(e.id);
+      if (e.lastCheck && (asOf === null || e.lastCheck.at > asOf)) asOf = e.lastCheck.at;
+      const key = `${hour}|${JSON.stringify(e)}`;
+      const have = kept.get(e.id);
+      if (have && have.key === key) return have.card;
+      const card = { id: e.id, state: e.state, html: renderCard(publicSite(deps, e, now)) };
+      kept.set(e.id, { key, card });
+      return card;
+    });
+    if (kept.size > seen.size) for (const id of kept.keys()) if (!seen.has(id)) kept.delete(id);
+    const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: 200 });
+    return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), asOf };
   };
 }

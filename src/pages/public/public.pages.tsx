@@ -1,12 +1,13 @@
 /** The public status page and the public story of one incident. Nothing internal: no URLs, addresses or error text. */
 import type { Child } from 'hono/jsx';
+import { raw } from 'hono/html';
 import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
 import { BarLegend, DayBars, LatencyChart, Layout, StateBadge, UptimeFigures, page } from '../pages.components.js';
 import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc, utcSeconds } from '../pages.words.js';
 import type { PublicSite, PublicStatus } from './public.data.js';
 import { HISTORY_DAYS } from './public.data.js';
 
-const overall = (sites: PublicSite[]) => {
+const overall = (sites: { state: string }[]) => {
   const watched = sites.filter((s) => s.state !== 'paused');
   const down = watched.filter((s) => s.state === 'down').length;
   const degraded = watched.filter((s) => s.state === 'degraded').length;
@@ -18,7 +19,7 @@ const overall = (sites: PublicSite[]) => {
   return { cls: 'up', text: 'All systems operational' };
 };
 
-const SiteCard = (p: { site: PublicSite }) => {
+export const SiteCard = (p: { site: PublicSite }) => {
   const s = p.site;
   const headingId = `site-${s.id}`;
   return (
@@ -68,21 +69,33 @@ export const IncidentItem = (p: { incident: IncidentListItem; now: number; href:
   );
 };
 
-const PublicNav = (p: { signedIn: boolean }) => (
+// The same for every visitor (the page is built once for all of them).
+const PublicNav = () => (
   <ul>
     <li>
       <a href="/">Status</a>
     </li>
     <li>
-      <a href="/app">{p.signedIn ? 'Console' : 'Sign in'}</a>
+      <a href="/app">Operator console</a>
     </li>
   </ul>
 );
 
-export function statusPage(data: PublicStatus, opts: { now: number; signedIn: boolean }): string {
-  const banner = overall(data.sites);
+/** One site's card as HTML (kept by the page's data until the site changes). */
+export const siteCardHtml = (site: PublicSite) => String(<SiteCard site={site} />);
+
+/** Where the cards go: put in after rendering, so that megabytes of cards are copied once, not walked by JSX. */
+const CARDS = '<!--gatewatch:cards-->';
+
+export function statusPage(data: PublicStatus, opts: { now: number }): string {
+  const banner = overall(data.cards);
+  const cards = data.cards.map((c) => c.html).join('');
+  return layoutOfStatus(data, opts, banner).replace(CARDS, () => cards);
+}
+
+function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls: string; text: string }): string {
   return page(
-    <Layout title="Status · Gatewatch" nav={<PublicNav signedIn={opts.signedIn} />}>
+    <Layout title="Status · Gatewatch" nav={<PublicNav />}>
       <h1>Service status</h1>
       <p class="muted small">{data.asOf ? `Last check ${utc(data.asOf)}.` : 'No checks yet.'}</p>
       <p class={`banner ${banner.cls}`} role="status">
@@ -100,8 +113,8 @@ export function statusPage(data: PublicStatus, opts: { now: number; signedIn: bo
 
       <section aria-labelledby="sites-h">
         <h2 id="sites-h">Sites</h2>
-        {data.sites.length === 0 ? <p>No public sites yet.</p> : data.sites.map((s) => <SiteCard site={s} />)}
-        {data.sites.length > 0 ? <BarLegend /> : null}
+        {data.cards.length === 0 ? <p>No public sites yet.</p> : raw(CARDS)}
+        {data.cards.length > 0 ? <BarLegend /> : null}
       </section>
 
       <section aria-labelledby="history-h">
@@ -126,10 +139,10 @@ const eventWords = (type: string, message: string): Child => {
   return base;
 };
 
-export function publicIncidentPage(i: IncidentDetail, opts: { now: number; signedIn: boolean }): string {
+export function publicIncidentPage(i: IncidentDetail, opts: { now: number }): string {
   const end = i.resolvedAt ?? opts.now;
   return page(
-    <Layout title={`${i.siteName}: ${kindTitle(i.kind)} · Gatewatch`} nav={<PublicNav signedIn={opts.signedIn} />}>
+    <Layout title={`${i.siteName}: ${kindTitle(i.kind)} · Gatewatch`} nav={<PublicNav />}>
       <p class="small">
         <a href="/">← All sites</a>
       </p>

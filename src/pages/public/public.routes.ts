@@ -2,14 +2,45 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../app.js';
 import type { PagesDeps } from '../pages.deps.js';
-import { sendPage } from '../pages.http.js';
+import { performance } from 'node:perf_hooks';
+import { preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
-import { publicStatus } from './public.data.js';
-import { publicIncidentPage, statusPage } from './public.pages.js';
+import { createPublicStatus } from './public.data.js';
+import { publicIncidentPage, siteCardHtml, statusPage } from './public.pages.js';
+
+/** Up to this many public sites, the status page is built for each request. */
+const SMALL_PAGE_SITES = 200;
+/** How old a larger page may be served while the next is built. */
+const STALE_MS = 5_000;
 
 export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   const cache = deps.statusPublic ? 'public' : 'private';
+  const publicStatus = createPublicStatus(deps, siteCardHtml);
+
+  /**
+   * The status page, built (rendered, tagged, compressed) for every request while it lists up to
+   * SMALL_PAGE_SITES sites; above that, a page up to STALE_MS old is served and the next is built
+   * in the background: a page of 1,000 sites polled every second then costs the server one build
+   * every few seconds, not one per load.
+   */
+  let built: { page: PreparedPage; at: number; sites: number } | null = null;
+  let building: Promise<void> | null = null;
+  const build = async () => {
+    const data = await publicStatus();
+    const page = await preparePage(statusPage(data, { now: deps.clock.now() }));
+    built = { page, at: performance.now(), sites: data.cards.length };
+  };
+  const statusPageNow = async (): Promise<PreparedPage> => {
+    if (!built || built.sites <= SMALL_PAGE_SITES) {
+      await (building ?? build());
+      return built!.page;
+    }
+    if (!building && performance.now() - built.at > STALE_MS) {
+      building = build().finally(() => (building = null));
+    }
+    return built.page;
+  };
   // STATUS_PUBLIC=false: the public pages are for signed-in operators only. On these paths alone:
   // this app is mounted at the root, beside /api.
   const gate: MiddlewareHandler = async (c, next) => {
@@ -19,16 +50,13 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   return new Hono<AppEnv>()
     .use('/', gate)
     .use('/incidents/*', gate)
-    .get('/', async (c) => {
-      const data = await publicStatus(deps);
-      return sendPage(c, statusPage(data, { now: deps.clock.now(), signedIn: sessions.current(c) !== undefined }), { cache });
-    })
+    .get('/', async (c) => sendPrepared(c, await statusPageNow(), cache))
     .get('/incidents/:id', (c) => {
       const raw = c.req.param('id');
       const incident = /^[1-9]\d{0,15}$/.test(raw) ? deps.pages.get(Number(raw)) : undefined;
       if (!incident || !incident.sitePublic) {
         return sendPage(c, messagePage({ title: 'Incident not found', message: `There is no public incident ${raw}.` }), { cache: 'none', status: 404 });
       }
-      return sendPage(c, publicIncidentPage(incident, { now: deps.clock.now(), signedIn: sessions.current(c) !== undefined }), { cache });
+      return sendPage(c, publicIncidentPage(incident, { now: deps.clock.now() }), { cache });
     });
 };

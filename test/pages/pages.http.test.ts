@@ -1,0 +1,121 @@
+/**
+ * How the pages answer over HTTP, in-process: ETag and a 304 for a conditional request, the
+ * Cache-Control of each audience, compressed bodies, the pages' own CSP with a served stylesheet,
+ * and clear 4xx pages for bad input.
+ */
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestService, TEST_TOKEN, type TestService } from '../support/service.js';
+
+let t: TestService | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+async function withSites(n: number) {
+  t = createTestService();
+  for (let i = 0; i < n; i++) expect((await t.call('POST', '/api/sites', { name: `site-${i}`, url: `http://127.0.0.1:9/${i}` })).status).toBe(201);
+  return t;
+}
+
+describe('pages over HTTP', () => {
+  it('answers / with an ETag, and 304 to a request that has it', async () => {
+    const svc = await withSites(2);
+    const first = await svc.svc.app.request('/');
+    expect(first.status).toBe(200);
+    expect(first.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(first.headers.get('cache-control')).toBe('public, max-age=0, must-revalidate');
+    const etag = first.headers.get('etag');
+    expect(etag).toMatch(/^"[\w-]{22}"$/);
+    const again = await svc.svc.app.request('/', { headers: { 'If-None-Match': etag! } });
+    expect(again.status).toBe(304);
+    expect(await again.text()).toBe('');
+    expect(again.headers.get('etag')).toBe(etag);
+    // A change to what the page shows changes its tag.
+    await svc.call('PATCH', '/api/sites/1', { name: 'renamed' });
+    const changed = await svc.svc.app.request('/', { headers: { 'If-None-Match': etag! } });
+    expect(changed.status).toBe(200);
+    expect(changed.headers.get('etag')).not.toBe(etag);
+  });
+
+  it('compresses with brotli or gzip as the client accepts, and says so', async () => {
+    const svc = await withSites(20);
+    const plain = await (await svc.svc.app.request('/')).text();
+    const br = await svc.svc.app.request('/', { headers: { 'Accept-Encoding': 'gzip, deflate, br' } });
+    expect(br.headers.get('content-encoding')).toBe('br');
+    expect(br.headers.get('vary')).toContain('Accept-Encoding');
+    const brBytes = Buffer.from(await br.arrayBuffer());
+    expect(brBytes.length).toBeLessThan(plain.length / 5);
+    expect(brotliDecompressSync(brBytes).toString('utf8')).toBe(plain);
+    const gz = await svc.svc.app.request('/', { headers: { 'Accept-Encoding': 'gzip' } });
+    expect(gz.headers.get('content-encoding')).toBe('gzip');
+    expect(gunzipSync(Buffer.from(await gz.arrayBuffer())).toString('utf8')).toBe(plain);
+  });
+
+  it("sets the pages' own CSP (a served stylesheet, no other host) and keeps the API's", async () => {
+    const svc = await withSites(1);
+    const res = await svc.svc.app.request('/');
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("style-src 'self'");
+    expect(csp).toContain("default-src 'none'");
+    const html = await res.text();
+    const href = /<link rel="stylesheet" href="([^"]+)"/.exec(html)![1];
+    expect(href).toMatch(/^\/assets\/gatewatch\.[0-9a-f]{10}\.css$/);
+    const css = await svc.svc.app.request(href);
+    expect(css.status).toBe(200);
+    expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
+    expect(css.headers.get('cache-control')).toContain('immutable');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!127)/);
+    const api = await svc.call('GET', '/api/status', undefined, { token: null });
+    expect(api.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
+    expect(api.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('answers bad ids and unknown incidents with a 404 page, and never lists a private site', async () => {
+    const svc = await withSites(1);
+    await svc.call('POST', '/api/sites', { name: 'hidden-one', url: 'http://127.0.0.1:9/h', public: false });
+    for (const path of ['/incidents/abc', '/incidents/0', '/incidents/99999999999999999999', '/incidents/5']) {
+      const res = await svc.svc.app.request(path);
+      expect(res.status, path).toBe(404);
+      expect(await res.text()).toContain('Incident not found');
+    }
+    expect(await (await svc.svc.app.request('/')).text()).not.toContain('hidden-one');
+    // The console needs a session: a GET is sent to sign in, a POST refused.
+    const get = await svc.svc.app.request('/app/sites/1');
+    expect(get.status).toBe(303);
+    expect(get.headers.get('location')).toBe('/app/sign-in?next=%2Fapp%2Fsites%2F1');
+    const post = await svc.svc.app.request('/app/sites', { method: 'POST', body: 'name=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(post.status).toBe(401);
+  });
+
+  it('marks the session cookie Secure when the request came over HTTPS (X-Forwarded-Proto), and not otherwise', async () => {
+    const svc = await withSites(0);
+    const signIn = async (headers: Record<string, string>) => {
+      const form = await svc.svc.app.request('/app/sign-in', { headers });
+      const pre = /gw_signin=([^;]+)/.exec(form.headers.get('set-cookie') ?? '')![1];
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await form.text())![1];
+      expect(csrf).toBe(pre);
+      const res = await svc.svc.app.request('/app/sign-in', {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', cookie: `gw_signin=${pre}` },
+        body: new URLSearchParams({ _csrf: csrf, token: TEST_TOKEN, next: '/app' }).toString(),
+      });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe('/app');
+      return res.headers.getSetCookie().find((c) => c.startsWith('gw_session='))!;
+    };
+    const plain = await signIn({});
+    expect(plain).toMatch(/HttpOnly/);
+    expect(plain).toMatch(/SameSite=Strict/);
+    expect(plain).not.toMatch(/Secure/);
+    expect(await signIn({ 'x-forwarded-proto': 'https' })).toMatch(/; Secure/);
+    // A sign-in form without its own cookie (a forged cross-site POST) is refused.
+    const forged = await svc.svc.app.request('/app/sign-in', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ _csrf: 'a'.repeat(32), token: TEST_TOKEN }).toString(),
+    });
+    expect(forged.status).toBe(403);
+  });
+});
