@@ -21,10 +21,16 @@ import type { Logger } from './shared/logger.js';
 import { describeSystemError, StartupError } from './shared/errors.js';
 import { resolve as resolvePath } from 'node:path';
 import { createHousekeeping } from './scheduler/housekeeping.js';
+import type { RoundResult } from './scheduler/scheduler.js';
+import type { CheckRow } from './checks/checks.table.js';
+import { createStorageHealth, isStorageFull } from './storage/storage.health.js';
+import { createStorageNotice } from './storage/storage.notice.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
   probe?: HttpProbe;
+  /** While the database takes no writes: one summary log line this often (default a minute). */
+  storageSummaryEveryMs?: number;
 }
 
 export interface RunningService {
@@ -70,11 +76,43 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
   });
   const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock });
+  const storageNotice = createStorageNotice({ smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, to: config.ALERT_TO ?? [], logger });
+  const storage = createStorageHealth({ clock, logger, events: storageNotice, summaryEveryMs: overrides.storageSummaryEveryMs });
+  let lastRecordAt = 0;
+  /**
+   * While writes fail and no round is being recorded (no sites, all paused), a write that needs
+   * real space (8 KB, removed at once) tells when it has returned: /healthz and the API recover
+   * without waiting for a round.
+   */
+  const spaceProbe = setInterval(() => {
+    if (!storage.failure() || clock.now() - lastRecordAt < 10_000 || !db.$client.open) return;
+    try {
+      db.$client.prepare(`INSERT INTO settings (key, value) VALUES ('storage_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run('x'.repeat(8192));
+      db.$client.prepare(`DELETE FROM settings WHERE key = 'storage_probe'`).run();
+      storage.succeeded();
+    } catch {
+      /* still full: the summary line a minute says so */
+    }
+  }, 5_000);
+  spaceProbe.unref();
+  /** The recorder, around which a full disk drops the rounds (counted, logged once a minute) instead of failing each batch. */
+  const record = (rounds: RoundResult[]) => {
+    lastRecordAt = clock.now();
+    try {
+      const stored = recorder.record(rounds);
+      storage.succeeded();
+      return stored;
+    } catch (error) {
+      if (!isStorageFull(error)) throw error;
+      storage.failed(error, { rounds: rounds.length, checks: rounds.reduce((n, r) => n + r.checks.length, 0) });
+      return new Map<number, CheckRow[]>();
+    }
+  };
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
     probe: probes.probe,
-    record: (rounds) => recorder.record(rounds),
+    record,
     clock,
     logger,
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
@@ -104,15 +142,22 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
+    storageFailure: () => storage.failure(),
+    onStorageFull: (error) => storage.failed(error, { requests: 1 }),
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id) }) },
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id), storageFailing: () => storage.failure() !== null }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, deleteSite };
+  const stopStorage = () => {
+    clearInterval(spaceProbe);
+    storage.stop();
+    storageNotice.stop();
+  };
+  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, deleteSite, storage, storageNotice, stopStorage };
 }
 
 /**
@@ -194,7 +239,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     server.close();
     throw error;
   }
-  const { app, db, scheduler, probes, sender, housekeeping, status, sites } = built;
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites, stopStorage } = built;
   fetchApp = (request, env) => app.fetch(request, env as object);
   warnUnheardSites(config, logger, sites);
   scheduler.start();
@@ -219,6 +264,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await sender.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();
+        stopStorage();
         closeDatabase(db);
       })();
       return stopping;

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../app.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
-import { notFound } from '../shared/errors.js';
+import { AppError, notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
@@ -20,6 +20,8 @@ export interface SitesRoutesDeps {
   scheduler: SchedulerControl;
   /** Deletes a site with its history (and tells the owners of an open incident); `sites.delete` when not given. */
   deleteSite?: (id: number) => boolean;
+  /** Whether the database takes no writes (a round run now could not be stored). */
+  storageFailing?: () => boolean;
   /** ALERT_TO, for the warning a site nobody would hear about gets. */
   alertTo?: readonly string[];
 }
@@ -60,7 +62,11 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     .post('/:id/check', validate('param', idParam), async (c) => {
       const { id } = c.req.valid('param');
       mustExist(id);
-      return c.json({ checks: await deps.scheduler.runNow(id) });
+      const checks = await deps.scheduler.runNow(id);
+      if (checks.length === 0 && deps.storageFailing?.()) {
+        throw new AppError(507, 'storage.full', 'the round ran but its checks could not be stored: the database takes no writes (its disk is full)');
+      }
+      return c.json({ checks });
     })
     .get('/:id/checks', validate('param', idParam), validate('query', checksQuery), (c) => {
       const { id } = c.req.valid('param');

@@ -52,6 +52,7 @@ export function createTestService(env: Record<string, string> = {}, overrides: S
       await svc.sender.stop();
       svc.housekeeping.stop();
       svc.status.stop();
+      svc.stopStorage();
       closeDatabase(svc.db);
       rmSync(dir, { recursive: true, force: true });
     },
