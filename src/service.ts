@@ -9,7 +9,7 @@ import { closeDatabase, openDatabase, type Db } from './db/client.js';
 import { createIncidentsRepository } from './incidents/incidents.repository.js';
 import { incidentsRoutes } from './incidents/incidents.routes.js';
 import { createRoundRecorder, type AlertSink } from './incidents/rounds.recorder.js';
-import { createProbeRunner, type ProbeOptions, type ProbeRunner } from './probes/index.js';
+import { createProbeRunner, createTargetPolicy, type ProbeOptions, type ProbeRunner } from './probes/index.js';
 import type { HttpProbe } from './probes/probes.types.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createSitesRepository } from './sites/sites.repository.js';
@@ -145,7 +145,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     storageFailure: () => storage.failure(),
     onStorageFull: (error) => storage.failed(error, { requests: 1 }),
     routes: [
-      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id), storageFailing: () => storage.failure() !== null }) },
+      { path: '/api/sites', app: sitesRoutes({ sites, checks, scheduler, alertTo: config.ALERT_TO ?? [], deleteSite: (id) => deleteSite(id), storageFailing: () => storage.failure() !== null, targetPolicy: createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS }) }) },
       { path: '/api/incidents', app: incidentsRoutes({ incidents, clock }) },
       { path: '/api/status', app: statusRoutes({ sites, status, clock }) },
       { path: '/api/alerts', app: alertsRoutes({ db }) },

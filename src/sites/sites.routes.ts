@@ -6,6 +6,7 @@ import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
 import { siteWarnings } from './sites.warnings.js';
+import { assertTargetsAllowed, type AddressPolicy } from './sites.targets.js';
 
 /** What the routes need of the scheduler: keep its plan in step and run a round on demand. */
 export interface SchedulerControl {
@@ -20,6 +21,8 @@ export interface SitesRoutesDeps {
   scheduler: SchedulerControl;
   /** Deletes a site with its history (and tells the owners of an open incident); `sites.delete` when not given. */
   deleteSite?: (id: number) => boolean;
+  /** The target policy (ALLOW_TARGETS / DENY_TARGETS): an IP-literal URL it denies is a 400 at creation. */
+  targetPolicy?: AddressPolicy;
   /** Whether the database takes no writes (a round run now could not be stored). */
   storageFailing?: () => boolean;
   /** ALERT_TO, for the warning a site nobody would hear about gets. */
@@ -40,6 +43,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
 
   return new Hono<AppEnv>()
     .post('/', validate('json', siteCreateSchema), async (c) => {
+      if (deps.targetPolicy) assertTargetsAllowed(deps.targetPolicy, c.req.valid('json'));
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
       return c.json(withWarnings(site), 201);
@@ -48,6 +52,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     .get('/:id', validate('param', idParam), (c) => c.json(mustExist(c.req.valid('param').id)))
     .patch('/:id', validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
+      if (deps.targetPolicy) assertTargetsAllowed(deps.targetPolicy, c.req.valid('json'));
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
       deps.scheduler.siteChanged(id, site);
