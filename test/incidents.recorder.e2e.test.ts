@@ -151,4 +151,48 @@ describe('incidents through the recorder, on a moving clock', () => {
     const quiet = (await t.call('GET', `/api/alerts?incidentId=${silenced.id}`)).body.alerts as { kind: string; state: string; cancelReason: string | null }[];
     expect(quiet).toEqual([expect.objectContaining({ kind: 'opened', state: 'cancelled', cancelReason: 'maintenance' })]);
   });
+
+  it('7-day and 30-day uptime from the rollups: old rounds count once folded into hours, after their raw checks are gone', async () => {
+    const DAY = 24 * 60 * MINUTE;
+    const clock = { t: T0 - 20 * DAY, now: () => clock.t };
+    t = createTestService({ ALERT_TO: 'ops@example.com', RETENTION_RAW_HOURS: '48' }, { clock });
+    const created = await t.call('POST', '/api/sites', { name: 'shop', url: 'http://127.0.0.1:8080/', upstreams: [{ name: 'app-1', url: 'http://127.0.0.1:9001/health' }], failureThreshold: 10 });
+    const id = created.body.id as number;
+    const tick = (await t.call('POST', '/api/sites', { name: 'tick', url: 'http://127.0.0.1:8081/', upstreams: [{ name: 'app-2', url: 'http://127.0.0.1:9002/health' }] })).body.id as number;
+    const round = (siteOutcome: Outcome) => {
+      const s = t!.svc.sites.get(id)!;
+      t!.svc.recorder.record([{ site: s, startedAt: clock.t, checks: [siteCheck(s, clock.t, siteOutcome), upstreamCheck(s, clock.t, 'ok')] }]);
+      clock.t += MINUTE;
+    };
+    /**
+     * Time passes; housekeeping folds the closed hours and drops raw checks past retention. It
+     * catches up on a backlog of hours a batch per run, as its every-minute runs would.
+     */
+    const later = async (ms: number) => {
+      clock.t += ms;
+      // Another site's round: the recorder writes every minute that has closed (its timer would, too).
+      const other = t!.svc.sites.get(tick)!;
+      t!.svc.recorder.record([{ site: other, startedAt: clock.t, checks: [siteCheck(other, clock.t, 'ok'), upstreamCheck(other, clock.t, 'ok')] }]);
+      for (let i = 0; i < 30; i++) await t!.svc.housekeeping.runOnce();
+    };
+
+    // 20 days ago: two failing rounds (HTTP 500 counts as down). 3 days ago and today: two good ones each.
+    round('http_error');
+    round('http_error');
+    await later(2 * 60 * MINUTE);
+    await later(17 * DAY - 2 * 60 * MINUTE);
+    round('ok');
+    round('ok');
+    await later(3 * DAY);
+    round('ok');
+    round('ok');
+
+    // The raw checks of 20 and 3 days ago are gone; the rollups keep their count.
+    const raw = (await t.call('GET', `/api/sites/${id}/checks?limit=100&target=site`)).body.checks as { startedAt: number }[];
+    expect(raw).toHaveLength(2);
+    const status = (await t.call('GET', `/api/status/${id}`)).body;
+    expect(status.uptime).toEqual({ '24h': 100, '7d': 100, '30d': 66.667 });
+    const listed = (await t.call('GET', '/api/status')).body.sites.find((x: { id: number }) => x.id === id);
+    expect(listed.uptime).toEqual(status.uptime);
+  });
 });
