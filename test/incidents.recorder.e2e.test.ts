@@ -69,7 +69,10 @@ describe('incidents through the recorder, on a moving clock', () => {
   it('opens, changes cause, reminds, is silenced by a maintenance window, and resolves: one thread of emails', async () => {
     smtp = await startSmtpServer();
     const clock = { t: T0, now: () => clock.t };
-    t = createTestService({ SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, ALERT_GROUP_SECONDS: '0', REMINDER_MINUTES: '60' }, { clock });
+    const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+    const note = (msg: string, fields: Record<string, unknown> = {}) => void lines.push({ msg, fields });
+    const logger = { debug: () => undefined, info: note, warn: note, error: note };
+    t = createTestService({ SMTP_URL: `smtp://127.0.0.1:${smtp.port}`, ALERT_GROUP_SECONDS: '0', REMINDER_MINUTES: '60' }, { clock }, logger);
     const created = await t.call('POST', '/api/sites', {
       name: 'shop',
       url: 'http://127.0.0.1:8080/',
@@ -108,6 +111,11 @@ describe('incidents through the recorder, on a moving clock', () => {
     expect(subjects()).toHaveLength(2);
     expect(subjects()[1]).toMatch(/^\[Gatewatch\] shop: probable cause changed to /);
     expect(smtp.messages[1].text).toMatch(/Previously: .*app-1/);
+    // The log: one info line when it opened and one when its cause changed (site, kind, top cause).
+    expect(lines.filter((l) => l.msg.startsWith('incident ')).map((l) => [l.msg, l.fields.site, l.fields.kind, l.fields.cause])).toEqual([
+      ['incident opened', 'shop', 'bad_gateway', 'upstream_down'],
+      ['incident cause changed', 'shop', 'bad_gateway', 'gateway_misconfig'],
+    ]);
 
     // An hour later, still failing: housekeeping writes a reminder.
     clock.t += 60 * MINUTE;
