@@ -81,6 +81,7 @@ export function createApp(options: AppOptions) {
     if (failure) {
       return c.json({ ok: false, scheduler, storage: 'failing', reason: `the database takes no writes (${failure.reason}): checks are not being stored`, since: failure.since }, 503);
     }
+    if (scheduler !== 'running') return c.json({ ok: false, scheduler, reason: 'the scheduler is not running: no site is being checked' }, 503);
     return c.json({ ok: true, scheduler });
   });
 
