@@ -5,6 +5,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { TokenStore } from './auth/token.js';
 import { bodyLimit } from './shared/body-limit.js';
 import { AppError } from './shared/errors.js';
+import { isStorageFull } from './storage/storage.health.js';
 import type { Logger } from './shared/logger.js';
 import { metaDocs, mountOpenApi } from './openapi/openapi.routes.js';
 
@@ -16,6 +17,10 @@ export interface AppOptions {
   statusPublic: boolean;
   /** Whether the scheduler runs, for /healthz. */
   schedulerRunning: () => boolean;
+  /** Whether the database takes writes: the failure going on, or null (for /healthz). */
+  storageFailure?: () => { reason: string; since: number } | null;
+  /** Told of every request refused because storage is full (it answers 507 storage.full). */
+  onStorageFull?: (error: unknown) => void;
   /** Sub-apps mounted under /api, each with the path it owns. */
   routes: { path: string; app: Hono<AppEnv> }[];
 }
@@ -74,7 +79,15 @@ export function createApp(options: AppOptions) {
     }
   });
 
-  app.get('/healthz', metaDocs.healthz, (c) => c.json({ ok: true, scheduler: options.schedulerRunning() ? 'running' : 'stopped' }));
+  app.get('/healthz', metaDocs.healthz, (c) => {
+    const scheduler = options.schedulerRunning() ? 'running' : 'stopped';
+    const failure = options.storageFailure?.() ?? null;
+    if (failure) {
+      return c.json({ ok: false, scheduler, storage: 'failing', reason: `the database takes no writes (${failure.reason}): checks are not being stored`, since: failure.since }, 503);
+    }
+    if (scheduler !== 'running') return c.json({ ok: false, scheduler, reason: 'the scheduler is not running: no site is being checked' }, 503);
+    return c.json({ ok: true, scheduler });
+  });
 
   app.use('/api/*', async (c, next) => {
     const token = bearer(c.req.header('authorization'));
@@ -112,6 +125,11 @@ export function createApp(options: AppOptions) {
       if (status < 500) return c.json(errorBody('request.invalid', err.message || 'bad request'), status);
     }
     if (err instanceof SyntaxError) return c.json(errorBody('validation.malformed_json', 'the body is not valid JSON'), 400);
+    if (isStorageFull(err)) {
+      // Counted and logged (once, then a summary a minute) by the storage health, not per request.
+      options.onStorageFull?.(err);
+      return c.json(errorBody('storage.full', 'the database takes no writes (its disk is full); nothing was changed, try again later'), 507);
+    }
     const id = c.get('requestId');
     options.logger.error('request failed', { requestId: id, method: c.req.method, path: c.req.path, error: String(err), stack: (err as Error)?.stack });
     return c.json(errorBody('internal', `internal error (request id ${id})`), 500);

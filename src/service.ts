@@ -36,12 +36,18 @@ import type { UptimeSeries } from './pages/uptime-series.js';
 import { createWebhooksRepository } from './alerts/webhooks.repository.js';
 import { createWebhookSender } from './alerts/webhooks.sender.js';
 import { createCertWatch } from './certs/certs.watch.js';
+import type { RoundResult } from './scheduler/scheduler.js';
+import type { CheckRow } from './checks/checks.table.js';
+import { createStorageHealth, isStorageFull } from './storage/storage.health.js';
+import { createStorageNotice } from './storage/storage.notice.js';
 
 export interface ServiceOverrides {
   clock?: Clock;
   probe?: HttpProbe;
   /** Webhook delivery settings (tests: shorter back-off). */
   webhooks?: { pollMs?: number; retryBaseMs?: number; maxRetryMs?: number; timeoutMs?: number };
+  /** While the database takes no writes: one summary log line this often (default a minute). */
+  storageSummaryEveryMs?: number;
 }
 
 export interface RunningService {
@@ -103,12 +109,44 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     alertsPending: () => alertsRepo.countPending() + webhooksRepo.countPending(),
   });
   const certs = createCertWatch({ db, clock, warnDays: config.CERT_WARN_DAYS, alertTo: config.ALERT_TO ?? [], sites, webhooks: webhooksRepo });
+  const storageNotice = createStorageNotice({ smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, to: config.ALERT_TO ?? [], logger });
+  const storage = createStorageHealth({ clock, logger, events: storageNotice, summaryEveryMs: overrides.storageSummaryEveryMs });
+  let lastRecordAt = 0;
+  /**
+   * While writes fail and no round is being recorded (no sites, all paused), a write that needs
+   * real space (8 KB, removed at once) tells when it has returned: /healthz and the API recover
+   * without waiting for a round.
+   */
+  const spaceProbe = setInterval(() => {
+    if (!storage.failure() || clock.now() - lastRecordAt < 10_000 || !db.$client.open) return;
+    try {
+      db.$client.prepare(`INSERT INTO settings (key, value) VALUES ('storage_probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run('x'.repeat(8192));
+      db.$client.prepare(`DELETE FROM settings WHERE key = 'storage_probe'`).run();
+      storage.succeeded();
+    } catch {
+      /* still full: the summary line a minute says so */
+    }
+  }, 5_000);
+  spaceProbe.unref();
+  /** The recorder, around which a full disk drops the rounds (counted, logged once a minute) instead of failing each batch. */
+  const record = (rounds: RoundResult[]) => {
+    lastRecordAt = clock.now();
+    try {
+      const stored = recorder.record(rounds);
+      storage.succeeded();
+      return stored;
+    } catch (error) {
+      if (!isStorageFull(error)) throw error;
+      storage.failed(error, { rounds: rounds.length, checks: rounds.reduce((n, r) => n + r.checks.length, 0) });
+      return new Map<number, CheckRow[]>();
+    }
+  };
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
     probe: probes.probe,
     record: (rounds) => {
-      const stored = recorder.record(rounds);
+      const stored = record(rounds);
       for (const rows of stored.values()) {
         metrics.observe(rows);
         certs.observe(rows);
@@ -155,6 +193,8 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     statusPublic: config.STATUS_PUBLIC,
     schedulerRunning: () => scheduler.running,
+    storageFailure: () => storage.failure(),
+    onStorageFull: (error) => storage.failed(error, { requests: 1 }),
     routes: [
       {
         path: '/api/sites',
@@ -165,6 +205,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
           alertTo: config.ALERT_TO ?? [],
           deleteSite: (id) => deleteSite(id),
           policy,
+          storageFailing: () => storage.failure() !== null,
           gatewayLogStatus: (site) => gatewayLogLines.status(site.gatewayLog),
         }),
       },
@@ -181,7 +222,35 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     ],
   });
 
-  return { app, db, clock, scheduler, probes, sender, housekeeping, sites, checks, incidents, outbox, recorder, status, rollups, metrics, deleteSite, gatewayLogs, gatewayLogLines, webhooks };
+  const stopStorage = () => {
+    clearInterval(spaceProbe);
+    storage.stop();
+    storageNotice.stop();
+  };
+  return {
+    app,
+    db,
+    clock,
+    scheduler,
+    probes,
+    sender,
+    housekeeping,
+    sites,
+    checks,
+    incidents,
+    outbox,
+    recorder,
+    status,
+    rollups,
+    metrics,
+    deleteSite,
+    gatewayLogs,
+    gatewayLogLines,
+    webhooks,
+    storage,
+    storageNotice,
+    stopStorage,
+  };
 }
 
 /**
@@ -263,7 +332,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     server.close();
     throw error;
   }
-  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs, webhooks } = built;
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs, webhooks, stopStorage } = built;
   fetchApp = (request, env) => app.fetch(request, env as object);
   warnUnheardSites(config, logger, sites);
   scheduler.start();
@@ -292,6 +361,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await webhooks.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();
+        stopStorage();
         closeDatabase(db);
       })();
       return stopping;

@@ -52,9 +52,14 @@ describe('auth', () => {
 
   it('serves status without a token, and healthz', async () => {
     expect((await t.call('GET', '/api/status', undefined, { token: null })).status).toBe(200);
+    // Nothing is checked until the scheduler runs: 503 with the reason, then 200.
+    const stopped = await t.call('GET', '/healthz', undefined, { token: null });
+    expect(stopped.status).toBe(503);
+    expect(stopped.body).toMatchObject({ ok: false, scheduler: 'stopped', reason: expect.stringContaining('scheduler is not running') });
+    t.svc.scheduler.start();
     const h = await t.call('GET', '/healthz', undefined, { token: null });
     expect(h.status).toBe(200);
-    expect(h.body).toMatchObject({ ok: true, scheduler: 'stopped' });
+    expect(h.body).toMatchObject({ ok: true, scheduler: 'running' });
   });
 
   it('keeps status private when STATUS_PUBLIC=false', async () => {

@@ -1,15 +1,15 @@
 import { Hono } from 'hono';
-import { isIP } from 'node:net';
 import type { AppEnv } from '../app.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
 import type { TargetPolicy } from '../probes/target-policy.js';
-import { notFound, validationFailed } from '../shared/errors.js';
+import { AppError, notFound } from '../shared/errors.js';
 import { validate } from '../shared/validate.js';
 import type { SitesRepository, SiteView } from './sites.repository.js';
 import { sitesDocs } from './sites.docs.js';
 import { checksQuery, idParam, siteCreateSchema, sitePatchSchema } from './sites.schemas.js';
 import { siteWarnings } from './sites.warnings.js';
 import { assertWebhooksAllowed, withWebhookViews } from './sites.webhooks.js';
+import { assertTargetsAllowed } from './sites.targets.js';
 
 /** What the routes need of the scheduler: keep its plan in step and run a round on demand. */
 export interface SchedulerControl {
@@ -24,32 +24,14 @@ export interface SitesRoutesDeps {
   scheduler: SchedulerControl;
   /** Deletes a site with its history (and tells the owners of an open incident); `sites.delete` when not given. */
   deleteSite?: (id: number) => boolean;
+  /** Whether the database takes no writes (a round run now could not be stored). */
+  storageFailing?: () => boolean;
   /** ALERT_TO, for the warning a site nobody would hear about gets. */
   alertTo?: readonly string[];
   /** The probes' target policy: an IP-literal site, upstream or webhook URL it refuses is a 400 here, not a blocked check later. */
   policy?: TargetPolicy;
   /** How following the site's gateway log goes (src/gatewaylog), shown on `GET /:id`. */
   gatewayLogStatus?: (site: SiteView) => unknown;
-}
-
-/**
- * The site's and its upstreams' URLs whose host is an IP literal the target policy refuses, as a
- * 400 naming each field and how to allow it. Names are judged when they resolve, by the probe.
- */
-function refusedTargets(policy: TargetPolicy, body: { url?: string; upstreams?: { url: string }[] }): void {
-  const fields: [string, string][] = [];
-  if (body.url !== undefined) fields.push(['url', body.url]);
-  body.upstreams?.forEach((u, i) => fields.push([`upstreams.${i}.url`, u.url]));
-  const details: { field: string; message: string }[] = [];
-  for (const [field, url] of fields) {
-    const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
-    if (isIP(host) === 0) continue;
-    const decision = policy.check(host);
-    if (decision.allowed) continue;
-    const how = /DENY_TARGETS/.test(decision.reason) ? 'remove it from DENY_TARGETS' : 'add it (or its range) to ALLOW_TARGETS';
-    details.push({ field, message: `the target policy refuses ${host}: ${decision.reason}; to monitor it, ${how}` });
-  }
-  if (details.length) throw validationFailed(`invalid body: ${details.map((d) => `${d.field}: ${d.message}`).join('; ')}`, details);
 }
 
 export const sitesRoutes = (deps: SitesRoutesDeps) => {
@@ -70,7 +52,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
 
   return new Hono<AppEnv>()
     .post('/', sitesDocs.create, validate('json', siteCreateSchema), async (c) => {
-      if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
+      if (deps.policy) assertTargetsAllowed(deps.policy, c.req.valid('json'));
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = await deps.sites.create(c.req.valid('json'));
       deps.scheduler.siteChanged(site.id, site);
@@ -80,7 +62,7 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     .get('/:id', sitesDocs.get, validate('param', idParam), (c) => c.json(withLogStatus(withWebhookViews(mustExist(c.req.valid('param').id)))))
     .patch('/:id', sitesDocs.update, validate('param', idParam), validate('json', sitePatchSchema), (c) => {
       const { id } = c.req.valid('param');
-      if (deps.policy) refusedTargets(deps.policy, c.req.valid('json'));
+      if (deps.policy) assertTargetsAllowed(deps.policy, c.req.valid('json'));
       assertWebhooksAllowed(deps.policy, c.req.valid('json').webhooks);
       const site = deps.sites.update(id, c.req.valid('json'));
       if (!site) throw notFound('sites', id);
@@ -96,7 +78,11 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
     .post('/:id/check', sitesDocs.checkNow, validate('param', idParam), async (c) => {
       const { id } = c.req.valid('param');
       mustExist(id);
-      return c.json({ checks: await deps.scheduler.runNow(id) });
+      const checks = await deps.scheduler.runNow(id);
+      if (checks.length === 0 && deps.storageFailing?.()) {
+        throw new AppError(507, 'storage.full', 'the round ran but its checks could not be stored: the database takes no writes (its disk is full)');
+      }
+      return c.json({ checks });
     })
     .get('/:id/checks', sitesDocs.checks, validate('param', idParam), validate('query', checksQuery), (c) => {
       const { id } = c.req.valid('param');

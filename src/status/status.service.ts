@@ -35,6 +35,13 @@ const certificateOf = (s: TargetStatus | undefined) => (s?.cert ? { expiresAt: s
 const uptimeOf = (s: TargetStatus | undefined): UptimeFigures => s?.uptime ?? { '24h': null, '7d': null, '30d': null };
 
 /**
+ * Uptime as every answer writes it: percent, rounded to 3 decimals, a whole number without a
+ * fraction (`100`, `0`, `99.875`). SQLite writes a REAL 100 as `100.0` where JSON.stringify writes
+ * `100`: whole values go out as integers so that both renderings read the same.
+ */
+const uptimeSql = (column: string) => `CASE WHEN ${column} = CAST(${column} AS INTEGER) THEN CAST(${column} AS INTEGER) ELSE ${column} END`;
+
+/**
  * The status entry of one site, rendered by SQLite (one JSON text: no row objects, no
  * re-serialising). A subquery's JSON comes back as text: json() makes it JSON again.
  */
@@ -47,7 +54,7 @@ const entrySql = (full: boolean, where: 'one' | 'range') => `
       'at', ss.last_at, 'outcome', ss.last_outcome, 'statusCode', ss.last_status_code,
       'totalMs', ss.last_total_ms, 'ttfbMs', ss.last_ttfb_ms${full ? ", 'errorMessage', ss.last_error_message" : ''}) END,
     'latencyMs', json_object('last', ss.last_ttfb_ms, 'p50_24h', ss.p50_ms_24h, 'p95_24h', ss.p95_ms_24h),
-    'uptime', json_object('24h', ss.uptime_24h, '7d', ss.uptime_7d, '30d', ss.uptime_30d),
+    'uptime', json_object('24h', ${uptimeSql('ss.uptime_24h')}, '7d', ${uptimeSql('ss.uptime_7d')}, '30d', ${uptimeSql('ss.uptime_30d')}),
     'incident', json((
       SELECT json_object(
         'id', i.id, 'kind', i.kind, 'openedAt', i.opened_at, 'failedChecks', i.failed_checks,

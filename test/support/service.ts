@@ -54,6 +54,7 @@ export function createTestService(env: Record<string, string> = {}, overrides: S
       svc.housekeeping.stop();
       svc.gatewayLogs.stop();
       svc.status.stop();
+      svc.stopStorage();
       closeDatabase(svc.db);
       rmSync(dir, { recursive: true, force: true });
     },
