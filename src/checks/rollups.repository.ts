@@ -458,7 +458,8 @@ export function createHourRollups(
   },
 ) {
   const graceMs = opts.graceMs ?? 5000;
-  const maxWrites = opts.maxWritesPerFlush ?? 2000;
+  // At an hour's close every target has a row to write: 500 per batch keep each batch's transaction to a few ms.
+  const maxWrites = opts.maxWritesPerFlush ?? 500;
   const open = new Map<string, RollupAcc>();
   let timer: NodeJS.Timeout | null = null;
 
