@@ -60,12 +60,14 @@ export function prefill(
       }
       for (const [target] of targets) keys.push(rollups.keyOf(id, target, true));
     }
-    // Two hours on the hourly line (one to prune now, one within the window's hour), one day on the daily line.
+    // Two hours on the hourly line and two days on the daily line: one of each to prune now, one kept (its bytes per row measured).
     keys.sort((a, b) => a - b);
     for (const hour of [hourEdge - HOUR, hourEdge]) {
       for (const key of keys) hours += insertHour.run((hour / HOUR) * KEY_SPAN + key, perHour, perHour, 2 * perHour, hourHist).changes;
     }
-    for (const key of keys) days += insertDay.run(((dayEdge - DAY) / DAY) * KEY_SPAN + key, perHour * 24, perHour * 24, 48 * perHour, dayHist).changes;
+    for (const day of [dayEdge - DAY, dayEdge]) {
+      for (const key of keys) days += insertDay.run((day / DAY) * KEY_SPAN + key, perHour * 24, perHour * 24, 48 * perHour, dayHist).changes;
+    }
     // As at steady state: every hour before this one is already rolled up, and every day before today.
     const mark = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
     mark.run('rollup_hour_watermark', String(Math.floor(p.now / HOUR) * HOUR));
