@@ -4,7 +4,7 @@
  * The service's own costs without the network, in this process on a temp database: creating
  * sites through the app (no socket), recording rounds of synthetic checks in batches the size
  * the scheduler makes at that scale, GET /api/status (whole and a page), and the hourly fold
- * (minute rollups to hour rollups, status snapshot moved forward). Complements bench/run.ts,
+ * (hour rollups written, status snapshot moved forward). Complements bench/run.ts,
  * whose figures include probing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -131,21 +131,18 @@ const check = (siteId: number, target: string, targetName: string, at: number) =
   console.log('status', out.status);
 }
 
-// 4. The hourly fold: the hour of all the checks above, into hour rollups and the snapshot.
+// 4. The hourly fold: the hour of all the checks above written to the hour rollups, then the snapshot moved forward.
 {
   now = Math.floor(now / HOUR) * HOUR + HOUR + 5 * 60_000;
-  // Empty batches write the minutes still held in memory (all closed by now), 2,000 at a time.
-  const minuteRows = () => (svc.db.$client.prepare('SELECT COUNT(*) AS n FROM rollups_minute').get() as { n: number }).n;
-  for (let before = -1; before !== minuteRows(); ) {
-    before = minuteRows();
-    svc.recorder.record([]);
-  }
+  const tw = performance.now();
+  const written = svc.recorder.hours.flushClosed(now);
+  out.hourWrite = { rows: written, ms: round(performance.now() - tw, 1) };
   const t = performance.now();
   const c0 = cpuMs();
   await svc.housekeeping.runOnce();
   out.fold = { ms: round(performance.now() - t, 1), cpuMs: round(cpuMs() - c0, 1) };
-  const hours = svc.db.$client.prepare('SELECT COUNT(*) AS n FROM rollups_hour').get() as { n: number };
-  console.log('fold', out.fold, hours);
+  const hours = svc.db.$client.prepare('SELECT COUNT(*) AS n FROM rollup_hours').get() as { n: number };
+  console.log('hour rollups written', out.hourWrite, 'fold', out.fold, hours);
 }
 
 closeDatabase(svc.db);

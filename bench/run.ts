@@ -208,7 +208,7 @@ async function main() {
     if (doPrefill) {
       log('prefill: expired checks and rollups for housekeeping to prune at the steady-state rate');
       prefillReport = prefill(svc.db, { sites, intervalS, targetsPerRound, windowS: warmupS + durationS + 30, now: Date.now() });
-      log(`  ${prefillReport.checks} checks, ${prefillReport.minuteRollups} minute rollups in ${prefillReport.ms} ms`);
+      log(`  ${prefillReport.checks} checks, ${prefillReport.hourRollups} hour and ${prefillReport.dayRollups} day rollups in ${prefillReport.ms} ms`);
     }
 
     log(`warm-up ${warmupS} s`);
@@ -524,20 +524,24 @@ function dbFigures(sqlite: import('better-sqlite3').Database, p: { sites: number
   }
   const checks = byTable.checks?.rows ?? 0;
   const perCheck = byTable.checks?.bytesPerRow ?? 0;
-  const perMinuteRow = byTable.rollups_minute?.bytesPerRow ?? 0;
-  const perHourRow = byTable.rollups_hour?.bytesPerRow ?? perMinuteRow;
-  // Steady state under the retention rules: raw checks 48 h, minute rollups 7 days, hour rollups 400 days.
+  const perHourRow = byTable.rollup_hours?.bytesPerRow ?? 0;
+  const perDayRow = byTable.rollup_days?.bytesPerRow ?? 0;
+  // What does not grow with time: a site's row, its upstreams, each target's snapshot and key.
+  const perSite = ['sites', 'upstreams', 'status_snapshot', 'rollup_targets'].reduce((a, t) => a + (byTable[t]?.bytes ?? 0), 0) / Math.max(1, p.sites);
+  // Steady state under the default retention: raw checks 48 h, hour rollups 90 days, day rollups 730 days.
   const project = (sitesN: number) => {
     const targets = sitesN * p.targetsPerRound;
     const rawRows = (targets * 48 * 3600) / p.intervalS;
-    const minuteRows = targets * 7 * 24 * Math.min(60, 3600 / p.intervalS);
-    const hourRows = targets * 400 * 24 * Math.min(1, 3600 / p.intervalS);
+    const hourRows = targets * 90 * 24 * Math.min(1, 3600 / p.intervalS);
+    const dayRows = targets * 730;
+    const fixed = sitesN * perSite;
     return {
       sites: sitesN,
       rawChecksGB: round((rawRows * perCheck) / 1e9, 2),
-      minuteRollupsGB: round((minuteRows * perMinuteRow) / 1e9, 2),
       hourRollupsGB: round((hourRows * perHourRow) / 1e9, 2),
-      totalGB: round((rawRows * perCheck + minuteRows * perMinuteRow + hourRows * perHourRow) / 1e9, 2),
+      dayRollupsGB: round((dayRows * perDayRow) / 1e9, 2),
+      fixedGB: round(fixed / 1e9, 3),
+      totalGB: round((rawRows * perCheck + hourRows * perHourRow + dayRows * perDayRow + fixed) / 1e9, 2),
     };
   };
   return {
@@ -578,9 +582,10 @@ function printSummary(r: any) {
       : []),
     ...(r.pages ? pagesSummary(r.pages) : []),
     `POST /api/sites: ${r.creation.perSecond} /s (${r.params.concurrency} in flight)`,
-    `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; minute rollup row ${r.db.tables.rollups_minute?.bytesPerRow} B`,
+    `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; hour rollup row ${r.db.tables.rollup_hours?.bytesPerRow} B, day rollup row ${r.db.tables.rollup_days?.bytesPerRow} B`,
     ...r.db.steadyState.map(
-      (s: any) => `steady state for ${s.sites} sites: raw 48 h ${s.rawChecksGB} GB + minute rollups 7 d ${s.minuteRollupsGB} GB + hour rollups 400 d ${s.hourRollupsGB} GB = ${s.totalGB} GB`,
+      (s: any) =>
+        `steady state for ${s.sites} sites: raw 48 h ${s.rawChecksGB} GB + hour rollups 90 d ${s.hourRollupsGB} GB + day rollups 730 d ${s.dayRollupsGB} GB + per site ${s.fixedGB} GB = ${s.totalGB} GB`,
     ),
   ];
   process.stdout.write(lines.join('\n') + '\n');

@@ -1,24 +1,28 @@
 /**
  * Puts the database in the state it has every minute at steady state, as far as housekeeping
- * is concerned: raw checks that cross the 48 h retention line, and minute rollups that cross the
- * 7-day line, at the rate they are written, spread over the warm-up and the window. So the
- * window pays for pruning what it would prune on a machine that has run for a week.
+ * is concerned: raw checks that cross the RETENTION_RAW_HOURS line at the rate they are written,
+ * spread over the warm-up and the window, and hour and day rollups on both sides of their
+ * retention lines (90 and 730 days). So the window pays for pruning what it would prune on a
+ * machine that has run for years, and the rollup tables hold real rows to measure bytes per row.
  */
+import { createRollupsRepository, DAY, HOUR, KEY_SPAN } from '../../src/checks/rollups.repository.js';
+import { encodeHist } from '../../src/checks/rollups.js';
 import type { Db } from '../../src/db/client.js';
 
 export interface PrefillReport {
   checks: number;
-  minuteRollups: number;
+  hourRollups: number;
+  dayRollups: number;
   ms: number;
 }
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
-const HIST = JSON.stringify(Array.from({ length: 32 }, (_, i) => (i === 3 ? 1 : 0)));
-
-export function prefill(db: Db, p: { sites: number; intervalS: number; targetsPerRound: number; windowS: number; now: number; retentionRawHours?: number }): PrefillReport {
+export function prefill(
+  db: Db,
+  p: { sites: number; intervalS: number; targetsPerRound: number; windowS: number; now: number; retentionRawHours?: number; retentionHourlyDays?: number; retentionDailyDays?: number },
+): PrefillReport {
   const t0 = Date.now();
   const sqlite = db.$client;
+  const rollups = createRollupsRepository(db);
   const ids = (sqlite.prepare('SELECT id FROM sites ORDER BY id').all() as { id: number }[]).map((r) => r.id);
   const upstreamsOf = new Map<number, number[]>();
   for (const r of sqlite.prepare('SELECT id, site_id AS siteId FROM upstreams ORDER BY site_id, position').all() as { id: number; siteId: number }[]) {
@@ -30,16 +34,21 @@ export function prefill(db: Db, p: { sites: number; intervalS: number; targetsPe
     `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id)
      VALUES (?, ?, ?, ?, 'ok', 200, NULL, '["127.0.0.10"]', '127.0.0.10', 1, 1, NULL, 2, 2, NULL, NULL)`,
   );
-  const insertMinute = sqlite.prepare(
-    `INSERT OR IGNORE INTO rollups_minute (site_id, target, bucket, count, ok_count, failures, latency_sum_ms, latency_hist) VALUES (?, ?, ?, ?, ?, '{}', ?, ?)`,
-  );
+  const insertHour = sqlite.prepare('INSERT OR IGNORE INTO rollup_hours (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, NULL, ?, ?)');
+  const insertDay = sqlite.prepare('INSERT OR IGNORE INTO rollup_days (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, NULL, ?, ?)');
   const rawEdge = p.now - (p.retentionRawHours ?? 48) * HOUR;
-  const minuteEdge = p.now - 7 * DAY;
+  const hourEdge = Math.floor((p.now - (p.retentionHourlyDays ?? 90) * DAY) / HOUR) * HOUR;
+  const dayEdge = Math.floor((p.now - (p.retentionDailyDays ?? 730) * DAY) / DAY) * DAY;
   const windowMs = p.windowS * 1000;
   const intervalMs = p.intervalS * 1000;
+  const perHour = Math.max(1, Math.round(HOUR / intervalMs));
+  const hourHist = encodeHist([0, 0, perHour]);
+  const dayHist = encodeHist([0, 0, perHour * 24]);
   let checks = 0;
-  let minutes = 0;
+  let hours = 0;
+  let days = 0;
   sqlite.transaction(() => {
+    const keys: number[] = [];
     for (const id of ids) {
       const targets: [string, string][] = [['site', `bench-${id}`], ...(upstreamsOf.get(id) ?? []).map((u, k): [string, string] => [String(u), `app-${k + 1}`])];
       const phase = ((id * 0.6180339887498949) % 1) * intervalMs;
@@ -49,17 +58,20 @@ export function prefill(db: Db, p: { sites: number; intervalS: number; targetsPe
           checks++;
         }
       }
-      const perMinute = Math.max(1, Math.round(60_000 / intervalMs));
-      const step = Math.max(60_000, intervalMs);
-      for (let at = minuteEdge + phase; at < minuteEdge + windowMs; at += step) {
-        const bucket = Math.floor(at / 60_000) * 60_000;
-        for (const [target] of targets) minutes += insertMinute.run(id, target, bucket, perMinute, perMinute, 2 * perMinute, HIST).changes;
-      }
+      for (const [target] of targets) keys.push(rollups.keyOf(id, target, true));
     }
-    // As at steady state: every hour before this one is already rolled up.
-    sqlite
-      .prepare("INSERT INTO settings (key, value) VALUES ('rollup_hour_watermark', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-      .run(String(Math.floor(p.now / HOUR) * HOUR));
+    // Two hours on the hourly line and two days on the daily line: one of each to prune now, one kept (its bytes per row measured).
+    keys.sort((a, b) => a - b);
+    for (const hour of [hourEdge - HOUR, hourEdge]) {
+      for (const key of keys) hours += insertHour.run((hour / HOUR) * KEY_SPAN + key, perHour, perHour, 2 * perHour, hourHist).changes;
+    }
+    for (const day of [dayEdge - DAY, dayEdge]) {
+      for (const key of keys) days += insertDay.run((day / DAY) * KEY_SPAN + key, perHour * 24, perHour * 24, 48 * perHour, dayHist).changes;
+    }
+    // As at steady state: every hour before this one is already rolled up, and every day before today.
+    const mark = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+    mark.run('rollup_hour_watermark', String(Math.floor(p.now / HOUR) * HOUR));
+    mark.run('rollup_day_watermark', String(Math.floor(p.now / DAY) * DAY));
   })();
-  return { checks, minuteRollups: minutes, ms: Date.now() - t0 };
+  return { checks, hourRollups: hours, dayRollups: days, ms: Date.now() - t0 };
 }

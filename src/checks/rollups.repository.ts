@@ -147,8 +147,9 @@ export function createRollupsRepository(db: Db) {
   const deleteDayRow = sqlite.prepare('DELETE FROM rollup_days WHERE id = ?');
   const pruneHours = sqlite.prepare('DELETE FROM rollup_hours WHERE id IN (SELECT id FROM rollup_hours WHERE id < ? ORDER BY id LIMIT ?)');
   const pruneDays = sqlite.prepare('DELETE FROM rollup_days WHERE id IN (SELECT id FROM rollup_days WHERE id < ? ORDER BY id LIMIT ?)');
-  const orphanKeys = sqlite.prepare<[number], { id: number }>(
-    'SELECT id FROM rollup_targets WHERE NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = rollup_targets.site_id) LIMIT ?',
+  const keysAfter = sqlite.prepare<[number, number], { id: number; gone: number }>(
+    `SELECT id, NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = rollup_targets.site_id) AS gone FROM rollup_targets
+     WHERE id > ? ORDER BY id LIMIT ?`,
   );
   const deleteKey = sqlite.prepare('DELETE FROM rollup_targets WHERE id = ?');
   const incidentsOf = sqlite.prepare<[number, number, number], IncidentSpan>(
@@ -330,9 +331,14 @@ export function createRollupsRepository(db: Db) {
       return pruneDays.run(Math.floor(before / DAY) * KEY_SPAN, limit).changes;
     },
 
-    /** Keys of targets whose site is gone (at most `limit`). */
-    orphanKeys(limit: number): number[] {
-      return orphanKeys.all(limit).map((r) => r.id);
+    /**
+     * Looks at `limit` target keys after `cursor` and returns those whose site is gone, and the
+     * cursor to go on from (0 once the end is reached): a bounded look per call, whatever the
+     * number of targets.
+     */
+    orphanKeys(cursor: number, limit: number): { gone: number[]; next: number } {
+      const rows = keysAfter.all(cursor, limit);
+      return { gone: rows.filter((r) => r.gone).map((r) => r.id), next: rows.length < limit ? 0 : rows[rows.length - 1].id };
     },
 
     /**
@@ -458,7 +464,8 @@ export function createHourRollups(
   },
 ) {
   const graceMs = opts.graceMs ?? 5000;
-  const maxWrites = opts.maxWritesPerFlush ?? 2000;
+  // At an hour's close every target has a row to write: 500 per batch keep each batch's transaction to a few ms.
+  const maxWrites = opts.maxWritesPerFlush ?? 500;
   const open = new Map<string, RollupAcc>();
   let timer: NodeJS.Timeout | null = null;
 

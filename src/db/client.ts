@@ -23,6 +23,9 @@ export function openDatabase(path: string): Db {
   // WAL with synchronous=NORMAL survives a process crash (kill -9) without losing a commit;
   // only a power loss could drop the last transactions.
   sqlite.pragma('synchronous = NORMAL');
+  // Checkpoint at 4,000 WAL pages (16 MB) instead of 1,000: a page dirtied by several commits
+  // between checkpoints is copied back once; 11 % fewer bytes written per check (bench/storage.ts).
+  sqlite.pragma('wal_autocheckpoint = 4000');
   // Temporary tables (the status cache's change marks) stay in memory.
   sqlite.pragma('temp_store = MEMORY');
   const db = drizzle(sqlite, { schema }) as Db;

@@ -40,6 +40,13 @@ const MAX_WINDOW_ROWS = 3000;
 /** Gateway-log lines this long before the first failure stay with the incident too (what led to it). */
 const GATEWAY_LOG_LEAD_MS = 5 * 60 * 1000;
 
+/**
+ * How stale `sites.last_round_at` may be: the scheduler only reads it at start, to keep a site
+ * from being probed again within half an interval of its last round; the status snapshot has the
+ * exact time of every target's last check.
+ */
+const ROUND_MARK_EVERY_MS = 10 * 60_000;
+
 export const inMaintenance = (windows: MaintenanceWindow[], at: number) => windows.some((w) => w.from <= at && at < w.to);
 
 const toTimeline = (row: CheckRow): TimelineCheck => ({
@@ -82,8 +89,8 @@ export function createRoundRecorder(deps: RecorderDeps) {
   const snapshot = createStatusSnapshot(db);
   // Per round, on every batch: prepared once. The site's stored state, and whether it has an
   // open incident (a site deleted while its round ran has no row: its checks are dropped).
-  const siteNow = db.$client.prepare<[number], { state: SiteView['state']; open: number }>(
-    `SELECT state, EXISTS (SELECT 1 FROM incidents WHERE site_id = sites.id AND state = 'open') AS open FROM sites WHERE id = ?`,
+  const siteNow = db.$client.prepare<[number], { state: SiteView['state']; last: number | null; open: number }>(
+    `SELECT state, last_round_at AS last, EXISTS (SELECT 1 FROM incidents WHERE site_id = sites.id AND state = 'open') AS open FROM sites WHERE id = ?`,
   );
   const setSiteRound = db.$client.prepare('UPDATE sites SET state = ?, last_round_at = ? WHERE id = ?');
 
@@ -135,7 +142,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
       const stored = new Map<number, CheckRow[]>();
       db.transaction(() => {
         // A site deleted while its round ran took its history with it: drop its checks too.
-        const current = new Map<number, { state: SiteView['state']; open: number }>();
+        const current = new Map<number, { state: SiteView['state']; last: number | null; open: number }>();
         for (const round of rounds) {
           const row = siteNow.get(round.site.id);
           if (row) current.set(round.site.id, row);
@@ -151,10 +158,14 @@ export function createRoundRecorder(deps: RecorderDeps) {
         hours.record(rows, now);
         snapshot.observe(inserted);
         for (const round of live) {
-          const { state: storedState, open } = current.get(round.site.id)!;
+          const { state: storedState, last, open } = current.get(round.site.id)!;
           const site = { ...round.site, state: storedState };
           const state = evaluate(site, open === 1, round, now);
-          setSiteRound.run(state, round.startedAt, site.id);
+          // The site's row is rewritten when its state changes, else at most every
+          // ROUND_MARK_EVERY_MS: a write per round dirtied a page of sites per check.
+          if (state !== storedState || last === null || round.startedAt - last >= ROUND_MARK_EVERY_MS || round.startedAt < last) {
+            setSiteRound.run(state, round.startedAt, site.id);
+          }
         }
       });
       return stored;

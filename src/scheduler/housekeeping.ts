@@ -23,6 +23,8 @@ const FOLD_DELAY_MS = 3 * 60_000;
 const SITES_PER_READ = 200;
 /** Hour rollups read at a time while folding a day. */
 const FOLD_READ_ROWS = 2000;
+/** Target keys and alerts looked at per run for a deleted site's leftovers (a full pass every few minutes at 20,000 targets). */
+const KEYS_PER_RUN = 2000;
 /** Rollup rows of a deleted site's target removed per slice (one lookup each). */
 const REMOVE_BUCKETS = 2000;
 
@@ -57,11 +59,15 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const pruneChecks = sqlite.prepare(
     'DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE started_at < ? AND incident_id IS NULL LIMIT ?)',
   );
-  // A deleted site's alerts go once sent or cancelled (a closing notice still pending stays until it is).
-  const pruneOrphanAlerts = sqlite.prepare(
-    `DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE state != 'pending'
-       AND NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = alerts.site_id) LIMIT ?)`,
+  // A deleted site's alerts go once sent or cancelled (a closing notice still pending stays until
+  // it is), looked for KEYS_PER_RUN rows at a time from a cursor that wraps around.
+  const alertsAfter = sqlite.prepare<[number, number], { id: number; gone: number }>(
+    `SELECT id, state != 'pending' AND NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = alerts.site_id) AS gone
+     FROM alerts WHERE id > ? ORDER BY id LIMIT ?`,
   );
+  const deleteAlert = sqlite.prepare('DELETE FROM alerts WHERE id = ?');
+  let keyCursor = 0;
+  let alertCursor = 0;
   const allKeys = sqlite.prepare<[], { id: number; site_id: number; target: string }>('SELECT id, site_id, target FROM rollup_targets');
   let task: ScheduledTask | null = null;
   let busy = false;
@@ -203,7 +209,9 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   /** Removes the rollups of deleted sites' targets (one lookup per stored bucket), in slices. */
   const removeDeleted = async () => {
     const now = deps.clock.now();
-    for (const key of rollups.orphanKeys(100)) {
+    const { gone, next } = rollups.orphanKeys(keyCursor, KEYS_PER_RUN);
+    keyCursor = next;
+    for (const key of gone) {
       let cursor: { hour: number | null; day: number | null } | null = { hour: null, day: null };
       while (cursor) {
         const c: { hour: number | null; day: number | null } = cursor;
@@ -219,7 +227,11 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     const raw = await pruneBatches((limit) => pruneChecks.run(rawBefore, limit).changes);
     const hours = await pruneBatches((limit) => rollups.pruneHours(now - hourlyDays * DAY, limit));
     const days = await pruneBatches((limit) => rollups.pruneDays(now - dailyDays * DAY, limit));
-    const alerts = await pruneBatches((limit) => pruneOrphanAlerts.run(limit).changes);
+    const seen = alertsAfter.all(alertCursor, KEYS_PER_RUN);
+    alertCursor = seen.length < KEYS_PER_RUN ? 0 : seen[seen.length - 1].id;
+    const orphans = seen.filter((r) => r.gone);
+    if (orphans.length) db.transaction(() => orphans.forEach((r) => deleteAlert.run(r.id)));
+    const alerts = orphans.length;
     await removeDeleted();
     if (raw + hours + days + alerts > 0) deps.logger.debug('pruned', { raw, hours, days, alerts });
   };

@@ -1,0 +1,197 @@
+/**
+ * node --import tsx bench/storage.ts [--sites 10000] [--upstreams 1] [--interval 60] [--minutes 5] [--tick 100]
+ *                                   [--days 0] [--page-size 4096]
+ *
+ * What storage costs per check, without the network: the real recorder (checks, hour rollups,
+ * status snapshot, diagnosis, site state) fed synthetic rounds in the batches the scheduler
+ * makes (every `tick` ms, the rounds due in it), on a fake clock, in this process on a temp
+ * database. Reports bytes written per check (/proc/self/io: `wchar` is every write() of SQLite,
+ * WAL frames and checkpoints included; `write_bytes` what reached the block layer), CPU per
+ * check of the recording path, and dbstat's bytes per row of each table.
+ *
+ * `--days N` then simulates N days of history at one round per target per `interval` (written
+ * straight through the recorder in bulk, housekeeping run every simulated hour) and prints the
+ * file size and its freelist each day: flat once retention is reached means freed pages reused.
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config.js';
+import { closeDatabase } from '../src/db/client.js';
+import type { RoundResult } from '../src/scheduler/scheduler.js';
+import { buildService } from '../src/service.js';
+import { silentLogger } from '../src/shared/logger.js';
+import { siteCreateSchema } from '../src/sites/sites.schemas.js';
+import type { SiteView } from '../src/sites/sites.repository.js';
+import { ioWritten } from './lib/threads.js';
+import { round } from './lib/stats.js';
+
+const { values: args } = parseArgs({
+  options: {
+    sites: { type: 'string', default: '10000' },
+    upstreams: { type: 'string', default: '1' },
+    interval: { type: 'string', default: '60' },
+    minutes: { type: 'string', default: '5' },
+    tick: { type: 'string', default: '100' },
+    days: { type: 'string', default: '0' },
+    'raw-hours': { type: 'string', default: '48' },
+    'hourly-days': { type: 'string', default: '90' },
+    'daily-days': { type: 'string', default: '730' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const sites = Number(args.sites);
+const upstreams = Number(args.upstreams);
+const intervalMs = Number(args.interval) * 1000;
+const tickMs = Number(args.tick);
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+const dir = mkdtempSync(join(os.tmpdir(), 'gw-storage-'));
+const file = join(dir, 'gw.db');
+const clock = { at: Math.floor(Date.now() / DAY) * DAY - 30 * DAY, now: () => clock.at };
+const svc = buildService(
+  loadConfig({
+    DATABASE_PATH: file,
+    API_TOKEN: 'storage-bench-0123456789abcdef',
+    LOG_LEVEL: 'silent',
+    RETENTION_RAW_HOURS: args['raw-hours'],
+    RETENTION_HOURLY_DAYS: args['hourly-days'],
+    RETENTION_DAILY_DAYS: args['daily-days'],
+  }),
+  silentLogger,
+  { clock },
+);
+const sqlite = svc.db.$client;
+
+const views: SiteView[] = [];
+for (let i = 0; i < sites; i++) {
+  const body = siteCreateSchema.parse({
+    name: `bench-${i}`,
+    url: `http://site-${i}.bench.test/`,
+    intervalSeconds: intervalMs / 1000,
+    upstreams: Array.from({ length: upstreams }, (_, k) => ({ name: `app-${k + 1}`, url: `http://app-${k + 1}.site-${i}.bench.test:8080/health` })),
+  });
+  views.push(await svc.sites.create(body));
+}
+const phases = views.map((_, i) => Math.floor(((i * 0.6180339887498949) % 1) * intervalMs));
+
+const check = (siteId: number, target: string, name: string, at: number, k: number) => ({
+  siteId,
+  target,
+  targetName: name,
+  startedAt: at,
+  outcome: 'ok' as const,
+  statusCode: 200,
+  errorMessage: null,
+  addresses: [`10.0.${(siteId >> 8) & 255}.${siteId & 255}`],
+  address: `10.0.${(siteId >> 8) & 255}.${siteId & 255}`,
+  dnsMs: 1,
+  connectMs: 1 + (k % 3),
+  tlsMs: null,
+  ttfbMs: 3 + (k % 7),
+  totalMs: 4 + (k % 7),
+  gateway: null,
+});
+
+/** Records every round due in [from, to) in ticks of `tick` ms; returns the checks written. */
+function run(from: number, to: number, tick: number): number {
+  let checks = 0;
+  let k = 0;
+  for (let t = from; t < to; t += tick) {
+    const rounds: RoundResult[] = [];
+    for (let i = 0; i < views.length; i++) {
+      const site = views[i];
+      // Rounds of this site due in [t, t + tick).
+      const first = Math.ceil((t - phases[i]) / intervalMs) * intervalMs + phases[i];
+      for (let at = first; at < t + tick; at += intervalMs) {
+        rounds.push({
+          site,
+          startedAt: at,
+          checks: [check(site.id, 'site', site.name, at, k++), ...site.upstreams.map((u) => check(site.id, String(u.id), u.name, at, k++))],
+        });
+      }
+    }
+    clock.at = t + tick;
+    if (rounds.length) {
+      svc.recorder.record(rounds);
+      checks += rounds.length * (1 + upstreams);
+    }
+  }
+  return checks;
+}
+
+const tables = () => {
+  sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  const sizes = sqlite.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[];
+  const owner = new Map((sqlite.prepare("SELECT name, tbl_name AS tbl FROM sqlite_master WHERE type IN ('table','index')").all() as { name: string; tbl: string }[]).map((r) => [r.name, r.tbl]));
+  const out: Record<string, { bytes: number; rows: number; bytesPerRow: number | null }> = {};
+  for (const s of sizes) {
+    const tbl = owner.get(s.name) ?? s.name;
+    (out[tbl] ??= { bytes: 0, rows: 0, bytesPerRow: null }).bytes += s.bytes;
+  }
+  for (const [tbl, e] of Object.entries(out)) {
+    if (tbl.startsWith('sqlite_')) continue;
+    e.rows = (sqlite.prepare(`SELECT COUNT(*) AS n FROM "${tbl}"`).get() as { n: number }).n;
+    e.bytesPerRow = e.rows ? round(e.bytes / e.rows, 1) : null;
+  }
+  return out;
+};
+
+const pageSize = sqlite.pragma('page_size', { simple: true }) as number;
+console.log(`${sites} sites x ${1 + upstreams} targets @ ${intervalMs / 1000} s, ticks of ${tickMs} ms, page size ${pageSize}`);
+// Warm-up: one interval, so every site has its snapshot row and the tables their first pages.
+const start = clock.at;
+run(start, start + intervalMs, tickMs);
+sqlite.pragma('wal_checkpoint(TRUNCATE)');
+const io0 = ioWritten();
+const cpu0 = cpuMs();
+const t0 = performance.now();
+const minutes = Number(args.minutes);
+const written = run(start + intervalMs, start + intervalMs + minutes * 60_000, tickMs);
+const cpu1 = cpuMs();
+const io1 = ioWritten();
+const wallMs = performance.now() - t0;
+console.log(
+  `recorded ${written} checks in ${round(wallMs / 1000, 1)} s: ${round(((cpu1 - cpu0) / written) * 1000, 1)} µs CPU per check; ` +
+    `written per check ${round((io1.wchar - io0.wchar) / written, 0)} B (wchar), ${round((io1.writeBytes - io0.writeBytes) / written, 0)} B to storage`,
+);
+const t = tables();
+console.log('dbstat (bytes, rows, bytes per row):');
+for (const [name, e] of Object.entries(t).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`  ${name.padEnd(22)} ${String(e.bytes).padStart(11)} ${String(e.rows).padStart(9)} ${e.bytesPerRow ?? ''}`);
+
+const days = Number(args.days);
+if (days > 0) {
+  // History at the real rate, one simulated hour at a time, in ticks of a minute (the same rows, bigger batches).
+  console.log(`simulating ${days} days: file size and freelist after each day`);
+  let at = clock.at;
+  for (let d = 1; d <= days; d++) {
+    for (let h = 0; h < 24; h++) {
+      run(at, at + HOUR, 60_000);
+      at += HOUR;
+      clock.at = at + 5 * 60_000;
+      svc.recorder.record([]);
+      await svc.housekeeping.runOnce();
+    }
+    sqlite.pragma('wal_checkpoint(TRUNCATE)');
+    const free = sqlite.pragma('freelist_count', { simple: true }) as number;
+    const pages = sqlite.pragma('page_count', { simple: true }) as number;
+    const counts = ['checks', 'rollup_hours', 'rollup_days'].map((tbl) => `${tbl} ${(sqlite.prepare(`SELECT COUNT(*) AS n FROM ${tbl}`).get() as { n: number }).n}`);
+    console.log(`  day ${d}: file ${round(statSync(file).size / 1e6, 1)} MB, ${pages} pages, ${free} free; ${counts.join(', ')}`);
+  }
+  const t2 = tables();
+  console.log('dbstat after the simulated days (bytes, rows, bytes per row):');
+  for (const [name, e] of Object.entries(t2).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`  ${name.padEnd(22)} ${String(e.bytes).padStart(11)} ${String(e.rows).padStart(9)} ${e.bytesPerRow ?? ''}`);
+}
+
+svc.status.stop();
+closeDatabase(svc.db);
+if (!args.keep) rmSync(dir, { recursive: true, force: true });
+else console.log(`kept ${file}`);
