@@ -1,1 +1,0 @@
-CREATE INDEX `sites_url_idx` ON `sites` (`url`);

@@ -1,1 +1,0 @@
-ALTER TABLE `sites` ADD `public` integer DEFAULT true NOT NULL;
