@@ -11,8 +11,6 @@ import { MIGRATIONS_DIR, closeDatabase, openDatabase, type Db } from '../src/db/
 import * as schema from '../src/db/schema.js';
 import { buildService } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { createSitesRepository } from '../src/sites/sites.repository.js';
-import { siteCreateSchema } from '../src/sites/sites.schemas.js';
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -46,9 +44,20 @@ describe('upgrade in place from 0.1', () => {
     const old = drizzle(sqlite, { schema }) as Db;
     migrate(old, { migrationsFolder: oldMigrations() });
     expect(sqlite.prepare("SELECT name FROM sqlite_master WHERE name = 'rollup_hours'").get()).toBeUndefined();
-    const sites = createSitesRepository(old, { now: () => now });
-    const site = await sites.create(siteCreateSchema.parse({ name: 'old', url: 'http://127.0.0.1:9/', upstreams: [{ name: 'u', url: 'http://127.0.0.1:9/' }] }));
-    const targets = ['site', String(site.upstreams[0].id)];
+    // A site as 0.1 wrote it (its columns; this version's repository knows columns 0.1 had not).
+    const siteId = Number(
+      sqlite
+        .prepare(
+          `INSERT INTO sites (name, url, interval_seconds, timeout_ms, failure_threshold, recovery_threshold, expected_status, alert_emails, maintenance, paused, state, last_round_at, created_at, updated_at)
+           VALUES ('old', 'http://127.0.0.1:9/', 60, 10000, 3, 2, '[200,299]', '[]', '[]', 0, 'up', NULL, ?, ?)`,
+        )
+        .run(now, now).lastInsertRowid,
+    );
+    const upstreamId = Number(
+      sqlite.prepare(`INSERT INTO upstreams (site_id, name, url, position) VALUES (?, 'u', 'http://127.0.0.1:9/', 0)`).run(siteId).lastInsertRowid,
+    );
+    const site = { id: siteId };
+    const targets = ['site', String(upstreamId)];
     const insertHour = sqlite.prepare(
       `INSERT INTO rollups_hour (site_id, target, bucket, count, ok_count, failures, latency_sum_ms, latency_hist) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
     );

@@ -7,6 +7,7 @@
  * Needs nginx and chromium (CI: `apt-get install -y nginx chromium`); without them it fails.
  */
 import type { Browser, Page } from 'playwright-core';
+import type { RollupAcc } from '../../src/checks/rollups.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLab, type Lab } from '../e2e/lab.js';
 import { closePage, foreignRequests, launchBrowser, newPage, screenshot, seriousViolations, serveApp, type ServedApp } from '../support/browser.js';
@@ -23,29 +24,28 @@ let server: ServedApp;
 const helpers: TestServer[] = [];
 let incidentId: number;
 
-/** Past days of a site as housekeeping leaves them: hour rollups, and the watermark they reach. */
+/** Past days of a site as the recorder leaves them: hour rollups (days not folded yet are summed from them). */
 function seedPastDays(l: Lab, siteId: number, days: number, failuresOn: Record<number, number>) {
-  const sqlite = l.t.svc.db.$client;
   const now = Date.now();
   const hourStart = Math.floor(now / HOUR) * HOUR;
-  const insert = sqlite.prepare(
-    `INSERT OR IGNORE INTO rollups_hour (site_id, target, bucket, count, ok_count, failures, latency_sum_ms, latency_hist)
-     VALUES (?, 'site', ?, ?, ?, ?, ?, ?)`,
-  );
   const today = Math.floor(now / DAY) * DAY;
+  const rows: RollupAcc[] = [];
+  const hour = (bucket: number, count: number, okCount: number, failures: RollupAcc['failures'], latencySumMs: number, latencyHist: number[]) =>
+    rows.push({ siteId, target: 'site', bucket, count, okCount, failures, latencySumMs, latencyHist });
   for (let d = days; d >= 1; d--) {
-    const bucket = today - d * DAY + 12 * HOUR;
     const failed = failuresOn[d] ?? 0;
-    insert.run(siteId, bucket, 60, 60 - failed, failed ? JSON.stringify({ bad_gateway: failed }) : '{}', (60 - failed) * 40, JSON.stringify([0, 0, 0, 0, 0, 0, 0, 0, 0, 60 - failed]));
+    const hist = Array.from({ length: 10 }, (_, i) => (i === 9 ? 60 - failed : 0));
+    hour(today - d * DAY + 12 * HOUR, 60, 60 - failed, failed ? { bad_gateway: failed } : {}, (60 - failed) * 40, hist);
   }
   // The last 23 full hours, for the response-time chart: 30 to 52 ms.
   for (let h = 23; h >= 1; h--) {
     const latency = 30 + ((h * 7) % 23);
     const hist = Array.from({ length: 32 }, () => 0);
     hist[latency <= 38 ? 9 : 10] = 60;
-    insert.run(siteId, hourStart - h * HOUR, 60, 60, '{}', 60 * latency, JSON.stringify(hist));
+    hour(hourStart - h * HOUR, 60, 60, {}, 60 * latency, hist);
   }
-  sqlite.prepare(`INSERT INTO settings (key, value) VALUES ('rollup_hour_watermark', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value`).run(String(hourStart));
+  rows.sort((a, b) => a.bucket - b.bucket);
+  l.t.svc.db.$client.transaction(() => l.t.svc.rollups.writeHours(rows))();
 }
 
 /** A resolved incident of a past day, as the recorder leaves one. */
