@@ -74,17 +74,26 @@ export function createChecksRepository(db: Db) {
     },
 
     /** Newest first, all targets (or one), with a time cursor. */
+    /**
+     * Newest first. A full page is completed with the rest of its last round (checks sharing the
+     * last `startedAt`, up to one per target), so that paging on with `before` = that time skips none.
+     */
     list(siteId: number, opts: { limit: number; before?: number; target?: string }): CheckView[] {
       const where = [eq(checks.siteId, siteId)];
       if (opts.before !== undefined) where.push(lt(checks.startedAt, opts.before));
       if (opts.target !== undefined) where.push(eq(checks.target, opts.target));
-      return db
+      const rows = db
         .select()
         .from(checks)
         .where(and(...where))
         .orderBy(desc(checks.startedAt), desc(checks.id))
         .limit(opts.limit)
         .all();
+      const last = rows.at(-1);
+      if (!last || rows.length < opts.limit) return rows;
+      const sameRound = [eq(checks.siteId, siteId), eq(checks.startedAt, last.startedAt), lt(checks.id, last.id)];
+      if (opts.target !== undefined) sameRound.push(eq(checks.target, opts.target));
+      return rows.concat(db.select().from(checks).where(and(...sameRound)).orderBy(desc(checks.id)).all());
     },
 
     /** Checks of a site since a time, oldest first, at most `limit` (the newest ones). */

@@ -90,6 +90,6 @@ export const sitesRoutes = (deps: SitesRoutesDeps) => {
       const query = c.req.valid('query');
       const rows = deps.checks.list(id, query);
       const last = rows.at(-1);
-      return c.json({ checks: rows, nextBefore: rows.length === query.limit && last ? last.startedAt : null });
+      return c.json({ checks: rows, nextBefore: rows.length >= query.limit && last ? last.startedAt : null });
     });
 };
