@@ -6,7 +6,7 @@
  * Needs Caddy (Debian: apt-get install -y caddy).
  */
 import { afterAll, describe, it } from 'vitest';
-import { scenario, startLogLab, type LogLab } from './gatewaylog.lab.js';
+import { startLogLab, threeFaults, type LogLab } from './gatewaylog.lab.js';
 
 let lab: LogLab | undefined;
 afterAll(async () => {
@@ -17,29 +17,10 @@ describe("e2e: Gatewatch reads Caddy's JSON log and cites it", () => {
   it('stopped -> upstream_down, slow -> overload, broken -> app_error', { timeout: 240_000 }, async () => {
     lab = await startLogLab('caddy');
     const l = lab;
-    await l.baseline(5);
-    await scenario(l, 'upstream stopped', {
-      breakIt: () => l.upstream.stop(),
-      repair: () => l.upstream.start(),
-      cause: 'upstream_down',
-      kind: 'refused',
-      cites: /\d+x "dial tcp 127\.0\.0\.1:\d+: connect: connection refused" \(upstream app-1/,
-    });
-    await l.baseline(8);
-    await scenario(l, 'upstream slow', {
-      breakIt: () => l.upstream.set({ kind: 'healthy', delayMs: 2000 }),
-      repair: () => l.upstream.set({ kind: 'healthy' }),
-      cause: 'overload',
-      kind: 'header_timeout',
-      cites: /"net\/http: timeout awaiting response headers"/,
-    });
-    await l.baseline(8);
-    await scenario(l, 'broken HTTP', {
-      breakIt: () => l.upstream.set({ kind: 'broken' }),
-      repair: () => l.upstream.set({ kind: 'healthy' }),
-      cause: 'app_error',
-      kind: 'invalid_header',
-      cites: /malformed MIME header/,
+    await threeFaults(l, {
+      stopped: /\d+x "dial tcp 127\.0\.0\.1:\d+: connect: connection refused" \(upstream app-1/,
+      slow: /"net\/http: timeout awaiting response headers"/,
+      broken: /malformed MIME header/,
     });
   });
 });

@@ -221,3 +221,35 @@ export async function scenario(
   await lab.resolved(detail.id);
   return { detail, without };
 }
+
+/**
+ * The three faults every gateway is tried with, each after a healthy stretch: the upstream
+ * stopped (-> upstream_down), slow past the gateway's time-out (-> overload), broken HTTP
+ * (-> app_error); `cites` is what the top cause must quote of the gateway's own lines for each.
+ */
+export async function threeFaults(lab: LogLab, cites: { stopped: RegExp; slow: RegExp; broken: RegExp }) {
+  await lab.baseline(5);
+  await scenario(lab, 'upstream stopped', {
+    breakIt: () => lab.upstream.stop(),
+    repair: () => lab.upstream.start(),
+    cause: 'upstream_down',
+    kind: 'refused',
+    cites: cites.stopped,
+  });
+  await lab.baseline(8);
+  await scenario(lab, 'upstream slow', {
+    breakIt: () => lab.upstream.set({ kind: 'healthy', delayMs: 2000 }),
+    repair: () => lab.upstream.set({ kind: 'healthy' }),
+    cause: 'overload',
+    kind: 'header_timeout',
+    cites: cites.slow,
+  });
+  await lab.baseline(8);
+  await scenario(lab, 'broken HTTP', {
+    breakIt: () => lab.upstream.set({ kind: 'broken' }),
+    repair: () => lab.upstream.set({ kind: 'healthy' }),
+    cause: 'app_error',
+    kind: 'invalid_header',
+    cites: cites.broken,
+  });
+}

@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, it } from 'vitest';
 import { getRefusingPort } from '../support/http-servers.js';
-import { scenario, startLogLab, type LogLab } from './gatewaylog.lab.js';
+import { scenario, startLogLab, threeFaults, type LogLab } from './gatewaylog.lab.js';
 
 let lab: LogLab | undefined;
 afterAll(async () => {
@@ -17,29 +17,10 @@ describe("e2e: Gatewatch reads nginx's error log and cites it", () => {
   it('stopped -> upstream_down, slow -> overload, broken -> app_error, wrong port -> gateway_misconfig', { timeout: 300_000 }, async () => {
     lab = await startLogLab('nginx');
     const l = lab;
-    await l.baseline(5);
-    await scenario(l, 'upstream stopped', {
-      breakIt: () => l.upstream.stop(),
-      repair: () => l.upstream.start(),
-      cause: 'upstream_down',
-      kind: 'refused',
-      cites: /\d+x "connect\(\) failed \(111: Connection refused\) while connecting to upstream" \(upstream app-1/,
-    });
-    await l.baseline(8);
-    await scenario(l, 'upstream slow', {
-      breakIt: () => l.upstream.set({ kind: 'healthy', delayMs: 2000 }),
-      repair: () => l.upstream.set({ kind: 'healthy' }),
-      cause: 'overload',
-      kind: 'header_timeout',
-      cites: /upstream timed out \(110: Connection timed out\) while reading response header from upstream/,
-    });
-    await l.baseline(8);
-    await scenario(l, 'broken HTTP', {
-      breakIt: () => l.upstream.set({ kind: 'broken' }),
-      repair: () => l.upstream.set({ kind: 'healthy' }),
-      cause: 'app_error',
-      kind: 'invalid_header',
-      cites: /upstream sent invalid header/,
+    await threeFaults(l, {
+      stopped: /\d+x "connect\(\) failed \(111: Connection refused\) while connecting to upstream" \(upstream app-1/,
+      slow: /upstream timed out \(110: Connection timed out\) while reading response header from upstream/,
+      broken: /upstream sent invalid header/,
     });
     await l.baseline(8);
     const wrongPort = (await getRefusingPort()).port;
