@@ -14,10 +14,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { waitFor } from './wait.js';
+import { freePort } from './ports.js';
 
 export interface HaproxyOptions {
   /** An IP address: HAProxy resolves server names once, at start, through the system resolver. */
@@ -43,17 +43,6 @@ export interface Haproxy {
 }
 
 const BINARY = '/usr/sbin/haproxy';
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function renderConfig(port: number, o: HaproxyOptions): string {
   return `# written by test/support/haproxy.ts

@@ -21,10 +21,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { waitFor } from './wait.js';
+import { freePort } from './ports.js';
 
 export interface NginxOptions {
   /** Name or address nginx proxies to. */
@@ -130,17 +130,6 @@ process.once('exit', () => {
     killQuietly(pid, 'SIGKILL');
   }
 });
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 function renderConfig(dir: string, port: number, generation: number, o: NginxOptions): string {
   const upstream = `http://${o.upstreamHost}:${o.upstreamPort}`;
