@@ -254,7 +254,9 @@ describe('checks and status', () => {
     await t.call('POST', `/api/sites/${site.id}/check`);
     await t.call('POST', `/api/sites/${site.id}/check`);
     const list = await t.call('GET', `/api/sites/${site.id}/checks?limit=3`);
-    expect(list.body.checks).toHaveLength(3);
+    // 3, and the rest of the third one's round when its checks share its startedAt.
+    expect(list.body.checks.length).toBeGreaterThanOrEqual(3);
+    expect(list.body.checks.slice(3).every((c: { startedAt: number }) => c.startedAt === list.body.checks[2].startedAt)).toBe(true);
     const times = list.body.checks.map((c: { startedAt: number }) => c.startedAt);
     expect([...times].sort((a, b) => b - a)).toEqual(times);
     const older = await t.call('GET', `/api/sites/${site.id}/checks?before=${list.body.nextBefore}`);
@@ -273,6 +275,27 @@ describe('checks and status', () => {
     expect(new Set(seen).size).toBe(6);
     const got = await t.call('GET', `/api/sites/${site.id}`);
     expect(got.body.state).toBe('up');
+  });
+
+  it('pages checks without skipping those of one round that share their startedAt', async () => {
+    const site = (await t.call('POST', '/api/sites', { ...body(), paused: true })).body;
+    const check = (startedAt: number, target: string) => ({
+      siteId: site.id, target, targetName: target, startedAt, outcome: 'ok' as const, statusCode: 200, errorMessage: null,
+      addresses: ['127.0.0.1'], address: '127.0.0.1', dnsMs: 1, connectMs: 1, tlsMs: null, ttfbMs: 2, totalMs: 3, gateway: null, incidentId: null,
+    });
+    // Three rounds of a site and two upstreams, each round's checks at one millisecond.
+    t.svc.checks.insertMany([1000, 2000, 3000].flatMap((at) => ['site', 'u1', 'u2'].map((target) => check(at, target))));
+    const seen: number[] = [];
+    let before: number | null = null;
+    for (let pages = 0; pages < 10; pages++) {
+      const page = await t.call('GET', `/api/sites/${site.id}/checks?limit=2${before === null ? '' : `&before=${before}`}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.checks.map((c: { id: number }) => c.id));
+      before = page.body.nextBefore;
+      if (before === null) break;
+    }
+    expect(seen).toHaveLength(9);
+    expect(new Set(seen).size).toBe(9);
   });
 
   it('shows state, last check and uptime in status; anonymous callers see no URLs or addresses', async () => {
