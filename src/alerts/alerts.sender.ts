@@ -7,6 +7,7 @@ import { headerSafe, renderAlertEmail } from './alerts.render.js';
 import { createAlertsRepository } from './alerts.repository.js';
 import type { AlertRow } from './alerts.table.js';
 import { certPayloadOf, renderCertEmail } from '../certs/certs.render.js';
+import { createPoller } from '../shared/poller.js';
 
 export interface AlertSenderOptions {
   db: Db;
@@ -79,11 +80,6 @@ export function createAlertSender(options: AlertSenderOptions) {
   const domain = domainOf(from);
 
   let warnedNoSmtp = false;
-  let timer: NodeJS.Timeout | null = null;
-  let started = false;
-  let stopped = false;
-  /** Runs are chained so that two never overlap (a poll and a runOnce from outside). */
-  let chain: Promise<unknown> = Promise.resolve();
 
   const retryDelay = (attempts: number) => Math.min(maxRetryMs, retryBaseMs * 2 ** Math.min(attempts - 1, 30));
 
@@ -175,54 +171,20 @@ export function createAlertSender(options: AlertSenderOptions) {
     return result;
   };
 
-  const runOnce = (): Promise<SendResult> => {
-    const next = chain.then(run);
-    chain = next.catch(() => undefined);
-    return next;
-  };
-
-  const schedule = () => {
-    if (stopped || !mailer) return;
-    timer = setTimeout(() => {
-      timer = null;
-      runOnce()
-        .catch((err) => logger.error('alert sender run failed', { error: String(err) }))
-        .finally(schedule);
-    }, pollMs);
-    timer.unref();
-  };
+  const poller = createPoller({ name: 'alert sender', run, pollMs, logger, active: () => Boolean(mailer) });
 
   return {
     /** Sends what is due now and then every `pollMs`; without SMTP_URL it only warns, once. */
-    start(): void {
-      if (started) return;
-      started = true;
-      stopped = false;
-      runOnce()
-        .catch((err) => logger.error('alert sender run failed', { error: String(err) }))
-        .finally(schedule);
-    },
+    start: poller.start,
 
     /** Stops polling and waits (bounded) for a send in flight, so its result is recorded. */
     async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      let bound: NodeJS.Timeout | undefined;
-      const timedOut = await Promise.race([
-        chain.then(() => false),
-        new Promise<boolean>((resolve) => {
-          bound = setTimeout(() => resolve(true), stopTimeoutMs);
-          bound.unref();
-        }),
-      ]);
-      clearTimeout(bound);
-      if (timedOut) logger.warn('alert sender stopped with a send still in flight', { waitedMs: stopTimeoutMs });
+      if (await poller.stop(stopTimeoutMs)) logger.warn('alert sender stopped with a send still in flight', { waitedMs: stopTimeoutMs });
       mailer?.close();
     },
 
     /** One pass over the due alerts; never overlaps another pass. */
-    runOnce,
+    runOnce: poller.runOnce,
   };
 }
 

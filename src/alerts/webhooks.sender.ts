@@ -12,6 +12,7 @@ import { CANCEL_REASONS } from './alerts.outbox.js';
 import { renderWebhook } from './webhooks.render.js';
 import { createWebhooksRepository } from './webhooks.repository.js';
 import type { WebhookDeliveryRow } from './webhooks.table.js';
+import { createPoller } from '../shared/poller.js';
 
 export interface WebhookSenderOptions {
   db: Db;
@@ -57,10 +58,6 @@ export function createWebhookSender(options: WebhookSenderOptions) {
   const maxRetryMs = options.maxRetryMs ?? 5 * 60_000;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const retryDelay = (attempts: number) => Math.min(maxRetryMs, retryBaseMs * 2 ** Math.min(attempts - 1, 30));
-  let timer: NodeJS.Timeout | null = null;
-  let started = false;
-  let stopped = false;
-  let chain: Promise<unknown> = Promise.resolve();
 
   /** dns.lookup, then the target policy on every address; a denied one fails the request before connecting. */
   const guardedLookup: LookupFunction = (hostname, opts, callback) => {
@@ -160,40 +157,15 @@ export function createWebhookSender(options: WebhookSenderOptions) {
     return result;
   };
 
-  const runOnce = () => {
-    const next = chain.then(run);
-    chain = next.catch(() => undefined);
-    return next;
-  };
-
-  const schedule = () => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      timer = null;
-      runOnce()
-        .catch((err) => logger.error('webhook sender run failed', { error: String(err) }))
-        .finally(schedule);
-    }, pollMs);
-    timer.unref();
-  };
+  const poller = createPoller({ name: 'webhook sender', run, pollMs, logger });
 
   return {
-    start(): void {
-      if (started) return;
-      started = true;
-      stopped = false;
-      runOnce()
-        .catch((err) => logger.error('webhook sender run failed', { error: String(err) }))
-        .finally(schedule);
-    },
+    start: poller.start,
     /** Stops polling and waits for a delivery in flight (bounded by its time-out), so its result is recorded. */
     async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      await chain;
+      await poller.stop();
     },
-    runOnce,
+    runOnce: poller.runOnce,
     countPending: () => repo.countPending(),
   };
 }
