@@ -24,19 +24,7 @@ export interface NewLogLine {
 }
 
 /** A kept line as the API lists it. */
-export interface LogLineView {
-  id: number;
-  at: number;
-  readAt: number;
-  product: GatewayLogFormat;
-  kind: LogEventKind;
-  relation: LogLineRelation;
-  upstreamId: string | null;
-  upstream: string | null;
-  message: string;
-  raw: string;
-  incidentId: number | null;
-}
+export type LogLineView = Omit<NewLogLine, 'siteId'> & { id: number; incidentId: number | null };
 
 export interface FileState {
   inode: string | null;
