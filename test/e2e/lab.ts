@@ -19,7 +19,7 @@ import http from 'node:http';
 import type net from 'node:net';
 import { startBlackhole, type Blackhole } from '../support/blackhole.js';
 import { startDnsServer, type DnsServer } from '../support/dns-server.js';
-import { startHaproxy, type Haproxy } from '../support/haproxy.js';
+import { startGateway, type Gateway } from '../support/gateways.js';
 import { listen, type TestServer } from '../support/http-servers.js';
 import { startNginx, type Nginx, type NginxOptions } from '../support/nginx.js';
 import { createTestService, type TestService } from '../support/service.js';
@@ -148,7 +148,7 @@ export interface CheckView {
 export interface LabOptions {
   /** Upstream behaviour at the start. */
   upstream?: UpstreamMode;
-  /** The gateway in front of the upstream: nginx (default) or HAProxy (test/support/haproxy.ts). */
+  /** The gateway in front of the upstream: nginx (default) or HAProxy (test/support/gateways.ts). */
   gateway?: 'nginx' | 'haproxy';
   nginx?: Partial<NginxOptions>;
   /** Site fields on top of the lab's defaults (1 s interval, thresholds 3/2, 3 s time-out). */
@@ -163,7 +163,7 @@ export interface LabGateway {
   stop(): Promise<void>;
   /** Starts it again on the same port, with the same configuration. */
   start(): Promise<void>;
-  /** Its error log (nginx) or output (HAProxy). */
+  /** Its error log (nginx) or log output (HAProxy). */
   log(): string;
 }
 
@@ -358,9 +358,12 @@ async function nginxGateway(upstreamPort: number, resolverPort: number, extra: P
   };
 }
 
-/** HAProxy in front of the upstream's address (it resolves server names only at start). */
+/**
+ * HAProxy in front of the upstream's address (it resolves server names only at start). Connect time-out 1 s
+ * and one retry: a dead upstream is answered within two connect time-outs, inside the probe's deadline.
+ */
 async function haproxyGateway(upstreamPort: number): Promise<GatewayHandle> {
-  let current: Haproxy | undefined = await startHaproxy({ upstreamHost: '127.0.0.1', upstreamPort });
+  let current: Gateway | undefined = await startGateway('haproxy', { upstreamPort, timeoutSeconds: 2, connectTimeoutMs: 1000, retries: 1 });
   const options = current.options;
   const port = current.port;
   let lastLog = '';
@@ -370,13 +373,13 @@ async function haproxyGateway(upstreamPort: number): Promise<GatewayHandle> {
     nginx: () => undefined,
     async stop() {
       if (!current) return;
-      lastLog = current.output();
+      lastLog = current.log();
       await current.stop();
       current = undefined;
     },
     async start() {
-      current ??= await startHaproxy({ ...options, port });
+      current ??= await startGateway('haproxy', options);
     },
-    log: () => current?.output() ?? lastLog,
+    log: () => current?.log() ?? lastLog,
   };
 }

@@ -8,6 +8,7 @@
  *   const gw = await startGateway('haproxy', { upstreamPort: up.port, timeoutSeconds: 1 });
  *   await fetch(gw.url); gw.log();
  *   await gw.stop();
+ *   const again = await startGateway(gw.kind, gw.options);   // back on the same port
  *
  * The products must be installed (Debian: haproxy, apache2, caddy); without them this throws.
  */
@@ -25,12 +26,21 @@ export interface GatewayOptions {
   upstreamPort: number;
   /** How long the gateway waits for the upstream's response headers (and its connect), seconds. */
   timeoutSeconds: number;
+  /** How long it waits for the upstream's connect, ms, when that should be shorter. Default `timeoutSeconds`. */
+  connectTimeoutMs?: number;
+  /** HAProxy's `retries` (connect attempts after the first). Default 0. */
+  retries?: number;
+  /** Listen port on 127.0.0.1, e.g. a stopped gateway's to start it again there; default a free one. */
+  port?: number;
 }
 
 export interface Gateway {
+  kind: GatewayKind;
   url: string;
   port: number;
   dir: string;
+  /** What it was started with, `port` included: `startGateway(gw.kind, gw.options)` starts it again on the same port. */
+  readonly options: GatewayOptions;
   /** The file the gateway writes its error log to. */
   logFile: string;
   log(): string;
@@ -63,6 +73,7 @@ process.once('exit', () => {
 
 function config(kind: GatewayKind, dir: string, port: number, logFile: string, o: GatewayOptions): { file: string; args: string[] } {
   const upstream = `127.0.0.1:${o.upstreamPort}`;
+  const connectMs = o.connectTimeoutMs ?? o.timeoutSeconds * 1000;
   if (kind === 'haproxy') {
     const file = join(dir, 'haproxy.cfg');
     writeFileSync(
@@ -73,10 +84,10 @@ defaults
   mode http
   log global
   option httplog
-  timeout connect ${o.timeoutSeconds}s
+  timeout connect ${connectMs}ms
   timeout client 10s
   timeout server ${o.timeoutSeconds}s
-  retries 0
+  retries ${o.retries ?? 0}
 frontend fe
   bind 127.0.0.1:${port}
   default_backend be
@@ -102,7 +113,7 @@ Mutex file:${dir} default
 ErrorLog ${logFile}
 LogLevel warn
 Listen 127.0.0.1:${port}
-ProxyPass "/" "http://${upstream}/" connectiontimeout=${o.timeoutSeconds} timeout=${o.timeoutSeconds} retry=0
+ProxyPass "/" "http://${upstream}/" connectiontimeout=${connectMs}ms timeout=${o.timeoutSeconds} retry=0
 `,
     );
     return { file, args: ['-f', file, '-DFOREGROUND'] };
@@ -129,7 +140,7 @@ ProxyPass "/" "http://${upstream}/" connectiontimeout=${o.timeoutSeconds} timeou
                       upstreams: [{ dial: upstream }],
                       transport: {
                         protocol: 'http',
-                        dial_timeout: `${o.timeoutSeconds}s`,
+                        dial_timeout: `${connectMs}ms`,
                         response_header_timeout: `${o.timeoutSeconds}s`,
                       },
                     },
@@ -147,12 +158,12 @@ ProxyPass "/" "http://${upstream}/" connectiontimeout=${o.timeoutSeconds} timeou
 
 const BINARIES: Record<GatewayKind, string> = { haproxy: '/usr/sbin/haproxy', apache: '/usr/sbin/apache2', caddy: '/usr/bin/caddy' };
 
-/** Starts the gateway on a free port; resolves once it answers. See the file's comment. */
+/** Starts the gateway (on a free port unless `options.port`); resolves once it answers. See the file's comment. */
 export async function startGateway(kind: GatewayKind, options: GatewayOptions): Promise<Gateway> {
   for (let attempt = 1; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), `gw-${kind}-`));
     const logFile = join(dir, kind === 'caddy' ? 'caddy.log' : 'error.log');
-    const port = await freePort();
+    const port = options.port ?? (await freePort());
     const { args } = config(kind, dir, port, logFile, options);
     // HAProxy logs to its stdout: the file is its stdout, as `haproxy ... >> error.log` would do.
     const out = openSync(kind === 'haproxy' ? logFile : join(dir, 'stdout.log'), 'a');
@@ -184,9 +195,11 @@ export async function startGateway(kind: GatewayKind, options: GatewayOptions): 
     if (exited === null && ok === true) {
       let stopping: Promise<void> | null = null;
       return {
+        kind,
         url: `http://127.0.0.1:${port}/`,
         port,
         dir,
+        options: { ...options, port },
         logFile,
         log: () => readLog(logFile),
         stop() {
