@@ -8,7 +8,7 @@ import { alerts, type AlertRow } from '../src/alerts/alerts.table.js';
 import { closeDatabase, openDatabase, type Db } from '../src/db/client.js';
 import type { Cause } from '../src/diagnosis/diagnosis.types.js';
 import { incidents, type IncidentRow } from '../src/incidents/incidents.table.js';
-import type { Logger } from '../src/shared/logger.js';
+import { recordingLogger } from './support/logger.js';
 import { sites, type MaintenanceWindow, type SiteRow } from '../src/sites/sites.table.js';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.js';
 import { createSelfSignedCert } from './support/tls.js';
@@ -27,18 +27,6 @@ class FakeClock {
     this.t += ms;
   }
 }
-
-interface LogEntry {
-  level: string;
-  msg: string;
-  fields?: Record<string, unknown>;
-}
-const recordingLogger = () => {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void entries.push({ level, msg, fields });
-  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, entries };
-};
 
 const upstreamDown: Cause = {
   code: 'upstream_down',

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startService, type RunningService } from '../src/service.js';
-import type { Logger } from '../src/shared/logger.js';
+import { recordingLogger } from './support/logger.js';
 import { startNginx502Server, type TestServer } from './support/http-servers.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 import { waitFor } from './support/wait.js';
@@ -20,18 +20,6 @@ afterEach(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
   t = running = target = dir = undefined;
 });
-
-interface LogEntry {
-  level: string;
-  msg: string;
-  fields: Record<string, unknown>;
-}
-const recordingLogger = () => {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void entries.push({ level, msg, fields });
-  const logger: Logger = { debug: () => undefined, info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, entries };
-};
 
 const site = (fields: Record<string, unknown> = {}) => ({
   name: 'shop',

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../src/shared/logger.js';
+import { recordingLogger } from './support/logger.js';
 import { startHealthyServer, type TestServer } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
 import { startSmtpServer, type TestSmtpServer } from './support/smtp.js';
@@ -14,18 +14,6 @@ afterEach(async () => {
   await target?.close();
   t = smtp = target = undefined;
 });
-
-interface LogEntry {
-  level: string;
-  msg: string;
-  fields: Record<string, unknown>;
-}
-const recordingLogger = () => {
-  const entries: LogEntry[] = [];
-  const at = (level: string) => (msg: string, fields: Record<string, unknown> = {}) => void entries.push({ level, msg, fields });
-  const logger: Logger = { debug: () => undefined, info: at('info'), warn: at('warn'), error: at('error') };
-  return { logger, entries };
-};
 
 const countChecks = () => (t!.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n;
 
