@@ -8,22 +8,13 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { getRefusingPort } from '../support/http-servers.js';
-import { startLab, UPSTREAM_HOST, type CheckView, type Lab } from './lab.js';
+import { healthyBaseline, ok, startLab, UPSTREAM_HOST, type CheckView, type Lab } from './lab.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
   await lab?.close();
   lab = undefined;
 });
-
-const ok = (c: CheckView) => c.outcome === 'ok';
-
-/** A healthy baseline: the site up after `rounds` good rounds. */
-async function healthyBaseline(l: Lab, rounds: number) {
-  await l.waitForRounds(rounds, ok, { message: `${rounds} healthy rounds` });
-  // Waited for, not asserted at once: one slow check on a busy machine may show `degraded` for a round.
-  await l.waitForState('up');
-}
 
 /**
  * The incident names `code` as its top cause (with app-1 in its evidence when `aboutApp1`), its

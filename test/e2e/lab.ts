@@ -195,6 +195,16 @@ export interface Lab {
   close(): Promise<void>;
 }
 
+/** A check that came back `ok`. */
+export const ok = (c: CheckView) => c.outcome === 'ok';
+
+/** A healthy baseline: the site up after `rounds` good rounds. */
+export async function healthyBaseline(l: Lab, rounds: number) {
+  await l.waitForRounds(rounds, ok, { message: `${rounds} healthy rounds` });
+  // Waited for, not asserted at once: one slow check on a busy machine may show `degraded` for a round.
+  await l.waitForState('up');
+}
+
 const time = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
 export function formatChecks(checks: CheckView[]): string {

@@ -8,20 +8,13 @@
  * Each scenario prints one line, `scenario: top cause (confidence), next...`, for the report.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SITE_HOST, startLab, type CheckView, type Lab } from './lab.js';
+import { healthyBaseline, ok, SITE_HOST, startLab, type CheckView, type Lab } from './lab.js';
 
 let lab: Lab | undefined;
 afterEach(async () => {
   await lab?.close();
   lab = undefined;
 });
-
-const ok = (c: CheckView) => c.outcome === 'ok';
-
-async function healthyBaseline(l: Lab, rounds: number) {
-  await l.waitForRounds(rounds, ok, { message: `${rounds} healthy rounds` });
-  await l.waitForState('up');
-}
 
 /** The incident's detail, with its ranking printed for the report. */
 async function ranking(l: Lab, scenario: string, incident: any) {
