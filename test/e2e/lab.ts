@@ -344,28 +344,34 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
 
 type GatewayHandle = LabGateway & { nginx: () => Nginx | undefined };
 
-/** nginx in front of the upstream name, resolved through the lab's DNS server; stop/start on one port. */
-async function nginxGateway(upstreamPort: number, resolverPort: number, extra: Partial<NginxOptions> = {}): Promise<GatewayHandle> {
-  let current: Nginx | undefined = await startNginx({ upstreamHost: UPSTREAM_HOST, upstreamPort, resolverPort, ...extra });
-  const port = current.port;
-  let options = current.options;
+/** A gateway process that stops and starts again (through `again`, from the stopped one) on one port. */
+function restartable<G extends { port: number; stop(): Promise<void> }>(kind: LabGateway['kind'], first: G, log: (g: G) => string, again: (stopped: G) => Promise<G>) {
+  let current: G | undefined = first;
+  let stopped = first;
   let lastLog = '';
   return {
-    kind: 'nginx',
-    port,
-    nginx: () => current,
+    kind,
+    port: first.port,
+    current: () => current,
     async stop() {
       if (!current) return;
-      options = current.options;
-      lastLog = current.errorLog();
+      stopped = current;
+      lastLog = log(current);
       await current.stop();
       current = undefined;
     },
     async start() {
-      current ??= await startNginx({ ...options, listenPort: port });
+      current ??= await again(stopped);
     },
-    log: () => current?.errorLog() ?? lastLog,
+    log: () => (current ? log(current) : lastLog),
   };
+}
+
+/** nginx in front of the upstream name, resolved through the lab's DNS server; stop/start on one port. */
+async function nginxGateway(upstreamPort: number, resolverPort: number, extra: Partial<NginxOptions> = {}): Promise<GatewayHandle> {
+  const first = await startNginx({ upstreamHost: UPSTREAM_HOST, upstreamPort, resolverPort, ...extra });
+  const handle = restartable('nginx', first, (g) => g.errorLog(), (g) => startNginx({ ...g.options, listenPort: g.port }));
+  return { ...handle, nginx: handle.current };
 }
 
 /**
@@ -373,23 +379,7 @@ async function nginxGateway(upstreamPort: number, resolverPort: number, extra: P
  * and one retry: a dead upstream is answered within two connect time-outs, inside the probe's deadline.
  */
 async function haproxyGateway(upstreamPort: number): Promise<GatewayHandle> {
-  let current: Gateway | undefined = await startGateway('haproxy', { upstreamPort, timeoutSeconds: 2, connectTimeoutMs: 1000, retries: 1 });
-  const options = current.options;
-  const port = current.port;
-  let lastLog = '';
-  return {
-    kind: 'haproxy',
-    port,
-    nginx: () => undefined,
-    async stop() {
-      if (!current) return;
-      lastLog = current.log();
-      await current.stop();
-      current = undefined;
-    },
-    async start() {
-      current ??= await startGateway('haproxy', options);
-    },
-    log: () => current?.log() ?? lastLog,
-  };
+  const first: Gateway = await startGateway('haproxy', { upstreamPort, timeoutSeconds: 2, connectTimeoutMs: 1000, retries: 1 });
+  const handle = restartable('haproxy', first, (g) => g.log(), (g) => startGateway('haproxy', g.options));
+  return { ...handle, nginx: () => undefined };
 }
