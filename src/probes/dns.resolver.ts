@@ -28,13 +28,27 @@ export class DnsFailure extends Error {
   }
 }
 
+/** An `abort` listener: a function, or an object with `handleEvent` (as EventTarget takes). */
+export type AbortListener = (() => void) | { handleEvent(): void };
+
+/**
+ * What the resolver reads of an AbortSignal: a real one fits, and so does the probe's deadline,
+ * which spares every probe an AbortController (an EventTarget, about 1 KB and a few µs each).
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
 export interface Resolver {
   /**
    * Every IPv4 and IPv6 address of `hostname`, deduplicated and sorted (see `sortAddresses`).
    * An IP literal (also `[::1]`) comes back as itself without a query. Rejects only with
    * `DnsFailure`; a stalled server cannot hold it past the abort of `signal`.
    */
-  resolve(hostname: string, signal: AbortSignal): Promise<string[]>;
+  resolve(hostname: string, signal: AbortLike): Promise<string[]>;
 }
 
 /** Counters of the DNS client behind a resolver with `servers` (zeros for the system resolver). */
@@ -108,7 +122,7 @@ function loopbackAddresses(): string[] {
   }
 }
 
-function abortFailure(hostname: string, signal: AbortSignal): DnsFailure {
+function abortFailure(hostname: string, signal: AbortLike): DnsFailure {
   const reason: unknown = signal.reason;
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
   return new DnsFailure(
@@ -119,7 +133,7 @@ function abortFailure(hostname: string, signal: AbortSignal): DnsFailure {
 }
 
 /** Resolves when `work` does, or rejects with `DnsFailure` as soon as `signal` aborts. */
-function raceAbort<T>(work: Promise<T>, hostname: string, signal: AbortSignal, onAbort: () => void): Promise<T> {
+function raceAbort<T>(work: Promise<T>, hostname: string, signal: AbortLike, onAbort: () => void): Promise<T> {
   if (signal.aborted) {
     onAbort();
     work.catch(() => {});
@@ -211,7 +225,7 @@ class FamilyPair {
   constructor(
     private readonly name: string,
     private readonly graceMs: number,
-    private readonly signal: AbortSignal,
+    private readonly signal: AbortLike,
     private readonly resolve: (answers: [FamilyAnswer, FamilyAnswer]) => void,
     private readonly reject: (failure: DnsFailure) => void,
   ) {}
@@ -251,7 +265,7 @@ class FamilyPair {
   }
 }
 
-function askBoth(client: DnsClient, name: string, graceMs: number, signal: AbortSignal): Promise<[FamilyAnswer, FamilyAnswer]> {
+function askBoth(client: DnsClient, name: string, graceMs: number, signal: AbortLike): Promise<[FamilyAnswer, FamilyAnswer]> {
   return new Promise((resolve, reject) => new FamilyPair(name, graceMs, signal, resolve, reject).start(client));
 }
 
@@ -288,7 +302,7 @@ export function createResolver(options: ResolverOptions = {}): Resolver & { stat
   const client = servers.length > 0 ? createDnsClient(servers, timeoutMs, tries) : undefined;
   let loopback: string[] | undefined;
 
-  const viaServers = async (dnsClient: DnsClient, hostname: string, signal: AbortSignal): Promise<string[]> => {
+  const viaServers = async (dnsClient: DnsClient, hostname: string, signal: AbortLike): Promise<string[]> => {
     const name = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
     if (!isValidQueryName(name)) throw failureFromCode(hostname, 'EBADNAME');
     const [a, aaaa] = await askBoth(dnsClient, name, graceMs, signal);
@@ -302,7 +316,7 @@ export function createResolver(options: ResolverOptions = {}): Resolver & { stat
     throw failureFromCode(hostname, failure ?? 'ENODATA');
   };
 
-  const viaSystem = async (hostname: string, signal: AbortSignal): Promise<string[]> => {
+  const viaSystem = async (hostname: string, signal: AbortLike): Promise<string[]> => {
     const lookup = dns.lookup(hostname, { all: true, verbatim: true });
     let found: { address: string }[];
     try {
