@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { isIP } from 'node:net';
-import dnsPacket from 'dns-packet';
+import { decodeReply, encodeQuestion, type DnsReply, type QueryType } from './dns.wire.js';
 
 /** The answer to one question: its addresses, or none and the code of why (c-ares' codes: `ENODATA`, `ETIMEOUT`, ...). */
 export interface FamilyAnswer {
@@ -151,9 +151,9 @@ const RETRIED_RCODES: Record<number, string> = {
   [RCODE.REFUSED]: 'EREFUSED',
 };
 
-const rcodeOf = (reply: dnsPacket.DecodedPacket): number => (reply.flags ?? 0) & 0xf;
+const rcodeOf = (reply: DnsReply): number => (reply.flags ?? 0) & 0xf;
 
-export type QueryType = 'A' | 'AAAA';
+export type { QueryType } from './dns.wire.js';
 
 /** One question (A or AAAA of a name) on its way through its tries. */
 interface Query {
@@ -242,7 +242,7 @@ function createIdSource(): () => number {
 }
 
 /** The reply is to this question (name compared case-insensitively); an error reply may leave the question out. */
-function answersQuestion(reply: dnsPacket.DecodedPacket, query: Query): boolean {
+function answersQuestion(reply: DnsReply, query: Query): boolean {
   const questions = reply.questions ?? [];
   if (questions.length === 0) return rcodeOf(reply) !== RCODE.NOERROR && rcodeOf(reply) !== RCODE.NXDOMAIN;
   const [question] = questions;
@@ -258,7 +258,7 @@ function answersQuestion(reply: dnsPacket.DecodedPacket, query: Query): boolean 
  * The names of the CNAME chain from the query's name in the answer section, in chain order (the
  * query's name first; the last one is where the chain ends in this answer).
  */
-function chainOf(reply: dnsPacket.DecodedPacket, query: Query): string[] {
+function chainOf(reply: DnsReply, query: Query): string[] {
   const answers = reply.answers ?? [];
   const chain = [query.name];
   const names = new Set(chain);
@@ -267,7 +267,7 @@ function chainOf(reply: dnsPacket.DecodedPacket, query: Query): string[] {
     grew = false;
     for (const record of answers) {
       if (record.type !== 'CNAME' || record.name.toLowerCase() !== chain[chain.length - 1]) continue;
-      const target = record.data.toLowerCase().replace(/\.$/, '');
+      const target = (record.data as string).toLowerCase().replace(/\.$/, '');
       if (!names.has(target)) {
         names.add(target);
         chain.push(target);
@@ -283,14 +283,15 @@ function chainOf(reply: dnsPacket.DecodedPacket, query: Query): string[] {
  * chain from it (a recursive server puts the chain and the target's records in one answer).
  * Records of other names and other types are ignored.
  */
-function addressesIn(reply: dnsPacket.DecodedPacket, query: Query, chain: string[]): string[] {
+function addressesIn(reply: DnsReply, query: Query, chain: string[]): string[] {
   const answers = reply.answers ?? [];
   const names = new Set(chain);
   const addresses: string[] = [];
   for (const record of answers) {
     if ((record.type === 'A' || record.type === 'AAAA') && record.type === query.type) {
       if ((record.class ?? 'IN') !== 'IN' || !names.has(record.name.toLowerCase())) continue;
-      addresses.push(record.type === 'AAAA' ? canonicalIPv6(record.data) : record.data);
+      const data = record.data as string;
+      addresses.push(record.type === 'AAAA' ? canonicalIPv6(data) : data);
     }
   }
   return addresses;
@@ -495,9 +496,9 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     // leave out the question, others cut the datagram in the middle of a record. The TCP answer
     // comes from the server itself, so nothing in this one has to be trusted.
     const truncated = (message[2] & 0x02) !== 0;
-    let reply: dnsPacket.DecodedPacket;
+    let reply: DnsReply;
     try {
-      reply = dnsPacket.decode(message);
+      reply = decodeReply(message);
     } catch {
       return truncated ? retryOverTcp(query) : failTry(query, 'EBADRESP');
     }
@@ -509,7 +510,7 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     onReply(query, reply, false);
   };
 
-  const onReply = (query: Query, reply: dnsPacket.DecodedPacket, overTcp: boolean) => {
+  const onReply = (query: Query, reply: DnsReply, overTcp: boolean) => {
     if (reply.flag_tc && !overTcp) return retryOverTcp(query);
     const rcode = rcodeOf(reply);
     if (rcode in RETRIED_RCODES) return failTry(query, RETRIED_RCODES[rcode]);
@@ -545,9 +546,9 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     connection.on('data', (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       if (query.tcp !== connection || received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
-      let reply: dnsPacket.DecodedPacket;
+      let reply: DnsReply;
       try {
-        reply = dnsPacket.decode(received.subarray(2, 2 + received.readUInt16BE(0)));
+        reply = decodeReply(received.subarray(2, 2 + received.readUInt16BE(0)));
       } catch {
         return failTry(query, 'EBADRESP');
       }
@@ -568,7 +569,7 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
       name,
       type,
       order: orderOfServers(),
-      packet: dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] }),
+      packet: encodeQuestion(name, type),
       id: 0,
       socket: undefined,
       tcp: undefined,
