@@ -261,8 +261,8 @@ function answersQuestion(reply: DnsReply, query: Query): boolean {
 function chainOf(reply: DnsReply, query: Query): string[] {
   const answers = reply.answers ?? [];
   const chain = [query.name];
-  const names = new Set(chain);
   if (!answers.some((record) => record.type === 'CNAME')) return chain;
+  const names = new Set(chain);
   for (let grew = true; grew; ) {
     grew = false;
     for (const record of answers) {
@@ -285,11 +285,13 @@ function chainOf(reply: DnsReply, query: Query): string[] {
  */
 function addressesIn(reply: DnsReply, query: Query, chain: string[]): string[] {
   const answers = reply.answers ?? [];
-  const names = new Set(chain);
+  // The usual answer has no alias: its records are of the query's name itself.
+  const names = chain.length > 1 ? new Set(chain) : null;
   const addresses: string[] = [];
   for (const record of answers) {
     if ((record.type === 'A' || record.type === 'AAAA') && record.type === query.type) {
-      if ((record.class ?? 'IN') !== 'IN' || !names.has(record.name.toLowerCase())) continue;
+      const name = record.name.toLowerCase();
+      if ((record.class ?? 'IN') !== 'IN' || !(names ? names.has(name) : name === query.name)) continue;
       const data = record.data as string;
       addresses.push(record.type === 'AAAA' ? canonicalIPv6(data) : data);
     }
@@ -591,18 +593,16 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
      * name already asked; past that the answer is `ECNAME`, a refusal, never NXDOMAIN.
      */
     ask(name, type, onAnswer) {
-      const asked = new Set([name]);
-      let cancel = () => {};
-      const start = (current: string) => {
-        cancel = askOnce(current, type, (answer) => {
-          const next = answer.cname;
-          if (next === undefined) return onAnswer(answer);
-          if (asked.size > MAX_CNAME_FOLLOWS || asked.has(next)) return onAnswer({ addresses: [], code: 'ECNAME' });
-          asked.add(next);
-          start(next);
-        });
-      };
-      start(name);
+      // The names asked so far: made only once an answer is a CNAME to follow (rare).
+      let asked: Set<string> | undefined;
+      let cancel = askOnce(name, type, function follow(answer: FamilyAnswer) {
+        const next = answer.cname;
+        if (next === undefined) return onAnswer(answer);
+        asked ??= new Set([name]);
+        if (asked.size > MAX_CNAME_FOLLOWS || asked.has(next)) return onAnswer({ addresses: [], code: 'ECNAME' });
+        asked.add(next);
+        cancel = askOnce(next, type, follow);
+      });
       return () => cancel();
     },
     stats() {
