@@ -70,27 +70,44 @@ export function createCertWatch(deps: CertWatchDeps) {
     if (site.webhooks.length) deps.webhooks?.addFor(written, site.webhooks);
   };
 
+  /**
+   * The stored notice of each target's certificate (by site and target), as last read or written:
+   * a certificate already noticed is then passed over without a read per check until its reminder
+   * is due. Site ids are never reused, so an entry cannot outlive its notice to mislead.
+   */
+  const noticed = new Map<string, { expiresAt: number; lastNotifiedAt: number }>();
+
+  /** Notices the row's certificate when due; returns the stored notice's time (null: none stored) and whether an alert was written. */
+  const consider = (row: CheckRow, expiresAt: number, now: number) =>
+    db.transaction((): { lastNotifiedAt: number | null; wrote: boolean } => {
+      const key = and(eq(certNotices.siteId, row.siteId), eq(certNotices.target, row.target), eq(certNotices.expiresAt, expiresAt));
+      const notice = db.select().from(certNotices).where(key).get();
+      if (notice && now - notice.lastNotifiedAt < CERT_REMINDER_MS) return { lastNotifiedAt: notice.lastNotifiedAt, wrote: false };
+      const site = deps.sites.get(row.siteId);
+      if (!site || site.paused) return { lastNotifiedAt: notice?.lastNotifiedAt ?? null, wrote: false };
+      if (notice) db.update(certNotices).set({ lastNotifiedAt: now }).where(key).run();
+      else
+        db.insert(certNotices)
+          .values({ siteId: row.siteId, target: row.target, expiresAt, issuer: row.certIssuer, firstNotifiedAt: now, lastNotifiedAt: now })
+          .run();
+      enqueue(site, row, now, notice !== undefined);
+      return { lastNotifiedAt: now, wrote: true };
+    });
+
   return {
     /** Takes stored checks (after each recorded batch); returns how many alerts it wrote. */
     observe(rows: Iterable<CheckRow>): number {
       const now = deps.clock.now();
       let written = 0;
       for (const row of rows) {
-        if (row.certExpiresAt === null || row.certExpiresAt - now > warnMs) continue;
-        db.transaction(() => {
-          const key = and(eq(certNotices.siteId, row.siteId), eq(certNotices.target, row.target), eq(certNotices.expiresAt, row.certExpiresAt!));
-          const notice = db.select().from(certNotices).where(key).get();
-          if (notice && now - notice.lastNotifiedAt < CERT_REMINDER_MS) return;
-          const site = deps.sites.get(row.siteId);
-          if (!site || site.paused) return;
-          if (notice) db.update(certNotices).set({ lastNotifiedAt: now }).where(key).run();
-          else
-            db.insert(certNotices)
-              .values({ siteId: row.siteId, target: row.target, expiresAt: row.certExpiresAt!, issuer: row.certIssuer, firstNotifiedAt: now, lastNotifiedAt: now })
-              .run();
-          enqueue(site, row, now, notice !== undefined);
-          written++;
-        });
+        const expiresAt = row.certExpiresAt;
+        if (expiresAt === null || expiresAt - now > warnMs) continue;
+        const target = `${row.siteId}\n${row.target}`;
+        const known = noticed.get(target);
+        if (known && known.expiresAt === expiresAt && now - known.lastNotifiedAt < CERT_REMINDER_MS) continue;
+        const { lastNotifiedAt, wrote } = consider(row, expiresAt, now);
+        if (lastNotifiedAt !== null) noticed.set(target, { expiresAt, lastNotifiedAt });
+        if (wrote) written++;
       }
       return written;
     },

@@ -33,9 +33,29 @@ function split(address: string): { host: string; port: string | null } {
   return { host: m[1].toLowerCase(), port: m[2] ?? null };
 }
 
+interface SourceEndpoints {
+  site: Endpoint | null;
+  upstreams: (LogSource['upstreams'][number] & { at: Endpoint | null })[];
+}
+
+/**
+ * Each source's URLs parsed once, not once per line: a poll reads the sources once and matches
+ * every new line of the file against the same objects.
+ */
+const parsed = new WeakMap<LogSource, SourceEndpoints>();
+
+function endpointsOf(source: LogSource): SourceEndpoints {
+  let endpoints = parsed.get(source);
+  if (!endpoints) {
+    endpoints = { site: endpointOf(source.url), upstreams: source.upstreams.map((u) => ({ ...u, at: endpointOf(u.url) })) };
+    parsed.set(source, endpoints);
+  }
+  return endpoints;
+}
+
 /** The id of the site's upstream the line names, if any. */
 export function matchUpstream(source: LogSource, line: Pick<ParsedLine, 'upstream' | 'server'>): number | null {
-  const ups = source.upstreams.map((u) => ({ ...u, at: endpointOf(u.url) }));
+  const ups = endpointsOf(source).upstreams;
   if (line.server) {
     const name = line.server.toLowerCase();
     const byName = ups.find((u) => u.name.toLowerCase() === name || (u.at && (u.at.host === name || `${u.at.host}:${u.at.port}` === name)));
@@ -56,7 +76,7 @@ export function matchUpstream(source: LogSource, line: Pick<ParsedLine, 'upstrea
 
 /** Whether the Host of a request ("shop.example.com", "shop.example.com:8080") is the site's. */
 function hostIsSite(source: LogSource, requestHost: string): boolean {
-  const site = endpointOf(source.url);
+  const site = endpointsOf(source).site;
   if (!site) return false;
   const { host, port } = split(requestHost);
   return host === site.host && (port === null || port === site.port);

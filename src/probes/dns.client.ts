@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import net, { isIP } from 'node:net';
-import dnsPacket from 'dns-packet';
+import { decodeReply, encodeQuestion, type DnsReply, type QueryType } from './dns.wire.js';
 
 /** The answer to one question: its addresses, or none and the code of why (c-ares' codes: `ENODATA`, `ETIMEOUT`, ...). */
 export interface FamilyAnswer {
@@ -151,9 +151,9 @@ const RETRIED_RCODES: Record<number, string> = {
   [RCODE.REFUSED]: 'EREFUSED',
 };
 
-const rcodeOf = (reply: dnsPacket.DecodedPacket): number => (reply.flags ?? 0) & 0xf;
+const rcodeOf = (reply: DnsReply): number => (reply.flags ?? 0) & 0xf;
 
-export type QueryType = 'A' | 'AAAA';
+export type { QueryType } from './dns.wire.js';
 
 /** One question (A or AAAA of a name) on its way through its tries. */
 interface Query {
@@ -242,7 +242,7 @@ function createIdSource(): () => number {
 }
 
 /** The reply is to this question (name compared case-insensitively); an error reply may leave the question out. */
-function answersQuestion(reply: dnsPacket.DecodedPacket, query: Query): boolean {
+function answersQuestion(reply: DnsReply, query: Query): boolean {
   const questions = reply.questions ?? [];
   if (questions.length === 0) return rcodeOf(reply) !== RCODE.NOERROR && rcodeOf(reply) !== RCODE.NXDOMAIN;
   const [question] = questions;
@@ -258,16 +258,16 @@ function answersQuestion(reply: dnsPacket.DecodedPacket, query: Query): boolean 
  * The names of the CNAME chain from the query's name in the answer section, in chain order (the
  * query's name first; the last one is where the chain ends in this answer).
  */
-function chainOf(reply: dnsPacket.DecodedPacket, query: Query): string[] {
+function chainOf(reply: DnsReply, query: Query): string[] {
   const answers = reply.answers ?? [];
   const chain = [query.name];
-  const names = new Set(chain);
   if (!answers.some((record) => record.type === 'CNAME')) return chain;
+  const names = new Set(chain);
   for (let grew = true; grew; ) {
     grew = false;
     for (const record of answers) {
       if (record.type !== 'CNAME' || record.name.toLowerCase() !== chain[chain.length - 1]) continue;
-      const target = record.data.toLowerCase().replace(/\.$/, '');
+      const target = (record.data as string).toLowerCase().replace(/\.$/, '');
       if (!names.has(target)) {
         names.add(target);
         chain.push(target);
@@ -283,14 +283,17 @@ function chainOf(reply: dnsPacket.DecodedPacket, query: Query): string[] {
  * chain from it (a recursive server puts the chain and the target's records in one answer).
  * Records of other names and other types are ignored.
  */
-function addressesIn(reply: dnsPacket.DecodedPacket, query: Query, chain: string[]): string[] {
+function addressesIn(reply: DnsReply, query: Query, chain: string[]): string[] {
   const answers = reply.answers ?? [];
-  const names = new Set(chain);
+  // The usual answer has no alias: its records are of the query's name itself.
+  const names = chain.length > 1 ? new Set(chain) : null;
   const addresses: string[] = [];
   for (const record of answers) {
     if ((record.type === 'A' || record.type === 'AAAA') && record.type === query.type) {
-      if ((record.class ?? 'IN') !== 'IN' || !names.has(record.name.toLowerCase())) continue;
-      addresses.push(record.type === 'AAAA' ? canonicalIPv6(record.data) : record.data);
+      const name = record.name.toLowerCase();
+      if ((record.class ?? 'IN') !== 'IN' || !(names ? names.has(name) : name === query.name)) continue;
+      const data = record.data as string;
+      addresses.push(record.type === 'AAAA' ? canonicalIPv6(data) : data);
     }
   }
   return addresses;
@@ -495,9 +498,9 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     // leave out the question, others cut the datagram in the middle of a record. The TCP answer
     // comes from the server itself, so nothing in this one has to be trusted.
     const truncated = (message[2] & 0x02) !== 0;
-    let reply: dnsPacket.DecodedPacket;
+    let reply: DnsReply;
     try {
-      reply = dnsPacket.decode(message);
+      reply = decodeReply(message);
     } catch {
       return truncated ? retryOverTcp(query) : failTry(query, 'EBADRESP');
     }
@@ -509,7 +512,7 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     onReply(query, reply, false);
   };
 
-  const onReply = (query: Query, reply: dnsPacket.DecodedPacket, overTcp: boolean) => {
+  const onReply = (query: Query, reply: DnsReply, overTcp: boolean) => {
     if (reply.flag_tc && !overTcp) return retryOverTcp(query);
     const rcode = rcodeOf(reply);
     if (rcode in RETRIED_RCODES) return failTry(query, RETRIED_RCODES[rcode]);
@@ -545,9 +548,9 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
     connection.on('data', (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       if (query.tcp !== connection || received.length < 2 || received.length < 2 + received.readUInt16BE(0)) return;
-      let reply: dnsPacket.DecodedPacket;
+      let reply: DnsReply;
       try {
-        reply = dnsPacket.decode(received.subarray(2, 2 + received.readUInt16BE(0)));
+        reply = decodeReply(received.subarray(2, 2 + received.readUInt16BE(0)));
       } catch {
         return failTry(query, 'EBADRESP');
       }
@@ -568,7 +571,7 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
       name,
       type,
       order: orderOfServers(),
-      packet: dnsPacket.encode({ type: 'query', id: 0, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type, name, class: 'IN' }] }),
+      packet: encodeQuestion(name, type),
       id: 0,
       socket: undefined,
       tcp: undefined,
@@ -590,18 +593,16 @@ export function createDnsClient(servers: readonly DnsServerAddress[], timeoutMs:
      * name already asked; past that the answer is `ECNAME`, a refusal, never NXDOMAIN.
      */
     ask(name, type, onAnswer) {
-      const asked = new Set([name]);
-      let cancel = () => {};
-      const start = (current: string) => {
-        cancel = askOnce(current, type, (answer) => {
-          const next = answer.cname;
-          if (next === undefined) return onAnswer(answer);
-          if (asked.size > MAX_CNAME_FOLLOWS || asked.has(next)) return onAnswer({ addresses: [], code: 'ECNAME' });
-          asked.add(next);
-          start(next);
-        });
-      };
-      start(name);
+      // The names asked so far: made only once an answer is a CNAME to follow (rare).
+      let asked: Set<string> | undefined;
+      let cancel = askOnce(name, type, function follow(answer: FamilyAnswer) {
+        const next = answer.cname;
+        if (next === undefined) return onAnswer(answer);
+        asked ??= new Set([name]);
+        if (asked.size > MAX_CNAME_FOLLOWS || asked.has(next)) return onAnswer({ addresses: [], code: 'ECNAME' });
+        asked.add(next);
+        cancel = askOnce(next, type, follow);
+      });
       return () => cancel();
     },
     stats() {

@@ -28,13 +28,27 @@ export class DnsFailure extends Error {
   }
 }
 
+/** An `abort` listener: a function, or an object with `handleEvent` (as EventTarget takes). */
+export type AbortListener = (() => void) | { handleEvent(): void };
+
+/**
+ * What the resolver reads of an AbortSignal: a real one fits, and so does the probe's deadline,
+ * which spares every probe an AbortController (an EventTarget, about 1 KB and a few µs each).
+ */
+export interface AbortLike {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+  addEventListener(type: 'abort', listener: AbortListener, options?: { once?: boolean }): void;
+  removeEventListener(type: 'abort', listener: AbortListener): void;
+}
+
 export interface Resolver {
   /**
    * Every IPv4 and IPv6 address of `hostname`, deduplicated and sorted (see `sortAddresses`).
    * An IP literal (also `[::1]`) comes back as itself without a query. Rejects only with
    * `DnsFailure`; a stalled server cannot hold it past the abort of `signal`.
    */
-  resolve(hostname: string, signal: AbortSignal): Promise<string[]>;
+  resolve(hostname: string, signal: AbortLike): Promise<string[]>;
 }
 
 /** Counters of the DNS client behind a resolver with `servers` (zeros for the system resolver). */
@@ -108,7 +122,7 @@ function loopbackAddresses(): string[] {
   }
 }
 
-function abortFailure(hostname: string, signal: AbortSignal): DnsFailure {
+function abortFailure(hostname: string, signal: AbortLike): DnsFailure {
   const reason: unknown = signal.reason;
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
   return new DnsFailure(
@@ -119,7 +133,7 @@ function abortFailure(hostname: string, signal: AbortSignal): DnsFailure {
 }
 
 /** Resolves when `work` does, or rejects with `DnsFailure` as soon as `signal` aborts. */
-function raceAbort<T>(work: Promise<T>, hostname: string, signal: AbortSignal, onAbort: () => void): Promise<T> {
+function raceAbort<T>(work: Promise<T>, hostname: string, signal: AbortLike, onAbort: () => void): Promise<T> {
   if (signal.aborted) {
     onAbort();
     work.catch(() => {});
@@ -193,14 +207,28 @@ function isValidQueryName(name: string): boolean {
 
 const LEFT_OUT: FamilyAnswer = { addresses: [], code: 'ETIMEOUT' };
 
+/** The addresses of the two answers of a resolution of `hostname`; throws its `DnsFailure` when there are none. */
+function addressesOf(hostname: string, a: FamilyAnswer, aaaa: FamilyAnswer): string[] {
+  const addresses = aaaa.addresses.length === 0 ? a.addresses : [...a.addresses, ...aaaa.addresses];
+  if (addresses.length === 1) return addresses;
+  if (addresses.length > 0) return sortAddresses(addresses);
+  const codes = [a.code, aaaa.code].filter((c): c is string => c !== null);
+  // NXDOMAIN in either family is the server saying the name does not exist.
+  if (codes.includes('ENOTFOUND')) throw failureFromCode(hostname, 'ENOTFOUND');
+  const failure = codes.find((c) => !NO_ADDRESS_CODES.has(c));
+  throw failureFromCode(hostname, failure ?? 'ENODATA');
+}
+
 /**
- * The A and AAAA queries of one resolution, asked in parallel. Both answers; but once one family
- * has addresses, the other gets only `graceMs` more (a server that drops AAAA queries must not eat
- * the probe's deadline), then counts as timed out. Rejects with `DnsFailure` (`ABORTED`) as soon
- * as `signal` aborts. Either way the queries still pending are dropped: no timer or id is left.
+ * The A and AAAA queries of one resolution, asked in parallel; settles with the addresses of
+ * both answers (`addressesOf`). But once one family has addresses, the other gets only `graceMs`
+ * more (a server that drops AAAA queries must not eat the probe's deadline), then counts as timed
+ * out. Rejects with `DnsFailure` (`ABORTED`) as soon as `signal` aborts. Either way the queries
+ * still pending are dropped: no timer or id is left.
  *
  * A class with methods rather than closures: under tsx (esbuild's keepNames) every named closure
  * is renamed with Object.defineProperty when it is created, about 0.7 µs each per resolution.
+ * It settles the probe's promise itself, without a promise of its own per resolution.
  */
 class FamilyPair {
   private readonly answers: [FamilyAnswer | undefined, FamilyAnswer | undefined] = [undefined, undefined];
@@ -209,10 +237,13 @@ class FamilyPair {
   private settled = false;
 
   constructor(
+    /** The name asked (no trailing dot). */
     private readonly name: string,
+    /** The name as given, for failures' messages. */
+    private readonly hostname: string,
     private readonly graceMs: number,
-    private readonly signal: AbortSignal,
-    private readonly resolve: (answers: [FamilyAnswer, FamilyAnswer]) => void,
+    private readonly signal: AbortLike,
+    private readonly resolve: (addresses: string[]) => void,
     private readonly reject: (failure: DnsFailure) => void,
   ) {}
 
@@ -228,19 +259,32 @@ class FamilyPair {
     this.reject(abortFailure(this.name, this.signal));
   }
 
+  /** Asking failed at once (no socket could be opened): the resolution fails as the resolver reports such errors. */
+  fail(error: unknown): void {
+    this.end();
+    this.reject(error instanceof DnsFailure ? error : failureFromCode(this.hostname, codeOf(error)));
+  }
+
   private take(family: 0 | 1, answer: FamilyAnswer): void {
     this.answers[family] = answer;
     if (this.settled) return;
     const [a, aaaa] = this.answers;
-    if (a && aaaa) {
-      this.end();
-      this.resolve([a, aaaa]);
-    } else if (!this.grace && answer.addresses.length > 0) {
-      this.grace = setTimeout(() => {
-        this.end();
-        this.resolve([this.answers[0] ?? LEFT_OUT, this.answers[1] ?? LEFT_OUT]);
-      }, this.graceMs);
+    if (a && aaaa) this.settle(a, aaaa);
+    else if (!this.grace && answer.addresses.length > 0) {
+      this.grace = setTimeout(() => this.settle(this.answers[0] ?? LEFT_OUT, this.answers[1] ?? LEFT_OUT), this.graceMs);
     }
+  }
+
+  private settle(a: FamilyAnswer, aaaa: FamilyAnswer): void {
+    this.end();
+    let addresses: string[];
+    try {
+      addresses = addressesOf(this.hostname, a, aaaa);
+    } catch (failure) {
+      this.reject(failure as DnsFailure);
+      return;
+    }
+    this.resolve(addresses);
   }
 
   private end(): void {
@@ -249,10 +293,6 @@ class FamilyPair {
     this.signal.removeEventListener('abort', this);
     for (const cancel of this.cancels) cancel();
   }
-}
-
-function askBoth(client: DnsClient, name: string, graceMs: number, signal: AbortSignal): Promise<[FamilyAnswer, FamilyAnswer]> {
-  return new Promise((resolve, reject) => new FamilyPair(name, graceMs, signal, resolve, reject).start(client));
 }
 
 function positiveOption(name: string, value: number, integer: boolean): number {
@@ -288,21 +328,20 @@ export function createResolver(options: ResolverOptions = {}): Resolver & { stat
   const client = servers.length > 0 ? createDnsClient(servers, timeoutMs, tries) : undefined;
   let loopback: string[] | undefined;
 
-  const viaServers = async (dnsClient: DnsClient, hostname: string, signal: AbortSignal): Promise<string[]> => {
+  const viaServers = (dnsClient: DnsClient, hostname: string, signal: AbortLike): Promise<string[]> => {
     const name = hostname.endsWith('.') ? hostname.slice(0, -1) : hostname;
-    if (!isValidQueryName(name)) throw failureFromCode(hostname, 'EBADNAME');
-    const [a, aaaa] = await askBoth(dnsClient, name, graceMs, signal);
-    const addresses = aaaa.addresses.length === 0 ? a.addresses : [...a.addresses, ...aaaa.addresses];
-    if (addresses.length === 1) return addresses;
-    if (addresses.length > 0) return sortAddresses(addresses);
-    const codes = [a.code, aaaa.code].filter((c): c is string => c !== null);
-    // NXDOMAIN in either family is the server saying the name does not exist.
-    if (codes.includes('ENOTFOUND')) throw failureFromCode(hostname, 'ENOTFOUND');
-    const failure = codes.find((c) => !NO_ADDRESS_CODES.has(c));
-    throw failureFromCode(hostname, failure ?? 'ENODATA');
+    if (!isValidQueryName(name)) return Promise.reject(failureFromCode(hostname, 'EBADNAME'));
+    return new Promise((resolve, reject) => {
+      const pair = new FamilyPair(name, hostname, graceMs, signal, resolve, reject);
+      try {
+        pair.start(dnsClient);
+      } catch (error) {
+        pair.fail(error);
+      }
+    });
   };
 
-  const viaSystem = async (hostname: string, signal: AbortSignal): Promise<string[]> => {
+  const viaSystem = async (hostname: string, signal: AbortLike): Promise<string[]> => {
     const lookup = dns.lookup(hostname, { all: true, verbatim: true });
     let found: { address: string }[];
     try {
@@ -315,22 +354,31 @@ export function createResolver(options: ResolverOptions = {}): Resolver & { stat
     return sortAddresses(found.map((entry) => entry.address));
   };
 
+  /** Every name but one to ask of `servers`: IP literals, localhost, and the system resolver. */
+  const resolveOther = async (name: string, signal: AbortLike): Promise<string[]> => {
+    if (isIP(name) !== 0) return [name];
+    if (name === '') throw new DnsFailure('dns_nxdomain', 'ENOTFOUND', 'empty host name');
+    if (isLocalhostName(name)) {
+      loopback ??= loopbackAddresses();
+      return [...loopback];
+    }
+    if (signal.aborted) throw abortFailure(name, signal);
+    try {
+      return await (client ? viaServers(client, name, signal) : viaSystem(name, signal));
+    } catch (error) {
+      if (error instanceof DnsFailure) throw error;
+      throw failureFromCode(name, codeOf(error));
+    }
+  };
+
   return {
-    async resolve(hostname, signal) {
+    resolve(hostname, signal) {
       const name = bareHost(hostname);
-      if (isIP(name) !== 0) return [name];
-      if (name === '') throw new DnsFailure('dns_nxdomain', 'ENOTFOUND', 'empty host name');
-      if (isLocalhostName(name)) {
-        loopback ??= loopbackAddresses();
-        return [...loopback];
+      // A name for the servers (the probes' usual case) goes straight to them: no async frame.
+      if (client && name !== '' && isIP(name) === 0 && !isLocalhostName(name) && !signal.aborted) {
+        return viaServers(client, name, signal);
       }
-      if (signal.aborted) throw abortFailure(name, signal);
-      try {
-        return await (client ? viaServers(client, name, signal) : viaSystem(name, signal));
-      } catch (error) {
-        if (error instanceof DnsFailure) throw error;
-        throw failureFromCode(name, codeOf(error));
-      }
+      return resolveOther(name, signal);
     },
     stats: () => client?.stats() ?? { pending: 0, ignoredReplies: 0, sockets: 0 },
   };

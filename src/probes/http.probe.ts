@@ -5,7 +5,7 @@ import tls, { rootCertificates, type SecureContext, type TLSSocket } from 'node:
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 import { connectFirst, type FailedAttempt } from './connect.js';
-import { DnsFailure, type Resolver } from './dns.resolver.js';
+import { DnsFailure, type AbortListener, type AbortLike, type Resolver } from './dns.resolver.js';
 import { detectGateway } from './gateway-detect.js';
 import { formatRequest, HttpParseError, ResponseParser, type ResponseEvents, type ResponseHead } from './http.wire.js';
 import type { GatewayProduct, HttpProbe, Outcome, ProbeResult, ProbeTarget } from './probes.types.js';
@@ -139,27 +139,52 @@ function deadlineVerdict(phase: Phase, peer: string, timeoutMs: number, bodyByte
  * The probe's one deadline, as its steps see it: the step waiting when it passes (the resolver's
  * wait, then each hop) has put its handler in `onPass`, and a step that starts after it passed
  * sees `passed`. An AbortSignal listener per step costs a few µs of CPU each, more than parsing
- * a small answer; the signal is still there for the resolver, which takes one.
+ * a small answer. For the resolver, which takes a signal, the deadline is one itself
+ * (`AbortLike`): an AbortController per probe cost about 1 KB and a few µs more.
  */
-class Deadline {
+class Deadline implements AbortLike {
   passed = false;
   /** The waiting step's handler; a step replaces the previous step's when it starts. */
   onPass: (() => void) | null = null;
-  readonly controller = new AbortController();
+  /** Set when the deadline passes, as an aborted signal's: a `TimeoutError`. */
+  reason: unknown = undefined;
+  private listeners: AbortListener[] | null = null;
   private readonly timer: NodeJS.Timeout;
 
   constructor(readonly timeoutMs: number) {
-    this.timer = setTimeout(() => {
-      this.passed = true;
-      this.controller.abort(new DOMException(`probe deadline of ${timeoutMs} ms`, 'TimeoutError'));
-      const onPass = this.onPass;
-      this.onPass = null;
-      onPass?.();
-    }, timeoutMs);
+    this.timer = setTimeout(() => this.pass(), timeoutMs);
+  }
+
+  get aborted(): boolean {
+    return this.passed;
+  }
+
+  /** Listeners run once, when the deadline passes (as with `{ once: true }` on a signal). */
+  addEventListener(_type: 'abort', listener: AbortListener): void {
+    (this.listeners ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: AbortListener): void {
+    const index = this.listeners?.indexOf(listener) ?? -1;
+    if (index >= 0) this.listeners!.splice(index, 1);
   }
 
   clear(): void {
     clearTimeout(this.timer);
+  }
+
+  private pass(): void {
+    this.passed = true;
+    this.reason = new DOMException(`probe deadline of ${this.timeoutMs} ms`, 'TimeoutError');
+    const listeners = this.listeners;
+    this.listeners = null;
+    for (const listener of listeners ?? []) {
+      if (typeof listener === 'function') listener();
+      else listener.handleEvent();
+    }
+    const onPass = this.onPass;
+    this.onPass = null;
+    onPass?.();
   }
 }
 
@@ -527,7 +552,7 @@ export function createHttpProbe(deps: HttpProbeDeps): HttpProbe {
         const hostname = url.hostname;
         try {
           trace.addresses = await withinDeadline(
-            deps.resolver.resolve(hostname, deadline.controller.signal),
+            deps.resolver.resolve(hostname, deadline),
             deadline,
             () => new DnsFailure('dns_error', 'ABORTED', `DNS resolution of ${hostname} did not finish before the deadline`),
           );
