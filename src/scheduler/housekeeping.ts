@@ -4,6 +4,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { createRollupsRepository } from '../checks/rollups.repository.js';
 import { createWebhooksRepository } from '../alerts/webhooks.repository.js';
+import { createCertNoticesPruner } from '../certs/certs.retention.js';
 import { settings } from '../db/settings.table.js';
 import { DAY_WATERMARK_KEY, HOUR_WATERMARK_KEY } from '../status/status.service.js';
 import { createStatusSnapshot } from '../status/status.snapshot.js';
@@ -58,6 +59,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const rollups = createRollupsRepository(db);
   const snapshot = createStatusSnapshot(db);
   const webhooks = createWebhooksRepository(db);
+  const pruneCertNotices = createCertNoticesPruner(db);
   const hourlyDays = deps.retentionHourlyDays ?? 90;
   const dailyDays = deps.retentionDailyDays ?? 730;
   const pruneChecks = sqlite.prepare(
@@ -237,8 +239,9 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     if (orphans.length) db.transaction(() => orphans.forEach((r) => deleteAlert.run(r.id)));
     const alerts = orphans.length;
     const deliveries = await pruneBatches((limit) => webhooks.pruneFinished(now - DELIVERY_RETENTION_MS, limit));
+    const certNotices = await pruneBatches((limit) => pruneCertNotices(now, limit));
     await removeDeleted();
-    if (raw + hours + days + alerts + deliveries > 0) deps.logger.debug('pruned', { raw, hours, days, alerts, deliveries });
+    if (raw + hours + days + alerts + deliveries + certNotices > 0) deps.logger.debug('pruned', { raw, hours, days, alerts, deliveries, certNotices });
   };
 
   const runOnce = async () => {
