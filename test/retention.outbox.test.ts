@@ -45,3 +45,30 @@ describe('webhook delivery retention', () => {
     expect(left).toEqual(expectKept);
   });
 });
+
+describe('certificate notice retention', () => {
+  it('drops notices of certificates no longer seen, keeping recent ones and a paused site’s', async () => {
+    const now = Date.UTC(2026, 5, 1);
+    const clock = { at: now, now: () => clock.at };
+    t = createTestService({}, { clock });
+    const site = async (name: string) => (await t!.call('POST', '/api/sites', { name, url: 'http://127.0.0.1:9/' })).body.id as number;
+    const live = await site('live');
+    const paused = await site('paused');
+    expect((await t.call('PATCH', `/api/sites/${paused}`, { paused: true })).status).toBe(200);
+    const insert = t.svc.db.$client.prepare(
+      `INSERT INTO cert_notices (site_id, target, expires_at, issuer, first_notified_at, last_notified_at) VALUES (?, 'site', ?, NULL, ?, ?)`,
+    );
+    const add = (siteId: number, expiresAt: number, lastAgo: number) => insert.run(siteId, expiresAt, now - 60 * DAY, now - lastAgo);
+    add(live, now + 5 * DAY, 2 * DAY); // still served: reminded lately
+    add(live, now - 10 * DAY, 6 * DAY); // expired, still served
+    add(live, now + 3 * DAY, 40 * DAY); // renewed long ago: goes
+    add(paused, now + 3 * DAY, 40 * DAY); // paused: not looked at, stays
+    await t.svc.housekeeping.runOnce();
+    const left = t.svc.db.$client.prepare('SELECT site_id AS siteId, expires_at AS expiresAt FROM cert_notices ORDER BY site_id, expires_at').all();
+    expect(left).toEqual([
+      { siteId: live, expiresAt: now - 10 * DAY },
+      { siteId: live, expiresAt: now + 5 * DAY },
+      { siteId: paused, expiresAt: now + 3 * DAY },
+    ]);
+  });
+});
