@@ -12,7 +12,23 @@ export interface DueDelivery {
 
 /** The only module that reads or writes webhook_deliveries. */
 export function createWebhooksRepository(db: Db) {
+  // A delivery is finished once sent, given up or cancelled; it finished at its last attempt (or
+  // when written, if cancelled before any). Finished ones go after the retention, and at once when
+  // their site is gone.
+  const pruneFinished = db.$client.prepare(
+    `DELETE FROM webhook_deliveries WHERE id IN (
+       SELECT id FROM webhook_deliveries
+       WHERE state != 'pending'
+         AND (coalesce(sent_at, last_attempt_at, created_at) < ?
+              OR NOT EXISTS (SELECT 1 FROM sites WHERE sites.id = webhook_deliveries.site_id))
+       LIMIT ?)`,
+  );
   return {
+    /** Deletes up to `limit` finished deliveries that finished before `before` or whose site is deleted; returns how many. */
+    pruneFinished(before: number, limit: number): number {
+      return pruneFinished.run(before, limit).changes;
+    },
+
     /** One pending delivery per webhook of the alert, due with it. Call it in the alert's transaction. */
     addFor(alert: AlertRow, webhooks: SiteWebhook[]): void {
       for (const w of webhooks) {

@@ -3,6 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { createRollupsRepository } from '../checks/rollups.repository.js';
+import { createWebhooksRepository } from '../alerts/webhooks.repository.js';
+import { createCertNoticesPruner } from '../certs/certs.retention.js';
 import { settings } from '../db/settings.table.js';
 import { DAY_WATERMARK_KEY, HOUR_WATERMARK_KEY } from '../status/status.service.js';
 import { createStatusSnapshot } from '../status/status.snapshot.js';
@@ -27,6 +29,8 @@ const FOLD_READ_ROWS = 2000;
 const KEYS_PER_RUN = 2000;
 /** Rollup rows of a deleted site's target removed per slice (one lookup each). */
 const REMOVE_BUCKETS = 2000;
+/** Sent, given-up and cancelled webhook deliveries are kept this long (a deleted site's go at once). */
+const DELIVERY_RETENTION_MS = 30 * DAY;
 
 class Stopped extends Error {}
 
@@ -54,6 +58,8 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const sqlite = db.$client;
   const rollups = createRollupsRepository(db);
   const snapshot = createStatusSnapshot(db);
+  const webhooks = createWebhooksRepository(db);
+  const pruneCertNotices = createCertNoticesPruner(db);
   const hourlyDays = deps.retentionHourlyDays ?? 90;
   const dailyDays = deps.retentionDailyDays ?? 730;
   const pruneChecks = sqlite.prepare(
@@ -232,8 +238,10 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     const orphans = seen.filter((r) => r.gone);
     if (orphans.length) db.transaction(() => orphans.forEach((r) => deleteAlert.run(r.id)));
     const alerts = orphans.length;
+    const deliveries = await pruneBatches((limit) => webhooks.pruneFinished(now - DELIVERY_RETENTION_MS, limit));
+    const certNotices = await pruneBatches((limit) => pruneCertNotices(now, limit));
     await removeDeleted();
-    if (raw + hours + days + alerts > 0) deps.logger.debug('pruned', { raw, hours, days, alerts });
+    if (raw + hours + days + alerts + deliveries + certNotices > 0) deps.logger.debug('pruned', { raw, hours, days, alerts, deliveries, certNotices });
   };
 
   const runOnce = async () => {
