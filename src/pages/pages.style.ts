@@ -35,7 +35,8 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 12px}h3{font-si
 .bars li.warn{background-image:linear-gradient(to bottom,transparent 0 50%,rgba(0,0,0,.18) 50%)}
 .bars li span{position:absolute;left:-9999px;white-space:nowrap}
 .bars li:hover span{left:50%;transform:translateX(-50%);bottom:40px;background:var(--fg);color:var(--bg);font-size:12px;padding:4px 8px;border-radius:6px;z-index:2}
-.bars li:nth-child(-n+30):hover span{left:0;transform:none}.bars li:nth-last-child(-n+30):hover span{left:auto;right:0;transform:none}
+.bars li:first-child:hover span,.bars li:nth-child(-n+4).w1:hover span{left:0;transform:none}.bars li:last-child:hover span{left:auto;right:0;transform:none}
+${Array.from({ length: 89 }, (_, i) => `.bars .w${i + 2}{flex-grow:${i + 2}}`).join('')}
 .bars li:hover{outline:2px solid var(--fg)}
 .bar-scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}
 .legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;color:var(--muted);list-style:none;padding:0;margin:8px 0 0}
