@@ -64,8 +64,9 @@ ol.timeline li{padding:0 0 14px 16px;position:relative}
 ol.timeline li::before{content:"";position:absolute;left:-6px;top:6px;width:10px;height:10px;border-radius:50%;background:var(--card);border:2px solid var(--muted)}
 form.stack label{display:block;font-weight:600;margin:14px 0 4px}
 form.stack .hint{font-weight:400;color:var(--muted);font-size:13px}
-input[type=text],input[type=url],input[type=password],input[type=number],textarea{width:100%;padding:8px 10px;border:1px solid var(--muted);border-radius:6px;font:inherit;background:var(--card);color:var(--fg)}
+input[type=text],input[type=url],input[type=password],input[type=number],textarea,select{width:100%;padding:8px 10px;border:1px solid var(--muted);border-radius:6px;font:inherit;background:var(--card);color:var(--fg)}
 textarea{min-height:70px}
+fieldset{border:1px solid var(--line);border-radius:8px;margin:14px 0 0;padding:4px 14px 12px}legend{font-weight:600;padding:0 4px}
 .check{display:flex;gap:8px;align-items:center;margin-top:12px;font-weight:600}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:0 16px}
 button,.button{display:inline-block;padding:8px 14px;border-radius:6px;border:1px solid var(--link);background:var(--link);color:#fff;font:inherit;font-weight:600;cursor:pointer;text-decoration:none}
