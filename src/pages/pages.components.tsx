@@ -4,14 +4,15 @@ import { raw } from 'hono/html';
 import type { SiteState } from '../sites/sites.repository.js';
 import type { UptimeBucket } from './uptime-series.js';
 import { STYLESHEET_PATH } from './pages.style.js';
+import { LIVE_SCRIPT_PATH } from './pages.live.js';
 import { STATE_WORDS, causeWords, day, kindTitle, ms, percent } from './pages.words.js';
 
 export interface LayoutProps {
   title: string;
   /** Links and forms at the top right. */
   nav?: Child;
-  /** Reload the page every so many seconds (a status page kept open stays current without JavaScript). */
-  refreshSeconds?: number;
+  /** Load the live refresh script (the page stays complete without it). */
+  live?: boolean;
   home?: string;
   /** The word beside the name at the top left. */
   section?: string;
@@ -23,9 +24,9 @@ export const Layout = (p: LayoutProps) => (
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
-      {p.refreshSeconds ? <meta http-equiv="refresh" content={String(p.refreshSeconds)} /> : null}
       <title>{p.title}</title>
       <link rel="stylesheet" href={STYLESHEET_PATH} />
+      {p.live ? <script src={LIVE_SCRIPT_PATH} defer></script> : null}
     </head>
     <body>
       <a class="skip" href="#main">

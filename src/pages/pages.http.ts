@@ -1,5 +1,5 @@
 /**
- * How a page leaves the server: its own Content-Security-Policy (the served stylesheet only, no
+ * How a page leaves the server: its own Content-Security-Policy (the served stylesheet and script, no
  * other host), an ETag over the HTML with a 304 for a matching If-None-Match, Cache-Control for
  * its audience, and the body compressed (brotli or gzip, whichever the client takes). The
  * compressed bytes are kept beside the ETag, so a page polled while nothing changed is hashed, not
@@ -10,9 +10,9 @@ import { promisify } from 'node:util';
 import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync } from 'node:zlib';
 import type { Context } from 'hono';
 
-/** The policy of every page: nothing from another host, no script, forms post only here. */
+/** The policy of every page: nothing from another host, scripts only served ones, forms post only here. */
 export const PAGE_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export type PageCache =
   /** Anyone may keep it, and must ask again (a cheap 304) before showing it. */

@@ -193,6 +193,27 @@ describe('the public status page in a browser', () => {
     await closePage(missing.page);
   });
 
+  it('refreshes itself (optional script, every 30 s with If-None-Match) and shows a state change without a reload', async () => {
+    const page = await newPage(browser);
+    await page.clock.install();
+    await page.goto(`${server.url}/`);
+    const card = page.locator('section.card', { has: page.locator('h3', { hasText: /^search$/ }) });
+    expect(await card.locator('.badge').textContent()).toBe('Degraded');
+    await page.evaluate(() => ((globalThis as unknown as { stayed: boolean }).stayed = true));
+    const search = ((await lab.t.call('GET', '/api/sites')).body.sites as { id: number; name: string }[]).find((x) => x.name === 'search')!;
+    expect((await lab.t.call('PATCH', `/api/sites/${search.id}`, { paused: true })).status).toBe(200);
+    try {
+      const asked = page.waitForResponse((r) => r.url() === `${server.url}/` && r.request().method() === 'GET');
+      await page.clock.fastForward(31_000);
+      await asked;
+      await waitFor(async () => (await card.locator('.badge').textContent()) === 'Paused', { timeoutMs: 10_000, message: 'search shown paused' });
+      expect(await page.evaluate(() => (globalThis as unknown as { stayed?: boolean }).stayed)).toBe(true);
+    } finally {
+      await lab.t.call('PATCH', `/api/sites/${search.id}`, { paused: false });
+      await closePage(page);
+    }
+  });
+
   it("shows the operator the incident's full evidence and advice after signing in", async () => {
     const { page } = await open(`/app/incidents/${incidentId}`);
     await page.waitForURL('**/app/sign-in**');
