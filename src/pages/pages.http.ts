@@ -116,6 +116,9 @@ function encoded(page: PreparedPage, encoding: 'br' | 'gzip'): Promise<Buffer> {
   return page.encoded[encoding];
 }
 
+/** Both encodings of a page, ready before the page is served (a large page built in the background). */
+export const encodeAll = (page: PreparedPage) => Promise.all([encoded(page, 'br'), encoded(page, 'gzip')]);
+
 /** Sends a prepared page: a 304 when the client has it, else the encoding it takes. */
 export async function sendPrepared(c: Context, page: PreparedPage, cache: PageCache): Promise<Response> {
   const headers: Record<string, string> = {

@@ -3,7 +3,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../app.js';
 import type { PagesDeps } from '../pages.deps.js';
 import { performance } from 'node:perf_hooks';
-import { preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
+import { encodeAll, preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
 import { createPublicStatus } from './public.data.js';
@@ -31,8 +31,11 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   let building: Promise<void> | null = null;
   const build = async () => {
     const data = await publicStatus();
-    const page = preparePage(statusPage(data, { now: deps.clock.now() }));
-    built = { page: built && built.page.tag === page.tag ? built.page : page, at: performance.now(), sites: data.cards.length };
+    let page = preparePage(statusPage(data, { now: deps.clock.now() }));
+    if (built && built.page.tag === page.tag) page = built.page;
+    // A large page is compressed (off the event loop) before it replaces the last one, so that no request waits for it.
+    else if (data.cards.length > SMALL_PAGE_SITES) await encodeAll(page);
+    built = { page, at: performance.now(), sites: data.cards.length };
   };
   const rebuild = () => (building ??= build().finally(() => (building = null)));
   const statusPageNow = async (): Promise<PreparedPage> => {
