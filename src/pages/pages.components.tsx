@@ -4,14 +4,15 @@ import { raw } from 'hono/html';
 import type { SiteState } from '../sites/sites.repository.js';
 import type { UptimeBucket } from './uptime-series.js';
 import { STYLESHEET_PATH } from './pages.style.js';
+import { LIVE_SCRIPT_PATH } from './pages.live.js';
 import { STATE_WORDS, causeWords, day, kindTitle, ms, percent } from './pages.words.js';
 
 export interface LayoutProps {
   title: string;
   /** Links and forms at the top right. */
   nav?: Child;
-  /** Reload the page every so many seconds (a status page kept open stays current without JavaScript). */
-  refreshSeconds?: number;
+  /** Load the live refresh script (the page stays complete without it). */
+  live?: boolean;
   home?: string;
   /** The word beside the name at the top left. */
   section?: string;
@@ -23,9 +24,9 @@ export const Layout = (p: LayoutProps) => (
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
-      {p.refreshSeconds ? <meta http-equiv="refresh" content={String(p.refreshSeconds)} /> : null}
       <title>{p.title}</title>
       <link rel="stylesheet" href={STYLESHEET_PATH} />
+      {p.live ? <script src={LIVE_SCRIPT_PATH} defer></script> : null}
     </head>
     <body>
       <a class="skip" href="#main">
@@ -77,19 +78,34 @@ export const dayWords = (b: UptimeBucket) => {
   return `${dayLabel(b.start)}: ${uptime}${incident}`;
 };
 
+/** A day without a problem: all checks passed, or none ran. Alike days in a row are drawn as one bar. */
+const quiet = (b: UptimeBucket) => !b.worstIncident && (b.uptime === null || b.uptime === 100);
+
+/** A run of quiet days in words: `5 Sep 2026 – 3 Dec 2026: 90 days, no problems`. */
+const runWords = (first: UptimeBucket, last: UptimeBucket, n: number) =>
+  `${dayLabel(first.start)} – ${dayLabel(last.start)}: ${n} days, ${first.uptime === null ? 'no checks' : 'no problems'}`;
+
+const text = (words: string) => (/[&<>"']/.test(words) ? escapeHtml(words) : words);
+
 /**
- * One bar per day, oldest first, each with its day in words: shown on hover, read by screen
- * readers; the days with problems are also listed as text below. Built as one string: at 1,000
- * sites the page has 90,000 of these.
+ * The days as bars, oldest first. Alike quiet days in a row (all passed, or no checks) are one
+ * bar as wide as the days it stands for (`w<n>`), so that a quiet site is a handful of elements,
+ * not 90; every day with a problem keeps its own bar. Each bar says its days in words: shown on
+ * hover, read by screen readers; the days with problems are also listed as text below.
  */
 export const DayBars = (p: { days: UptimeBucket[]; label: string }) => {
   let items = '';
-  for (const b of p.days) {
-    const words = dayWords(b);
-    // Unquoted class and no </li> (both valid HTML): 90 bars a site, 90,000 at 1,000 sites.
-    items += `<li class=${dayClass(b)}><span>${/[&<>"']/.test(words) ? escapeHtml(words) : words}</span>`;
+  for (let i = 0; i < p.days.length; ) {
+    const b = p.days[i];
+    let j = i + 1;
+    if (quiet(b)) while (j < p.days.length && quiet(p.days[j]) && dayClass(p.days[j]) === dayClass(b)) j++;
+    const n = j - i;
+    const words = n === 1 ? dayWords(b) : runWords(b, p.days[j - 1], n);
+    // Unquoted class and no </li> (both valid HTML).
+    items += `<li class=${n === 1 ? dayClass(b) : `"${dayClass(b)} w${n}"`}><span>${text(words)}</span>`;
+    i = j;
   }
-  const bad = p.days.filter((b) => b.worstIncident || (b.uptime !== null && b.uptime < 100));
+  const bad = p.days.filter((b) => !quiet(b));
   return (
     <div>
       <ol class="bars" aria-label={p.label}>

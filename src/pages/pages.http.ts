@@ -1,18 +1,18 @@
 /**
- * How a page leaves the server: its own Content-Security-Policy (the served stylesheet only, no
+ * How a page leaves the server: its own Content-Security-Policy (the served stylesheet and script, no
  * other host), an ETag over the HTML with a 304 for a matching If-None-Match, Cache-Control for
  * its audience, and the body compressed (brotli or gzip, whichever the client takes). The
- * compressed bytes of the last few pages are kept by ETag, so a page polled while nothing changed
- * is hashed, not compressed again.
+ * compressed bytes are kept beside the ETag, so a page polled while nothing changed is hashed, not
+ * compressed again.
  */
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync } from 'node:zlib';
 import type { Context } from 'hono';
 
-/** The policy of every page: nothing from another host, no script, forms post only here. */
+/** The policy of every page: nothing from another host, scripts only served ones, forms post only here. */
 export const PAGE_CSP =
-  "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+  "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 export type PageCache =
   /** Anyone may keep it, and must ask again (a cheap 304) before showing it. */
@@ -49,6 +49,8 @@ const compress = (encoding: 'br' | 'gzip', body: Buffer) =>
     ? brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } })
     : gzipSync(body, { level: 6 });
 
+const tagOf = (body: Buffer) => `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
+
 /** Sends `content` (HTML, CSS) with the headers above; a 304 when the client has it already. */
 export function sendPage(
   c: Context,
@@ -56,7 +58,7 @@ export function sendPage(
   opts: { cache: PageCache; status?: 200 | 400 | 401 | 403 | 404 | 429; type?: string } = { cache: 'private' },
 ): Response {
   const body = Buffer.from(html, 'utf8');
-  const tag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
+  const tag = tagOf(body);
   const headers: Record<string, string> = {
     'Content-Type': opts.type ?? 'text/html; charset=utf-8',
     'Content-Security-Policy': PAGE_CSP,
@@ -81,33 +83,44 @@ export function sendPage(
   return c.body(out as Uint8Array<ArrayBuffer>, status, headers);
 }
 
-/** A page rendered, tagged and compressed ahead of the requests that will read it. */
+/** A page rendered and tagged once, compressed at most once per encoding (when first asked for). */
 export interface PreparedPage {
   html: string;
   tag: string;
-  br: Buffer;
-  gzip: Buffer;
+  body: Buffer;
+  encoded: Partial<Record<'br' | 'gzip', Promise<Buffer>>>;
 }
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
+/** Above this many bytes a page is compressed on libuv's thread pool, not on the event loop. */
+const ASYNC_BYTES = 64 * 1024;
 
-/**
- * Tags and compresses a page; the compression runs on libuv's thread pool (zlib's async calls),
- * so that a large page does not hold up the event loop and the scheduler on it.
- */
-export async function preparePage(html: string): Promise<PreparedPage> {
+export function preparePage(html: string): PreparedPage {
   const body = Buffer.from(html, 'utf8');
-  const tag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
-  const [br, gz] = await Promise.all([
-    brotliAsync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } }),
-    gzipAsync(body, { level: 6 }),
-  ]);
-  return { html, tag, br, gzip: gz };
+  return { html, tag: tagOf(body), body, encoded: {} };
 }
 
+/**
+ * The page's bytes in `encoding`, compressed once and kept beside its tag. A large page is
+ * compressed by zlib's async calls (the thread pool), so that it does not hold up the scheduler.
+ */
+function encoded(page: PreparedPage, encoding: 'br' | 'gzip'): Promise<Buffer> {
+  const body = page.body;
+  page.encoded[encoding] ??=
+    body.length < ASYNC_BYTES
+      ? Promise.resolve(compress(encoding, body))
+      : encoding === 'br'
+        ? brotliAsync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } })
+        : gzipAsync(body, { level: 6 });
+  return page.encoded[encoding];
+}
+
+/** Both encodings of a page, ready before the page is served (a large page built in the background). */
+export const encodeAll = (page: PreparedPage) => Promise.all([encoded(page, 'br'), encoded(page, 'gzip')]);
+
 /** Sends a prepared page: a 304 when the client has it, else the encoding it takes. */
-export function sendPrepared(c: Context, page: PreparedPage, cache: PageCache): Response {
+export async function sendPrepared(c: Context, page: PreparedPage, cache: PageCache): Promise<Response> {
   const headers: Record<string, string> = {
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Security-Policy': PAGE_CSP,
@@ -120,5 +133,5 @@ export function sendPrepared(c: Context, page: PreparedPage, cache: PageCache): 
   const encoding = encodingFor(c.req.header('accept-encoding'));
   if (!encoding) return c.body(page.html, 200, headers);
   headers['Content-Encoding'] = encoding;
-  return c.body((encoding === 'br' ? page.br : page.gzip) as Uint8Array<ArrayBuffer>, 200, headers);
+  return c.body((await encoded(page, encoding)) as Uint8Array<ArrayBuffer>, 200, headers);
 }

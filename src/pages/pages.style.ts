@@ -35,7 +35,8 @@ h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 12px}h3{font-si
 .bars li.warn{background-image:linear-gradient(to bottom,transparent 0 50%,rgba(0,0,0,.18) 50%)}
 .bars li span{position:absolute;left:-9999px;white-space:nowrap}
 .bars li:hover span{left:50%;transform:translateX(-50%);bottom:40px;background:var(--fg);color:var(--bg);font-size:12px;padding:4px 8px;border-radius:6px;z-index:2}
-.bars li:nth-child(-n+30):hover span{left:0;transform:none}.bars li:nth-last-child(-n+30):hover span{left:auto;right:0;transform:none}
+.bars li:first-child:hover span,.bars li:nth-child(-n+4).w1:hover span{left:0;transform:none}.bars li:last-child:hover span{left:auto;right:0;transform:none}
+${Array.from({ length: 89 }, (_, i) => `.bars .w${i + 2}{flex-grow:${i + 2}}`).join('')}
 .bars li:hover{outline:2px solid var(--fg)}
 .bar-scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}
 .legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;color:var(--muted);list-style:none;padding:0;margin:8px 0 0}
@@ -63,8 +64,9 @@ ol.timeline li{padding:0 0 14px 16px;position:relative}
 ol.timeline li::before{content:"";position:absolute;left:-6px;top:6px;width:10px;height:10px;border-radius:50%;background:var(--card);border:2px solid var(--muted)}
 form.stack label{display:block;font-weight:600;margin:14px 0 4px}
 form.stack .hint{font-weight:400;color:var(--muted);font-size:13px}
-input[type=text],input[type=url],input[type=password],input[type=number],textarea{width:100%;padding:8px 10px;border:1px solid var(--muted);border-radius:6px;font:inherit;background:var(--card);color:var(--fg)}
+input[type=text],input[type=url],input[type=password],input[type=number],textarea,select{width:100%;padding:8px 10px;border:1px solid var(--muted);border-radius:6px;font:inherit;background:var(--card);color:var(--fg)}
 textarea{min-height:70px}
+fieldset{border:1px solid var(--line);border-radius:8px;margin:14px 0 0;padding:4px 14px 12px}legend{font-weight:600;padding:0 4px}
 .check{display:flex;gap:8px;align-items:center;margin-top:12px;font-weight:600}
 .grid2{display:grid;grid-template-columns:1fr 1fr;gap:0 16px}
 button,.button{display:inline-block;padding:8px 14px;border-radius:6px;border:1px solid var(--link);background:var(--link);color:#fff;font:inherit;font-weight:600;cursor:pointer;text-decoration:none}

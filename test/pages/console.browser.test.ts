@@ -135,6 +135,63 @@ describe('the console in a browser', () => {
     await closePage(page);
   });
 
+  it('edits webhooks (secret write-only), the gateway log and maintenance windows with the API wording', async () => {
+    const created = await t.call('POST', '/api/sites', {
+      name: 'hooks',
+      url: target.url,
+      webhooks: [{ url: 'https://hooks.example.com/old', format: 'json', secret: 'old-secret-value' }],
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id;
+    const page = await newPage(browser);
+    const foreign = foreignRequests(page, server.url);
+    await signIn(page);
+    await page.goto(`${server.url}/app/sites/${id}/edit`);
+    expect(await page.inputValue('#webhooks')).toBe('https://hooks.example.com/old json');
+    expect(await page.inputValue('#webhookSecret')).toBe('');
+
+    // A window that ends before it starts: the API's wording, and the secret typed is not sent back.
+    await page.fill('#webhooks', 'https://hooks.example.com/old json\nhttps://chat.example.com/in slack');
+    await page.fill('#webhookSecret', 'new-secret-value');
+    await page.fill('#gatewayLogPath', '/var/log/nginx/error.log');
+    await page.selectOption('#gatewayLogFormat', 'nginx');
+    await page.fill('#maintenance', '2026-12-25T02:00:00Z 2026-12-24T22:00:00Z database upgrade');
+    const refused = page.waitForResponse((r) => r.request().method() === 'POST');
+    await page.click('button:has-text("Save changes")');
+    expect((await refused).status()).toBe(400);
+    await page.waitForSelector('#maintenance-error');
+    expect(await page.textContent('#maintenance-error')).toContain('maintenance.0.to: to must be after from');
+    expect(await page.content()).not.toContain('new-secret-value');
+    expect(await page.content()).not.toContain('old-secret-value');
+    expect(await page.inputValue('#webhookSecret')).toBe('');
+    expect(await page.inputValue('#gatewayLogPath')).toBe('/var/log/nginx/error.log');
+    expect(await seriousViolations(page)).toEqual([]);
+    await screenshot(page, 'console-edit-site');
+
+    await page.fill('#webhookSecret', 'new-secret-value');
+    await page.fill('#maintenance', '2026-12-24T22:00:00Z 2026-12-25T02:00:00Z database upgrade');
+    await Promise.all([page.waitForURL(/done=saved$/), page.click('button:has-text("Save changes")')]);
+    const site = (await t.call('GET', `/api/sites/${id}`)).body;
+    expect(site.webhooks).toEqual([
+      { url: 'https://hooks.example.com/old', format: 'json', hasSecret: true },
+      { url: 'https://chat.example.com/in', format: 'slack', hasSecret: true },
+    ]);
+    expect(site.gatewayLog).toEqual({ path: '/var/log/nginx/error.log', format: 'nginx' });
+    expect(site.maintenance).toEqual([{ from: Date.parse('2026-12-24T22:00:00Z'), to: Date.parse('2026-12-25T02:00:00Z'), reason: 'database upgrade' }]);
+    const stored = t.svc.sites.get(id)!.webhooks;
+    expect(stored.map((w) => w.secret)).toEqual(['old-secret-value', 'new-secret-value']);
+
+    // Removing a webhook and the log: the lines go, the log fields are emptied.
+    await page.goto(`${server.url}/app/sites/${id}/edit`);
+    await page.fill('#webhooks', 'https://chat.example.com/in slack');
+    await page.fill('#gatewayLogPath', '');
+    await page.selectOption('#gatewayLogFormat', '');
+    await Promise.all([page.waitForURL(/done=saved$/), page.click('button:has-text("Save changes")')]);
+    expect((await t.call('GET', `/api/sites/${id}`)).body).toMatchObject({ webhooks: [{ url: 'https://chat.example.com/in', hasSecret: true }], gatewayLog: null });
+    expect(foreign).toEqual([]);
+    await closePage(page);
+  });
+
   it('limits failed sign-ins per client: the sixth in a minute gets 429 (its own service, so its limit binds no other test)', async () => {
     const own = createTestService();
     const served = await serveApp(own.svc.app);

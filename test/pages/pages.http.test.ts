@@ -53,7 +53,7 @@ describe('pages over HTTP', () => {
     expect(gunzipSync(Buffer.from(await gz.arrayBuffer())).toString('utf8')).toBe(plain);
   });
 
-  it("sets the pages' own CSP (a served stylesheet, no other host) and keeps the API's", async () => {
+  it("sets the pages' own CSP (a served stylesheet and live-refresh script, no other host) and keeps the API's", async () => {
     const svc = await withSites(1);
     const res = await svc.svc.app.request('/');
     const csp = res.headers.get('content-security-policy')!;
@@ -66,7 +66,17 @@ describe('pages over HTTP', () => {
     expect(css.status).toBe(200);
     expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect(css.headers.get('cache-control')).toContain('immutable');
-    expect(html).not.toMatch(/<script|https?:\/\/(?!127)/);
+    expect(html).not.toMatch(/https?:\/\/(?!127)/);
+    // The one script is the optional live refresh, served from here; the CSP allows no other.
+    expect(csp).toContain("script-src 'self'");
+    const scripts = [...html.matchAll(/<script[^>]*>/g)].map((m) => m[0]);
+    expect(scripts).toHaveLength(1);
+    const src = /src="([^"]+)"/.exec(scripts[0])![1];
+    expect(src).toMatch(/^\/assets\/gatewatch-live\.[0-9a-f]{10}\.js$/);
+    const js = await svc.svc.app.request(src);
+    expect(js.status).toBe(200);
+    expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(await js.text()).toContain('If-None-Match');
     const api = await svc.call('GET', '/api/status', undefined, { token: null });
     expect(api.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(api.headers.get('cache-control')).toBe('no-store');

@@ -126,8 +126,18 @@ describe('the public status page in a browser', () => {
     await expect(card('search').locator('.badge').textContent()).resolves.toBe('Degraded');
     await expect(page.locator('.banner').textContent()).resolves.toContain('Partial outage');
 
-    // 90 bars per site; today's bar of shop marks the incident, and says so on hover and as text.
-    for (const name of names) expect(await card(name).locator('ol.bars > li').count()).toBe(90);
+    // 90 days per site, alike quiet days in a row drawn as one wider bar (w<n>) that says so;
+    // today's bar of shop marks the incident, and says so on hover and as text.
+    const daysDrawn = (classes: (string | null)[]) => classes.reduce((n, c) => n + Number(/\bw(\d+)\b/.exec(c ?? '')?.[1] ?? 1), 0);
+    for (const name of names) {
+      const bars = card(name).locator('ol.bars > li');
+      const classes = await bars.evaluateAll((els) => els.map((e) => e.getAttribute('class')));
+      expect(daysDrawn(classes)).toBe(90);
+      expect(classes.length).toBeLessThan(90);
+    }
+    expect(await card('api').locator('ol.bars > li[class*=" w"]').first().locator('span').textContent()).toMatch(
+      /^\d+ \w{3} \d{4} – \d+ \w{3} \d{4}: \d+ days, no (problems|checks)$/,
+    );
     const today = card('shop').locator('ol.bars > li').last();
     expect(await today.getAttribute('class')).toBe('bad');
     await today.hover();
@@ -181,6 +191,27 @@ describe('the public status page in a browser', () => {
     const missing = await open('/incidents/999999');
     expect(missing.status).toBe(404);
     await closePage(missing.page);
+  });
+
+  it('refreshes itself (optional script, every 30 s with If-None-Match) and shows a state change without a reload', async () => {
+    const page = await newPage(browser);
+    await page.clock.install();
+    await page.goto(`${server.url}/`);
+    const card = page.locator('section.card', { has: page.locator('h3', { hasText: /^search$/ }) });
+    expect(await card.locator('.badge').textContent()).toBe('Degraded');
+    await page.evaluate(() => ((globalThis as unknown as { stayed: boolean }).stayed = true));
+    const search = ((await lab.t.call('GET', '/api/sites')).body.sites as { id: number; name: string }[]).find((x) => x.name === 'search')!;
+    expect((await lab.t.call('PATCH', `/api/sites/${search.id}`, { paused: true })).status).toBe(200);
+    try {
+      const asked = page.waitForResponse((r) => r.url() === `${server.url}/` && r.request().method() === 'GET');
+      await page.clock.fastForward(31_000);
+      await asked;
+      await waitFor(async () => (await card.locator('.badge').textContent()) === 'Paused', { timeoutMs: 10_000, message: 'search shown paused' });
+      expect(await page.evaluate(() => (globalThis as unknown as { stayed?: boolean }).stayed)).toBe(true);
+    } finally {
+      await lab.t.call('PATCH', `/api/sites/${search.id}`, { paused: false });
+      await closePage(page);
+    }
   });
 
   it("shows the operator the incident's full evidence and advice after signing in", async () => {

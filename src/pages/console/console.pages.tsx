@@ -7,6 +7,7 @@ import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
 import { LatencyChart, Layout, StateBadge, UptimeFigures, page, type LatencyPoint } from '../pages.components.js';
 import { EVENT_WORDS, causeWords, duration, kindTitle, ms, utc, utcSeconds, utcTime } from '../pages.words.js';
 import type { FieldError, SiteFormValues } from './site-form.js';
+import { GATEWAY_LOG_FORMATS } from '../../gatewaylog/gatewaylog.types.js';
 
 const Csrf = (p: { token: string }) => <input type="hidden" name="_csrf" value={p.token} />;
 
@@ -149,8 +150,18 @@ export function sitesPage(opts: { csrf: string; entries: StatusEntry[]; notice?:
   );
 }
 
+const firstError = (errors: FieldError[], id: string) => errors.find((e) => e.field === id || e.field.startsWith(`${id}.`));
+
+/** The first error of a field, below it (the input points at it with aria-describedby). */
+const FieldErrorText = (p: { id: string; error: FieldError | undefined }) =>
+  p.error ? (
+    <p id={`${p.id}-error`} class="small" role="alert">
+      <strong>{p.error.field}</strong>: {p.error.message}
+    </p>
+  ) : null;
+
 const Field = (p: { id: keyof SiteFormValues; label: string; hint?: string; value: string; type?: string; errors: FieldError[]; required?: boolean }) => {
-  const error = p.errors.find((e) => e.field === p.id || e.field.startsWith(`${p.id}.`));
+  const error = firstError(p.errors, p.id);
   return (
     <div>
       <label for={p.id}>
@@ -165,11 +176,23 @@ const Field = (p: { id: keyof SiteFormValues; label: string; hint?: string; valu
         aria-invalid={error ? 'true' : undefined}
         aria-describedby={error ? `${p.id}-error` : undefined}
       />
-      {error ? (
-        <p id={`${p.id}-error`} class="small" role="alert">
-          <strong>{error.field}</strong>: {error.message}
-        </p>
-      ) : null}
+      <FieldErrorText id={p.id} error={error} />
+    </div>
+  );
+};
+
+/** A textarea of one item per line, with the first error of its field (e.g. `webhooks.1.url`). */
+const Lines = (p: { id: keyof SiteFormValues; label: string; hint: string; value: string; errors: FieldError[] }) => {
+  const error = firstError(p.errors, p.id);
+  return (
+    <div>
+      <label for={p.id}>
+        {p.label} <span class="hint">{p.hint}</span>
+      </label>
+      <textarea id={p.id} name={p.id} aria-invalid={error ? 'true' : undefined} aria-describedby={error ? `${p.id}-error` : undefined}>
+        {p.value}
+      </textarea>
+      <FieldErrorText id={p.id} error={error} />
     </div>
   );
 };
@@ -210,6 +233,40 @@ export function siteFormPage(opts: { csrf: string; site?: SiteView; values: Site
         <textarea id="alertEmails" name="alertEmails" aria-invalid={emailError ? 'true' : undefined}>
           {v.alertEmails}
         </textarea>
+        <Lines id="webhooks" label="Webhooks" hint="(optional; one per line: a URL, a space, json or slack, e.g. https://hooks.example.com/gw json)" value={v.webhooks} errors={e} />
+        <label for="webhookSecret">
+          Webhook secret{' '}
+          <span class="hint">
+            (optional; signs the JSON bodies of the webhooks added now; the webhooks already here keep theirs; never shown again)
+          </span>
+        </label>
+        <input id="webhookSecret" name="webhookSecret" type="password" value="" autocomplete="off" />
+        <fieldset>
+          <legend>Gateway error log <span class="hint">(optional; the gateway's log on this host, read for causes)</span></legend>
+          <div class="grid2">
+            <Field id="gatewayLogPath" label="Path" hint="(absolute, e.g. /var/log/nginx/error.log)" value={v.gatewayLogPath} errors={e} />
+            <div>
+              <label for="gatewayLogFormat">Format</label>
+              <select id="gatewayLogFormat" name="gatewayLogFormat">
+                <option value="" selected={v.gatewayLogFormat === ''}>
+                  none
+                </option>
+                {GATEWAY_LOG_FORMATS.map((f) => (
+                  <option value={f} selected={v.gatewayLogFormat === f}>
+                    {f}
+                  </option>
+                ))}
+              </select>
+            </div>
+          </div>
+        </fieldset>
+        <Lines
+          id="maintenance"
+          label="Maintenance windows"
+          hint="(optional; one per line: from, to (UTC, ISO 8601), then a reason, e.g. 2026-12-24T22:00:00Z 2026-12-25T02:00:00Z database upgrade)"
+          value={v.maintenance}
+          errors={e}
+        />
         <label class="check">
           <input type="checkbox" name="public" checked={v.public} /> Show on the public status page
         </label>

@@ -161,7 +161,7 @@ export const consoleRoutes = (deps: PagesDeps, sessions: Sessions) => {
     const site = id === null ? undefined : deps.sites.get(id);
     if (!site) return notFoundPage(c, `site ${c.req.param('id')}`);
     const values = formValues(await c.req.parseBody());
-    const parsed = parsePatch(values);
+    const parsed = parsePatch(values, site);
     if (!parsed.ok) return sendPage(c, siteFormPage({ csrf: c.get('session').csrf, site, values, errors: parsed.errors }), { cache: 'none', status: 400 });
     const updated = deps.sites.update(site.id, parsed.value);
     if (!updated) return notFoundPage(c, `site ${site.id}`);

@@ -18,6 +18,14 @@ export interface SiteFormValues {
   recoveryThreshold: string;
   expectedStatus: string;
   alertEmails: string;
+  /** One per line: a URL and its format (json or slack). */
+  webhooks: string;
+  /** Write-only: signs the webhooks added in this edit; never shown again. */
+  webhookSecret: string;
+  gatewayLogPath: string;
+  gatewayLogFormat: string;
+  /** One per line: from, to (ISO 8601 times), then an optional reason. */
+  maintenance: string;
   public: boolean;
   paused: boolean;
 }
@@ -40,6 +48,11 @@ export function formValues(body: Record<string, unknown>): SiteFormValues {
     recoveryThreshold: text(body.recoveryThreshold).trim(),
     expectedStatus: text(body.expectedStatus).trim(),
     alertEmails: text(body.alertEmails),
+    webhooks: text(body.webhooks),
+    webhookSecret: text(body.webhookSecret),
+    gatewayLogPath: text(body.gatewayLogPath).trim(),
+    gatewayLogFormat: text(body.gatewayLogFormat).trim(),
+    maintenance: text(body.maintenance),
     public: body.public === 'on' || body.public === 'true',
     paused: body.paused === 'on' || body.paused === 'true',
   };
@@ -57,6 +70,11 @@ export const valuesOf = (site?: SiteView): SiteFormValues =>
         recoveryThreshold: String(site.recoveryThreshold),
         expectedStatus: `${site.expectedStatus[0]}-${site.expectedStatus[1]}`,
         alertEmails: site.alertEmails.join('\n'),
+        webhooks: site.webhooks.map((w) => `${w.url} ${w.format}`).join('\n'),
+        webhookSecret: '',
+        gatewayLogPath: site.gatewayLog?.path ?? '',
+        gatewayLogFormat: site.gatewayLog?.format ?? '',
+        maintenance: site.maintenance.map((w) => [iso(w.from), iso(w.to), w.reason ?? ''].join(' ').trim()).join('\n'),
         public: site.public,
         paused: site.paused,
       }
@@ -70,9 +88,16 @@ export const valuesOf = (site?: SiteView): SiteFormValues =>
         recoveryThreshold: '2',
         expectedStatus: '200-299',
         alertEmails: '',
+        webhooks: '',
+        webhookSecret: '',
+        gatewayLogPath: '',
+        gatewayLogFormat: '',
+        maintenance: '',
         public: true,
         paused: false,
       };
+
+const iso = (at: number) => new Date(at).toISOString().replace(/\.000Z$/, 'Z');
 
 /** A number when the text is one; otherwise the text itself, for the schema to refuse by name. */
 const numeric = (v: string): unknown => (/^-?\d+(\.\d+)?$/.test(v) ? Number(v) : v);
@@ -83,8 +108,12 @@ const lines = (v: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
-/** The JSON body these values stand for; empty optional fields are left out (the API's defaults apply). */
-export function toBody(v: SiteFormValues): Record<string, unknown> {
+/**
+ * The JSON body these values stand for; empty optional fields are left out (the API's defaults apply).
+ * A webhook already on the site keeps its stored secret (`hasSecret`, as the API's round trip);
+ * the secret field, when filled, signs the webhooks whose URLs are not on the site yet.
+ */
+export function toBody(v: SiteFormValues, site?: SiteView): Record<string, unknown> {
   // paused is left out: the Pause and Resume buttons change it, not an edit.
   const body: Record<string, unknown> = { name: v.name, url: v.url, public: v.public };
   body.upstreams = lines(v.upstreams).map((line) => {
@@ -102,6 +131,20 @@ export function toBody(v: SiteFormValues): Record<string, unknown> {
     .split(/[\s,;]+/)
     .map((s) => s.trim())
     .filter(Boolean);
+  const known = new Set(site?.webhooks.map((w) => w.url));
+  body.webhooks = lines(v.webhooks).map((line) => {
+    const [url, format, ...rest] = line.split(/\s+/);
+    const hook: Record<string, unknown> = { url, ...(format ? { format } : {}) };
+    if (rest.length > 0) hook.format = [format, ...rest].join(' '); // refused by name: one word only
+    if (known.has(url)) hook.hasSecret = true;
+    else if (v.webhookSecret !== '') hook.secret = v.webhookSecret;
+    return hook;
+  });
+  body.gatewayLog = v.gatewayLogPath === '' && v.gatewayLogFormat === '' ? null : { path: v.gatewayLogPath, format: v.gatewayLogFormat };
+  body.maintenance = lines(v.maintenance).map((line) => {
+    const [from, to, ...reason] = line.split(/\s+/);
+    return { from: numeric(from), to: numeric(to ?? ''), ...(reason.length > 0 ? { reason: reason.join(' ') } : {}) };
+  });
   return body;
 }
 
@@ -115,4 +158,4 @@ const parse = <T>(schema: typeof siteCreateSchema | typeof sitePatchSchema, body
 };
 
 export const parseCreate = (v: SiteFormValues) => parse<SiteCreate>(siteCreateSchema, toBody(v));
-export const parsePatch = (v: SiteFormValues) => parse<SitePatch>(sitePatchSchema, toBody(v));
+export const parsePatch = (v: SiteFormValues, site: SiteView) => parse<SitePatch>(sitePatchSchema, toBody(v, site));

@@ -4,6 +4,7 @@
  * an incident, an edit) or the hour turns: a page polled every second at 1,000 sites renders the
  * few sites checked since the last load, not all of them.
  */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import type { IncidentListItem } from '../pages.repository.js';
 import type { LatencyPoint } from '../pages.components.js';
@@ -12,6 +13,8 @@ import type { UptimeBucket } from '../uptime-series.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 export const HISTORY_DAYS = 90;
+/** Cards rendered in one go before the event loop gets a turn. */
+const RENDER_SLICE = 50;
 
 export interface PublicSite {
   id: number;
@@ -76,16 +79,23 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
     const entries = JSON.parse(await deps.status.listJson(0, -1, false)) as StatusEntry[];
     let asOf: number | null = null;
     const seen = new Set<number>();
-    const cards = entries.map((e): RenderedCard => {
+    const cards: RenderedCard[] = [];
+    let rendered = 0;
+    for (const e of entries) {
       seen.add(e.id);
       if (e.lastCheck && (asOf === null || e.lastCheck.at > asOf)) asOf = e.lastCheck.at;
       const key = `${hour}|${JSON.stringify(e)}`;
       const have = kept.get(e.id);
-      if (have && have.key === key) return have.card;
+      if (have && have.key === key) {
+        cards.push(have.card);
+        continue;
+      }
+      // Many cards to render (the first build of a large page): let the event loop run between them.
+      if (++rendered % RENDER_SLICE === 0) await yieldToLoop();
       const card = { id: e.id, state: e.state, html: renderCard(publicSite(deps, e, now)) };
       kept.set(e.id, { key, card });
-      return card;
-    });
+      cards.push(card);
+    }
     if (kept.size > seen.size) for (const id of kept.keys()) if (!seen.has(id)) kept.delete(id);
     const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: 200 });
     return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), asOf };

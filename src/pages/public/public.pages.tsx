@@ -95,7 +95,7 @@ export function statusPage(data: PublicStatus, opts: { now: number }): string {
 
 function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls: string; text: string }): string {
   return page(
-    <Layout title="Status · Gatewatch" nav={<PublicNav />}>
+    <Layout title="Status · Gatewatch" nav={<PublicNav />} live>
       <h1>Service status</h1>
       <p class="muted small">{data.asOf ? `Last check ${utc(data.asOf)}.` : 'No checks yet.'}</p>
       <p class={`banner ${banner.cls}`} role="status">

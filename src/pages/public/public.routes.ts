@@ -3,7 +3,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../app.js';
 import type { PagesDeps } from '../pages.deps.js';
 import { performance } from 'node:perf_hooks';
-import { preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
+import { encodeAll, preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
 import { createPublicStatus } from './public.data.js';
@@ -11,34 +11,40 @@ import { publicIncidentPage, siteCardHtml, statusPage } from './public.pages.js'
 
 /** Up to this many public sites, the status page is built for each request. */
 const SMALL_PAGE_SITES = 200;
-/** How old a larger page may be served while the next is built. */
-const STALE_MS = 5_000;
+/** Above that, a page up to this old is served at once, while the next is built in the background... */
+const SERVE_FOR_MS = 15_000;
+/** ...at most once in this long. */
+const REBUILD_AFTER_MS = 1_000;
 
 export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   const cache = deps.statusPublic ? 'public' : 'private';
   const publicStatus = createPublicStatus(deps, siteCardHtml);
 
   /**
-   * The status page, built (rendered, tagged, compressed) for every request while it lists up to
-   * SMALL_PAGE_SITES sites; above that, a page up to STALE_MS old is served and the next is built
-   * in the background: a page of 1,000 sites polled every second then costs the server one build
-   * every few seconds, not one per load.
+   * The status page is built (rendered, tagged) for every request while it lists up to
+   * SMALL_PAGE_SITES sites; a build equal to the last one keeps the last one's compressed bytes.
+   * Above that, the last build is served while it is at most SERVE_FOR_MS old, and the next is
+   * built in the background at most once every REBUILD_AFTER_MS: a page of 1,000 sites polled
+   * every second costs the server one build a second, and no request waits for it.
    */
   let built: { page: PreparedPage; at: number; sites: number } | null = null;
   let building: Promise<void> | null = null;
   const build = async () => {
     const data = await publicStatus();
-    const page = await preparePage(statusPage(data, { now: deps.clock.now() }));
+    let page = preparePage(statusPage(data, { now: deps.clock.now() }));
+    if (built && built.page.tag === page.tag) page = built.page;
+    // A large page is compressed (off the event loop) before it replaces the last one, so that no request waits for it.
+    else if (data.cards.length > SMALL_PAGE_SITES) await encodeAll(page);
     built = { page, at: performance.now(), sites: data.cards.length };
   };
+  const rebuild = () => (building ??= build().finally(() => (building = null)));
   const statusPageNow = async (): Promise<PreparedPage> => {
-    if (!built || built.sites <= SMALL_PAGE_SITES) {
-      await (building ?? build());
+    const age = built ? performance.now() - built.at : Infinity;
+    if (!built || built.sites <= SMALL_PAGE_SITES || age > SERVE_FOR_MS) {
+      await rebuild();
       return built!.page;
     }
-    if (!building && performance.now() - built.at > STALE_MS) {
-      building = build().finally(() => (building = null));
-    }
+    if (age > REBUILD_AFTER_MS) void rebuild();
     return built.page;
   };
   // STATUS_PUBLIC=false: the public pages are for signed-in operators only. On these paths alone:
