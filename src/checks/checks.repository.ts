@@ -64,7 +64,7 @@ export function createChecksRepository(db: Db) {
     'INSERT INTO raw_checks (id, tk, t, o, st, dns, con, tls, ttfb, tot, d, inc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
   const upsertChunk = sqlite.prepare(
-    `INSERT INTO check_chunks (id, last, ids) VALUES (?1, ?2, CAST(?2 AS TEXT))
+    `INSERT INTO check_chunks (id, last, ids) VALUES (?, ?, ?)
      ON CONFLICT (id) DO UPDATE SET ids = ids || ',' || (excluded.last - last), last = excluded.last`,
   );
   const chunkAt = sqlite.prepare<[number], { ids: string }>('SELECT ids FROM check_chunks WHERE id = ?');
@@ -212,7 +212,7 @@ export function createChecksRepository(db: Db) {
       stored.incidentId,
     );
     stored.id = Number(info.lastInsertRowid);
-    upsertChunk.run(Math.floor(stored.startedAt / CHUNK_MS) * KEY_SPAN + key, stored.id);
+    upsertChunk.run(Math.floor(stored.startedAt / CHUNK_MS) * KEY_SPAN + key, stored.id, String(stored.id));
     return stored;
   };
 
