@@ -325,7 +325,8 @@ export function createChecksRepository(db: Db) {
       const bound = firstIdFrom(before) ?? (idBounds.get()?.hi ?? 0) + 1;
       let n = pruneRaw.run(bound, before, limit).changes;
       if (n < limit) n += pruneChunks.run(Math.floor(before / CHUNK_MS) * KEY_SPAN, limit - n).changes;
-      if (n < limit) n += pruneDetails.run(before, limit - n).changes;
+      // A margin of two chunks: a dictionary row's seen_at is refreshed at most once a chunk.
+      if (n < limit) n += pruneDetails.run(before - 2 * CHUNK_MS, limit - n).changes;
       return n;
     },
 
