@@ -74,7 +74,10 @@ export function createChecksRepository(db: Db) {
   const heldOf = sqlite.prepare<[number], RawRow>(
     `SELECT ${RAW_COLUMNS} FROM raw_checks r JOIN check_details d ON d.id = r.d WHERE r.inc IS NOT NULL AND r.tk = ?`,
   );
-  const idBounds = sqlite.prepare<[], { lo: number | null; hi: number | null }>('SELECT MIN(id) AS lo, MAX(id) AS hi FROM raw_checks');
+  // Two statements: SQLite reads min() or max() off the B-tree only when it is the query's one aggregate.
+  const minId = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM raw_checks');
+  const maxId = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM raw_checks');
+  const idBounds = () => ({ lo: minId.get()?.id ?? null, hi: maxId.get()?.id ?? null });
   const timeAtOrAfter = sqlite.prepare<[number], { id: number; t: number }>('SELECT id, t FROM raw_checks WHERE id >= ? ORDER BY id LIMIT 1');
   const rowsFrom = sqlite.prepare<[number, number, number], RawRow>(
     `SELECT ${RAW_COLUMNS} FROM raw_checks r JOIN check_details d ON d.id = r.d WHERE r.id >= ? AND r.t >= ? ORDER BY r.id LIMIT ?`,
@@ -262,7 +265,7 @@ export function createChecksRepository(db: Db) {
    * spread: callers look from a chunk earlier), by binary search; null when there is none.
    */
   const firstIdFrom = (t: number): number | null => {
-    const { lo, hi } = idBounds.get() ?? { lo: null, hi: null };
+    const { lo, hi } = idBounds();
     if (lo == null || hi == null) return null;
     let a = lo;
     let b = hi + 1;
@@ -322,7 +325,7 @@ export function createChecksRepository(db: Db) {
      * chunks and unused dictionary rows with them); returns how many rows went.
      */
     prune(before: number, limit: number): number {
-      const bound = firstIdFrom(before) ?? (idBounds.get()?.hi ?? 0) + 1;
+      const bound = firstIdFrom(before) ?? (idBounds().hi ?? 0) + 1;
       let n = pruneRaw.run(bound, before, limit).changes;
       if (n < limit) n += pruneChunks.run(Math.floor(before / CHUNK_MS) * KEY_SPAN, limit - n).changes;
       // A margin of two chunks: a dictionary row's seen_at is refreshed at most once a chunk.
