@@ -200,6 +200,20 @@ if (days > 0) {
     console.log(`  day ${d}: file ${round(statSync(file).size / 1e6, 1)} MB, ${pages} pages, ${free} free; ${counts.join(', ')}`);
   }
   report('dbstat after the simulated days');
+  // Per-site reads on the pruned database: the newest page of checks, and the last hour (what a rebuild reads).
+  const ids = (sqlite.prepare('SELECT id FROM sites').all() as { id: number }[]).map((r) => r.id);
+  const timed = (read: (id: number) => unknown) =>
+    ids
+      .map((id) => {
+        const t = performance.now();
+        read(id);
+        return performance.now() - t;
+      })
+      .sort((a, b) => a - b);
+  const pct = (ms: number[], p: number) => round(ms[Math.min(ms.length - 1, Math.floor(ms.length * p))], 2);
+  const page = timed((id) => svc.checks.list(id, { limit: 50 }));
+  const hour = timed((id) => svc.checks.window(id, clock.at - HOUR, 1000));
+  console.log(`per-site reads: list 50 p50 ${pct(page, 0.5)} ms p99 ${pct(page, 0.99)} ms; window 1 h p50 ${pct(hour, 0.5)} ms p99 ${pct(hour, 0.99)} ms`);
 }
 
 svc.status.stop();
