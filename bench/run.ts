@@ -19,6 +19,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Session } from 'node:inspector/promises';
 import type { HeapProfiler } from 'node:inspector';
+import { OUTCOMES } from '../src/probes/probes.types.js';
 import { packageRoot } from '../src/shared/paths.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../src/scheduler/scheduler.js';
 import { measureCeiling, type Ceiling } from './lib/ceiling.js';
@@ -298,8 +299,9 @@ async function main() {
       let maxBucket = 0;
       hist.forEach((n, i) => n > 0 && (maxBucket = i));
       const recorded = sqlite
-        .prepare('SELECT outcome, COUNT(*) AS n FROM checks WHERE started_at >= ? AND started_at < ? GROUP BY outcome')
-        .all(s0.at, s1.at) as { outcome: string; n: number }[];
+        .prepare('SELECT o AS code, COUNT(*) AS n FROM raw_checks WHERE t >= ? AND t < ? GROUP BY o')
+        .all(s0.at, s1.at)
+        .map((r) => ({ outcome: OUTCOMES[(r as { code: number }).code], n: (r as { n: number }).n }));
       const checksRecorded = recorded.reduce((a, r) => a + r.n, 0);
       const checksExpected = Math.round((sites * targetsPerRound * windowMs) / (intervalS * 1000));
       const perCheck = cpuUsed / Math.max(1, checksRecorded);

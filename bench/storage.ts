@@ -2,7 +2,7 @@
  * node --import tsx bench/storage.ts [--sites 10000] [--upstreams 1] [--interval 60] [--minutes 5] [--tick 100]
  *                                   [--days 0] [--page-size 4096]
  *
- * What storage costs per check, without the network: the real recorder (checks, hour rollups,
+ * What storage costs per check, without the network: the real recorder (raw checks, hour rollups,
  * status snapshot, diagnosis, site state) fed synthetic rounds in the batches the scheduler
  * makes (every `tick` ms, the rounds due in it), on a fake clock, in this process on a temp
  * database. Reports bytes written per check (/proc/self/io: `wchar` is every write() of SQLite,
@@ -40,8 +40,14 @@ const { values: args } = parseArgs({
     'hourly-days': { type: 'string', default: '90' },
     'daily-days': { type: 'string', default: '730' },
     keep: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
+if (args.help) {
+  console.log('node --import tsx bench/storage.ts [--sites 10000] [--upstreams 1] [--interval 60] [--minutes 5] [--tick 100] [--days 0]');
+  console.log('  [--raw-hours 48] [--hourly-days 90] [--daily-days 730] [--keep]: bytes written and stored per check (see the comment at the top)');
+  process.exit(0);
+}
 const sites = Number(args.sites);
 const upstreams = Number(args.upstreams);
 const intervalMs = Number(args.interval) * 1000;
@@ -163,9 +169,16 @@ console.log(
   `recorded ${written} checks in ${round(wallMs / 1000, 1)} s: ${round(((cpu1 - cpu0) / written) * 1000, 1)} µs CPU per check; ` +
     `written per check ${round((io1.wchar - io0.wchar) / written, 0)} B (wchar), ${round((io1.writeBytes - io0.writeBytes) / written, 0)} B to storage`,
 );
-const t = tables();
-console.log('dbstat (bytes, rows, bytes per row):');
-for (const [name, e] of Object.entries(t).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`  ${name.padEnd(22)} ${String(e.bytes).padStart(11)} ${String(e.rows).padStart(9)} ${e.bytesPerRow ?? ''}`);
+/** Prints dbstat's table and the raw checks' bytes per check, all included (rows, dictionary, chunks). */
+const report = (title: string) => {
+  const t = tables();
+  console.log(`${title} (bytes, rows, bytes per row):`);
+  for (const [name, e] of Object.entries(t).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`  ${name.padEnd(22)} ${String(e.bytes).padStart(11)} ${String(e.rows).padStart(9)} ${e.bytesPerRow ?? ''}`);
+  const raw = ['raw_checks', 'check_details', 'check_chunks'].reduce((n, tbl) => n + (t[tbl]?.bytes ?? 0), 0);
+  const rows = t.raw_checks?.rows ?? 0;
+  if (rows) console.log(`  raw checks all included: ${round(raw / rows, 1)} B per check`);
+};
+report('dbstat');
 
 const days = Number(args.days);
 if (days > 0) {
@@ -183,12 +196,24 @@ if (days > 0) {
     sqlite.pragma('wal_checkpoint(TRUNCATE)');
     const free = sqlite.pragma('freelist_count', { simple: true }) as number;
     const pages = sqlite.pragma('page_count', { simple: true }) as number;
-    const counts = ['checks', 'rollup_hours', 'rollup_days'].map((tbl) => `${tbl} ${(sqlite.prepare(`SELECT COUNT(*) AS n FROM ${tbl}`).get() as { n: number }).n}`);
+    const counts = ['raw_checks', 'rollup_hours', 'rollup_days'].map((tbl) => `${tbl} ${(sqlite.prepare(`SELECT COUNT(*) AS n FROM ${tbl}`).get() as { n: number }).n}`);
     console.log(`  day ${d}: file ${round(statSync(file).size / 1e6, 1)} MB, ${pages} pages, ${free} free; ${counts.join(', ')}`);
   }
-  const t2 = tables();
-  console.log('dbstat after the simulated days (bytes, rows, bytes per row):');
-  for (const [name, e] of Object.entries(t2).sort((a, b) => b[1].bytes - a[1].bytes)) console.log(`  ${name.padEnd(22)} ${String(e.bytes).padStart(11)} ${String(e.rows).padStart(9)} ${e.bytesPerRow ?? ''}`);
+  report('dbstat after the simulated days');
+  // Per-site reads on the pruned database: the newest page of checks, and the last hour (what a rebuild reads).
+  const ids = (sqlite.prepare('SELECT id FROM sites').all() as { id: number }[]).map((r) => r.id);
+  const timed = (read: (id: number) => unknown) =>
+    ids
+      .map((id) => {
+        const t = performance.now();
+        read(id);
+        return performance.now() - t;
+      })
+      .sort((a, b) => a - b);
+  const pct = (ms: number[], p: number) => round(ms[Math.min(ms.length - 1, Math.floor(ms.length * p))], 2);
+  const page = timed((id) => svc.checks.list(id, { limit: 50 }));
+  const hour = timed((id) => svc.checks.window(id, clock.at - HOUR, 1000));
+  console.log(`per-site reads: list 50 p50 ${pct(page, 0.5)} ms p99 ${pct(page, 0.99)} ms; window 1 h p50 ${pct(hour, 0.5)} ms p99 ${pct(hour, 0.99)} ms`);
 }
 
 svc.status.stop();

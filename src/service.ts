@@ -1,6 +1,7 @@
 import { createRollupsRepository } from './checks/rollups.repository.js';
 import { uptimeRoutes } from './checks/uptime.routes.js';
 import { upgradeRollups } from './checks/rollups.upgrade.js';
+import { upgradeChecks } from './checks/checks.upgrade.js';
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
@@ -70,6 +71,8 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   // The data step of the storage upgrade (0.1 rollups into rollup_hours), before the recorder reads them.
   const upgraded = upgradeRollups(db);
   if (upgraded.batches > 0) logger.info('rollups upgraded', { ...upgraded });
+  const movedChecks = upgradeChecks(db);
+  if (movedChecks.batches > 0) logger.info('checks upgraded', { ...movedChecks });
 
   if (!config.API_TOKEN && !hasStoredToken(db)) {
     const file = tokenFilePath(config.DATABASE_PATH);

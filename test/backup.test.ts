@@ -46,7 +46,7 @@ describe('gatewatch backup FILE', () => {
       try {
         expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
         expect((copy.prepare('SELECT COUNT(*) AS n FROM sites').get() as { n: number }).n).toBe(5);
-        const checks = (copy.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n;
+        const checks = (copy.prepare('SELECT COUNT(*) AS n FROM raw_checks').get() as { n: number }).n;
         expect(checks, `backup ${round}`).toBeGreaterThanOrEqual(12);
         expect((copy.prepare('SELECT COUNT(*) AS n FROM __drizzle_migrations').get() as { n: number }).n).toBeGreaterThanOrEqual(4);
       } finally {

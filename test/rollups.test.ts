@@ -142,11 +142,15 @@ describe('retention, end to end', () => {
     const now = clock.at;
 
     // Raw checks: only the last 24 hours, and the incident's own checks however old.
-    const incidentChecks = count('SELECT COUNT(*) AS n FROM checks WHERE incident_id IS NOT NULL');
+    const incidentChecks = count('SELECT COUNT(*) AS n FROM raw_checks WHERE inc IS NOT NULL');
     expect(incidentChecks).toBeGreaterThanOrEqual(3);
-    expect(count('SELECT COUNT(*) AS n FROM checks WHERE started_at < ? AND incident_id IS NULL', now - 24 * HOUR)).toBe(0);
-    expect(count('SELECT COUNT(*) AS n FROM checks WHERE started_at >= ?', now - 24 * HOUR)).toBe(2 * 2 * 143);
-    expect(count('SELECT COUNT(*) AS n FROM checks WHERE started_at < ?', day0 + DAY)).toBe(incidentChecks);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks WHERE t < ? AND inc IS NULL', now - 24 * HOUR)).toBe(0);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks WHERE t >= ?', now - 24 * HOUR)).toBe(2 * 2 * 143);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks WHERE t < ?', day0 + DAY)).toBe(incidentChecks);
+
+    // Chunks and dictionary rows older than the raw retention went with their checks, but for the ones held rows use.
+    expect(count('SELECT COUNT(*) AS n FROM check_chunks WHERE id >> 24 < ?', Math.floor((now - 24 * HOUR) / (10 * 60_000)))).toBe(0);
+    expect(count('SELECT COUNT(*) AS n FROM check_details WHERE id NOT IN (SELECT d FROM raw_checks)')).toBe(0);
 
     // Hours: 2 days; days: 4 days; both present up to the last finished hour / day.
     const oldestHour = count('SELECT MIN(id) AS n FROM rollup_hours');
@@ -164,15 +168,19 @@ describe('retention, end to end', () => {
     expect(count('SELECT COUNT(*) AS n FROM incidents WHERE site_id = ?', a.id)).toBe(1);
     expect((await t!.call('DELETE', `/api/sites/${a.id}`)).status).toBe(204);
     await svc.housekeeping.runOnce();
-    for (const table of ['checks', 'incidents', 'status_snapshot', 'rollup_targets', 'upstreams']) {
+    for (const table of ['incidents', 'status_snapshot', 'rollup_targets', 'upstreams']) {
       expect(count(`SELECT COUNT(*) AS n FROM ${table} WHERE site_id = ?`, a.id), table).toBe(0);
     }
     expect(count("SELECT COUNT(*) AS n FROM alerts WHERE site_id = ? AND state != 'pending'", a.id)).toBe(0);
+    for (const { id } of keysA) {
+      expect(count('SELECT COUNT(*) AS n FROM raw_checks WHERE tk = ?', id), 'raw_checks').toBe(0);
+      expect(count('SELECT COUNT(*) AS n FROM check_chunks WHERE id % ? = ?', KEY_SPAN, id), 'check_chunks').toBe(0);
+    }
     for (const table of ['rollup_hours', 'rollup_days']) {
       for (const { id } of keysA) expect(count(`SELECT COUNT(*) AS n FROM ${table} WHERE id % ? = ?`, KEY_SPAN, id), table).toBe(0);
     }
     // The other site keeps all of its history.
-    expect(count('SELECT COUNT(*) AS n FROM checks WHERE site_id = ?', b.id)).toBe(2 * 143);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks WHERE tk IN (SELECT id FROM rollup_targets WHERE site_id = ?)', b.id)).toBe(2 * 143);
     expect(count('SELECT COUNT(*) AS n FROM rollup_days')).toBe(2 * 4);
   });
 });

@@ -8,7 +8,7 @@ const track = trackForCleanup();
 let t: TestService | undefined;
 
 const count = (t: TestService, siteId: number, target = 'site') =>
-  (t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks WHERE site_id = ? AND target = ?').get(siteId, target) as { n: number }).n;
+  (t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM raw_checks r JOIN rollup_targets k ON k.id = r.tk WHERE k.site_id = ? AND k.target = ?').get(siteId, target) as { n: number }).n;
 
 describe('scheduler', () => {
   it('lands a round of the site and its upstream every second', async () => {
@@ -19,7 +19,7 @@ describe('scheduler', () => {
     const upstreamId = String(site.upstreams[0].id);
     await waitFor(() => count(t!, site.id) >= 4 && count(t!, site.id, upstreamId) >= 4, { timeoutMs: 20_000, message: 'four rounds' });
     const rounds = t.svc.db.$client
-      .prepare("SELECT started_at AS at FROM checks WHERE site_id = ? AND target = 'site' ORDER BY started_at")
+      .prepare("SELECT r.t AS at FROM raw_checks r JOIN rollup_targets k ON k.id = r.tk WHERE k.site_id = ? AND k.target = 'site' ORDER BY r.t")
       .all(site.id) as { at: number }[];
     const gaps = rounds.slice(1).map((r, i) => r.at - rounds[i].at);
     // Rounds follow the interval: never two within half a second of each other.

@@ -119,7 +119,8 @@ describe('sites CRUD', () => {
     expect((await t.call('DELETE', `/api/sites/${created.id}`)).status).toBe(204);
     expect((await t.call('GET', `/api/sites/${created.id}`)).status).toBe(404);
     expect((await t.call('GET', `/api/sites/${created.id}/checks`)).status).toBe(404);
-    const left = t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number };
+    await t.svc.housekeeping.runOnce();
+    const left = t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM raw_checks').get() as { n: number };
     expect(left.n).toBe(0);
   });
 

@@ -15,7 +15,7 @@ afterEach(async () => {
   t = smtp = target = undefined;
 });
 
-const countChecks = () => (t!.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n;
+const countChecks = () => (t!.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM raw_checks').get() as { n: number }).n;
 
 /**
  * The database's file cannot grow past its current size (SQLite's max_page_count on the service's

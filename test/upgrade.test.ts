@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
+import { upgradeChecks } from '../src/checks/checks.upgrade.js';
 import { upgradeRollups } from '../src/checks/rollups.upgrade.js';
 import { loadConfig } from '../src/config.js';
 import { MIGRATIONS_DIR, closeDatabase, openDatabase, type Db } from '../src/db/client.js';
@@ -20,13 +21,13 @@ afterEach(() => {
   dir = '';
 });
 
-/** The migrations of the version before this one (0000-0002, main at 7e74750), in a folder of their own. */
-function oldMigrations(): string {
+/** The migrations of an earlier version (through `last`: 2 is 0.1, 3 is 0.2), in a folder of their own. */
+function oldMigrations(last = 2): string {
   const folder = join(dir, 'old-migrations');
   cpSync(MIGRATIONS_DIR, folder, { recursive: true });
   const journalPath = join(folder, 'meta', '_journal.json');
   const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { idx: number }[] };
-  journal.entries = journal.entries.filter((e) => e.idx <= 2);
+  journal.entries = journal.entries.filter((e) => e.idx <= last);
   writeFileSync(journalPath, JSON.stringify(journal));
   return folder;
 }
@@ -93,7 +94,8 @@ describe('upgrade in place from 0.1', () => {
       expect((db.$client.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n, table).toBe(0);
     }
     expect(upgradeRollups(db).batches).toBe(0);
-    expect((db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n).toBe(2 * 151);
+    expect(upgradeChecks(db).rows).toBe(2 * 151);
+    expect((db.$client.prepare('SELECT COUNT(*) AS n FROM raw_checks').get() as { n: number }).n).toBe(2 * 151);
     closeDatabase(db);
 
     // The new version starts on it: the history reads back per hour and per day.
@@ -114,6 +116,88 @@ describe('upgrade in place from 0.1', () => {
       });
       expect(res.status).toBe(200);
       expect(((await res.json()) as { buckets: { checks: number }[] }).buckets.map((b) => b.checks)).toEqual([60, 60]);
+    } finally {
+      await svc.scheduler.stop();
+      svc.status.stop();
+      closeDatabase(svc.db);
+    }
+  });
+});
+
+describe('upgrade in place from 0.2', () => {
+  it('moves the raw checks into the compact tables in batches, ids and incident marks kept; they read back through the API', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-upgrade-'));
+    const file = join(dir, 'gw.db');
+    const t0 = Date.UTC(2026, 5, 1, 12, 0);
+    const sqlite = new Database(file);
+    sqlite.pragma('journal_mode = WAL');
+    const old = drizzle(sqlite, { schema }) as Db;
+    migrate(old, { migrationsFolder: oldMigrations(3) });
+    const siteId = Number(
+      sqlite
+        .prepare(
+          `INSERT INTO sites (name, url, interval_seconds, timeout_ms, failure_threshold, recovery_threshold, expected_status, alert_emails, maintenance, paused, state, last_round_at, created_at, updated_at)
+           VALUES ('old', 'http://127.0.0.1:9/', 60, 10000, 3, 2, '[200,299]', '[]', '[]', 0, 'up', NULL, ?, ?)`,
+        )
+        .run(t0, t0).lastInsertRowid,
+    );
+    const upstreamId = Number(
+      sqlite.prepare(`INSERT INTO upstreams (site_id, name, url, position) VALUES (?, 'u', 'http://127.0.0.1:9/', 0)`).run(siteId).lastInsertRowid,
+    );
+    // Checks as 0.2 writes them, one round a minute, every column used by some of them.
+    const insert = sqlite.prepare(
+      `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address, failed_addresses,
+         dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, cert_expires_at, cert_issuer, incident_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    sqlite.transaction(() => {
+      for (let i = 0; i < 120; i++) {
+        const at = t0 + i * MINUTE;
+        const bad = i % 40 === 7;
+        insert.run(siteId, 'site', 'old', at, bad ? 'bad_gateway' : 'ok', bad ? 502 : 200, bad ? 'HTTP 502' : null, '["127.0.0.1","::1"]', '127.0.0.1',
+          bad ? '["::1"]' : null, 1, 2, 3, 4, 5, bad ? 'nginx' : null, t0 + 90 * 86_400_000, 'Test CA', bad ? 9 : null);
+        insert.run(siteId, String(upstreamId), 'u', at, 'conn_refused', null, 'connect ECONNREFUSED', '[]', null, null, null, null, null, null, 3, null, null, null, null);
+      }
+    })();
+    const before = sqlite.prepare('SELECT * FROM checks ORDER BY id').all() as Record<string, unknown>[];
+    sqlite.close();
+
+    let batches = 0;
+    const db = openDatabase(file);
+    expect(upgradeChecks(db, { batch: 37, afterBatch: () => batches++ })).toEqual({ rows: 240, batches: 7 });
+    expect(batches).toBe(7);
+    expect((db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n).toBe(0);
+    expect(upgradeChecks(db).batches).toBe(0);
+    closeDatabase(db);
+
+    const svc = buildService(loadConfig({ DATABASE_PATH: file, API_TOKEN: 'test-token-0123456789abcdef', LOG_LEVEL: 'silent' }), silentLogger, {
+      clock: { now: () => t0 + 2 * HOUR },
+    });
+    try {
+      const res = await svc.app.request(`/api/sites/${siteId}/checks?limit=500`, { headers: { authorization: 'Bearer test-token-0123456789abcdef' } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { checks: Record<string, unknown>[] } | Record<string, unknown>[];
+      const listed = (Array.isArray(body) ? body : body.checks).slice().sort((a, b) => Number(a.id) - Number(b.id));
+      expect(listed).toHaveLength(240);
+      for (const [i, row] of before.entries()) {
+        expect(listed[i], `check ${row.id}`).toMatchObject({
+          id: row.id,
+          target: row.target,
+          targetName: row.target_name,
+          startedAt: row.started_at,
+          outcome: row.outcome,
+          statusCode: row.status_code,
+          errorMessage: row.error_message,
+          addresses: JSON.parse(String(row.addresses)),
+          address: row.address,
+          failedAddresses: row.failed_addresses == null ? null : JSON.parse(String(row.failed_addresses)),
+          dnsMs: row.dns_ms,
+          totalMs: row.total_ms,
+          gateway: row.gateway,
+          certExpiresAt: row.cert_expires_at,
+          certIssuer: row.cert_issuer,
+          incidentId: row.incident_id,
+        });
+      }
     } finally {
       await svc.scheduler.stop();
       svc.status.stop();

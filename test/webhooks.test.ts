@@ -174,8 +174,8 @@ describe('webhooks', () => {
       message: 'marked sent',
     });
     // More rounds run (the site still fails): no second opened alert, no repeat of the first.
-    const checksNow = (t.svc.db.$client.prepare('SELECT count(*) AS n FROM checks').get() as { n: number }).n;
-    await waitFor(() => (t.svc.db.$client.prepare('SELECT count(*) AS n FROM checks').get() as { n: number }).n >= checksNow + 2, { timeoutMs: 10_000 });
+    const checksNow = (t.svc.db.$client.prepare('SELECT count(*) AS n FROM raw_checks').get() as { n: number }).n;
+    await waitFor(() => (t.svc.db.$client.prepare('SELECT count(*) AS n FROM raw_checks').get() as { n: number }).n >= checksNow + 2, { timeoutMs: 10_000 });
     expect(r.received.filter((h) => h.headers['x-gatewatch-event'] === 'opened')).toHaveLength(1);
   }, 60_000);
 
@@ -235,8 +235,8 @@ describe('webhooks', () => {
     await waitFor(() => (second.db.$client.prepare(`SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'sent'`).get() as { n: number }).n === 1, {
       message: 'marked sent',
     });
-    const checksNow = (second.db.$client.prepare('SELECT count(*) AS n FROM checks').get() as { n: number }).n;
-    await waitFor(() => (second.db.$client.prepare('SELECT count(*) AS n FROM checks').get() as { n: number }).n >= checksNow + 2, { timeoutMs: 10_000 });
+    const checksNow = (second.db.$client.prepare('SELECT count(*) AS n FROM raw_checks').get() as { n: number }).n;
+    await waitFor(() => (second.db.$client.prepare('SELECT count(*) AS n FROM raw_checks').get() as { n: number }).n >= checksNow + 2, { timeoutMs: 10_000 });
     expect(r.received.filter((h) => h.headers['x-gatewatch-event'] === 'opened')).toHaveLength(1);
   }, 60_000);
 });

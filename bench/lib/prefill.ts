@@ -5,6 +5,8 @@
  * retention lines (90 and 730 days). So the window pays for pruning what it would prune on a
  * machine that has run for years, and the rollup tables hold real rows to measure bytes per row.
  */
+import { createChecksRepository } from '../../src/checks/checks.repository.js';
+import type { NewCheckRow } from '../../src/checks/checks.table.js';
 import { createRollupsRepository, DAY, HOUR, KEY_SPAN } from '../../src/checks/rollups.repository.js';
 import { encodeHist } from '../../src/checks/rollups.js';
 import type { Db } from '../../src/db/client.js';
@@ -30,10 +32,11 @@ export function prefill(
     list.push(r.id);
     upstreamsOf.set(r.siteId, list);
   }
-  const insertCheck = sqlite.prepare(
-    `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address, dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id)
-     VALUES (?, ?, ?, ?, 'ok', 200, NULL, '["127.0.0.10"]', '127.0.0.10', 1, 1, NULL, 2, 2, NULL, NULL)`,
-  );
+  const raw = createChecksRepository(db);
+  const check = (siteId: number, target: string, targetName: string, startedAt: number): NewCheckRow => ({
+    siteId, target, targetName, startedAt, outcome: 'ok', statusCode: 200, addresses: ['127.0.0.10'], address: '127.0.0.10',
+    dnsMs: 1, connectMs: 1, ttfbMs: 2, totalMs: 2,
+  });
   const insertHour = sqlite.prepare('INSERT OR IGNORE INTO rollup_hours (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, NULL, ?, ?)');
   const insertDay = sqlite.prepare('INSERT OR IGNORE INTO rollup_days (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, NULL, ?, ?)');
   const rawEdge = p.now - (p.retentionRawHours ?? 48) * HOUR;
@@ -49,16 +52,23 @@ export function prefill(
   let days = 0;
   sqlite.transaction(() => {
     const keys: number[] = [];
-    for (const id of ids) {
-      const targets: [string, string][] = [['site', `bench-${id}`], ...(upstreamsOf.get(id) ?? []).map((u, k): [string, string] => [String(u), `app-${k + 1}`])];
-      const phase = ((id * 0.6180339887498949) % 1) * intervalMs;
-      for (let at = rawEdge + phase; at < rawEdge + windowMs; at += intervalMs) {
-        for (const [target, name] of targets) {
-          insertCheck.run(id, target, name, Math.floor(at));
-          checks++;
-        }
+    // Raw checks in time order, as the recorder writes them (rowids grow with time).
+    const plans = ids.map((id) => ({
+      id,
+      targets: [['site', `bench-${id}`], ...(upstreamsOf.get(id) ?? []).map((u, k): [string, string] => [String(u), `app-${k + 1}`])] as [string, string][],
+      phase: ((id * 0.6180339887498949) % 1) * intervalMs,
+    }));
+    for (const plan of plans) for (const [target] of plan.targets) keys.push(rollups.keyOf(plan.id, target, true));
+    for (let step = 0; step * intervalMs < windowMs; step++) {
+      const batch: NewCheckRow[] = [];
+      for (const plan of plans) {
+        const at = rawEdge + plan.phase + step * intervalMs;
+        if (at >= rawEdge + windowMs) continue;
+        for (const [target, name] of plan.targets) batch.push(check(plan.id, target, name, Math.floor(at)));
       }
-      for (const [target] of targets) keys.push(rollups.keyOf(id, target, true));
+      batch.sort((x, y) => x.startedAt - y.startedAt);
+      raw.insertMany(batch);
+      checks += batch.length;
     }
     // Two hours on the hourly line and two days on the daily line: one of each to prune now, one kept (its bytes per row measured).
     keys.sort((a, b) => a - b);

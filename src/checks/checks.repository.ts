@@ -1,22 +1,174 @@
-import { and, desc, eq, gte, lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { checks, type CheckRow, type NewCheckRow } from './checks.table.js';
+import { OUTCOMES, type GatewayProduct, type Outcome } from '../probes/probes.types.js';
+import type { CheckRow, NewCheckRow } from './checks.table.js';
 
 /** A check as the API shows it. */
 export type CheckView = Omit<CheckRow, 'incidentId'> & { incidentId: number | null };
 
-const INSERT_CHECK = `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address,
-  dns_ms, connect_ms, tls_ms, ttfb_ms, total_ms, gateway, incident_id, failed_addresses, cert_expires_at, cert_issuer)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+/** Raw checks are indexed per target and per chunk of this many ms (check_chunks). */
+export const CHUNK_MS = 10 * 60_000;
+const KEY_SPAN = 2 ** 24;
+const DETAIL_CACHE_MAX = 50_000;
 
+interface RawRow {
+  id: number;
+  tk: number;
+  t: number;
+  o: number;
+  st: number | null;
+  dns: number | null;
+  con: number | null;
+  tls: number | null;
+  ttfb: number | null;
+  tot: number | null;
+  inc: number | null;
+  body: string;
+}
+
+type Details = [string, string[], string | null, string[] | null, string | null, GatewayProduct | null, number | null, string | null];
+
+const RAW_COLUMNS = 'r.id, r.tk, r.t, r.o, r.st, r.dns, r.con, r.tls, r.ttfb, r.tot, r.inc, d.body';
+
+const OUTCOME_CODE = new Map<Outcome, number>(OUTCOMES.map((o, i) => [o, i]));
+
+/** Decodes a chunk's `ids` ("first,delta,delta..."). */
+export function chunkIds(ids: string): number[] {
+  const out: number[] = [];
+  let id = 0;
+  for (const part of ids.split(',')) {
+    id += Number(part);
+    out.push(id);
+  }
+  return out;
+}
+
+/**
+ * Raw checks in the compact layout (checks.table.ts: raw_checks, check_details, check_chunks),
+ * read and written as CheckRow-shaped objects. Every statement is prepared once.
+ */
 export function createChecksRepository(db: Db) {
-  // Every scheduled check passes here: one statement prepared once, not a query built per batch.
-  const insertCheck = db.$client.prepare(INSERT_CHECK);
+  const sqlite = db.$client;
+  const keys = new Map<string, { id: number; siteId: number; target: string }>();
+  const byKey = new Map<number, { siteId: number; target: string }>();
+  const details = new Map<string, { id: number; seenAt: number }>();
 
-  /** Inserts one row and returns it as stored, with its id (same shape as a select). */
+  const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
+  const insertKey = sqlite.prepare('INSERT INTO rollup_targets (site_id, target) VALUES (?, ?)');
+  const keysOfSite = sqlite.prepare<[number], { id: number; target: string }>('SELECT id, target FROM rollup_targets WHERE site_id = ?');
+  const keyRow = sqlite.prepare<[number], { site_id: number; target: string }>('SELECT site_id, target FROM rollup_targets WHERE id = ?');
+  const findDetail = sqlite.prepare<[string], { id: number }>('SELECT id FROM check_details WHERE body = ?');
+  const insertDetail = sqlite.prepare('INSERT INTO check_details (body, seen_at) VALUES (?, ?)');
+  const touchDetail = sqlite.prepare('UPDATE check_details SET seen_at = ? WHERE id = ? AND seen_at < ?');
+  const detailExists = sqlite.prepare<[number], { id: number }>('SELECT id FROM check_details WHERE id = ?');
+  const insertRaw = sqlite.prepare(
+    'INSERT INTO raw_checks (id, tk, t, o, st, dns, con, tls, ttfb, tot, d, inc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const upsertChunk = sqlite.prepare(
+    `INSERT INTO check_chunks (id, last, ids) VALUES (?, ?, ?)
+     ON CONFLICT (id) DO UPDATE SET ids = ids || ',' || (excluded.last - last), last = excluded.last`,
+  );
+  const chunkAt = sqlite.prepare<[number], { ids: string }>('SELECT ids FROM check_chunks WHERE id = ?');
+  const lastChunk = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM check_chunks');
+  const firstChunk = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM check_chunks');
+  const rowById = sqlite.prepare<[number], RawRow>(`SELECT ${RAW_COLUMNS} FROM raw_checks r JOIN check_details d ON d.id = r.d WHERE r.id = ?`);
+  const heldOf = sqlite.prepare<[number], RawRow>(
+    `SELECT ${RAW_COLUMNS} FROM raw_checks r JOIN check_details d ON d.id = r.d WHERE r.inc IS NOT NULL AND r.tk = ?`,
+  );
+  // Two statements: SQLite reads min() or max() off the B-tree only when it is the query's one aggregate.
+  const minId = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM raw_checks');
+  const maxId = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM raw_checks');
+  const idBounds = () => ({ lo: minId.get()?.id ?? null, hi: maxId.get()?.id ?? null });
+  const timeAtOrAfter = sqlite.prepare<[number], { id: number; t: number }>('SELECT id, t FROM raw_checks WHERE id >= ? ORDER BY id LIMIT 1');
+  const rowsFrom = sqlite.prepare<[number, number, number], RawRow>(
+    `SELECT ${RAW_COLUMNS} FROM raw_checks r JOIN check_details d ON d.id = r.d WHERE r.id >= ? AND r.t >= ? ORDER BY r.id LIMIT ?`,
+  );
+  const pruneRaw = sqlite.prepare('DELETE FROM raw_checks WHERE id IN (SELECT id FROM raw_checks WHERE id < ? AND t < ? AND inc IS NULL ORDER BY id LIMIT ?)');
+  const pruneChunks = sqlite.prepare('DELETE FROM check_chunks WHERE id IN (SELECT id FROM check_chunks WHERE id < ? ORDER BY id LIMIT ?)');
+  const pruneDetails = sqlite.prepare(
+    `DELETE FROM check_details WHERE id IN (SELECT id FROM check_details WHERE seen_at < ?
+       AND id NOT IN (SELECT d FROM raw_checks WHERE inc IS NOT NULL) LIMIT ?)`,
+  );
+  const deleteRaw = sqlite.prepare('DELETE FROM raw_checks WHERE id = ?');
+  const deleteHeldOf = sqlite.prepare('DELETE FROM raw_checks WHERE inc IS NOT NULL AND tk = ?');
+  const deleteChunk = sqlite.prepare('DELETE FROM check_chunks WHERE id = ?');
+  const holdRow = sqlite.prepare('UPDATE raw_checks SET inc = ? WHERE id = ? AND inc IS NULL');
+
+  /** The key of a target (rollup_targets); with `create`, one is made for a target seen for the first time. */
+  const keyOf = (siteId: number, target: string, create: boolean): number | null => {
+    const name = `${siteId}|${target}`;
+    const cached = keys.get(name);
+    if (cached) return cached.id;
+    let id = findKey.get(siteId, target)?.id;
+    if (id === undefined) {
+      if (!create) return null;
+      id = Number(insertKey.run(siteId, target).lastInsertRowid);
+    }
+    keys.set(name, { id, siteId, target });
+    byKey.set(id, { siteId, target });
+    return id;
+  };
+
+  const targetOf = (key: number) => {
+    let t = byKey.get(key);
+    if (!t) {
+      const row = keyRow.get(key);
+      t = row ? { siteId: row.site_id, target: row.target } : { siteId: 0, target: '' };
+      byKey.set(key, t);
+    }
+    return t;
+  };
+
+  /** The dictionary row of a check's strings, shared by every check with the same ones. */
+  const detailOf = (body: string, startedAt: number): number => {
+    const cached = details.get(body);
+    if (cached) {
+      if (cached.seenAt >= startedAt - CHUNK_MS) return cached.id;
+      touchDetail.run(startedAt, cached.id, startedAt);
+      if (detailExists.get(cached.id)) {
+        cached.seenAt = startedAt;
+        return cached.id;
+      }
+      details.delete(body);
+    }
+    let id = findDetail.get(body)?.id;
+    if (id === undefined) id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
+    else touchDetail.run(startedAt, id, startedAt);
+    if (details.size >= DETAIL_CACHE_MAX) details.clear();
+    details.set(body, { id, seenAt: startedAt });
+    return id;
+  };
+
+  const toRow = (r: RawRow): CheckRow => {
+    const { siteId, target } = targetOf(r.tk);
+    const [targetName, addresses, address, failedAddresses, errorMessage, gateway, certExpiresAt, certIssuer] = JSON.parse(r.body) as Details;
+    return {
+      id: r.id,
+      siteId,
+      target,
+      targetName,
+      startedAt: r.t,
+      outcome: OUTCOMES[r.o],
+      statusCode: r.st,
+      errorMessage,
+      addresses,
+      address,
+      failedAddresses,
+      dnsMs: r.dns,
+      connectMs: r.con,
+      tlsMs: r.tls,
+      ttfbMs: r.ttfb,
+      totalMs: r.tot,
+      gateway,
+      certExpiresAt,
+      certIssuer,
+      incidentId: r.inc,
+    };
+  };
+
+  /** Inserts one row (with its own id when it has one, as the upgrade does) and returns it as stored. */
   const insertOne = (row: NewCheckRow): CheckRow => {
     const stored: CheckRow = {
-      id: 0,
+      id: row.id ?? 0,
       siteId: row.siteId,
       target: row.target,
       targetName: row.targetName,
@@ -37,32 +189,104 @@ export function createChecksRepository(db: Db) {
       certExpiresAt: row.certExpiresAt ?? null,
       certIssuer: row.certIssuer ?? null,
     };
-    const info = insertCheck.run(
-      stored.siteId,
-      stored.target,
+    const key = keyOf(stored.siteId, stored.target, true)!;
+    const body: Details = [
       stored.targetName,
-      stored.startedAt,
-      stored.outcome,
-      stored.statusCode,
-      stored.errorMessage,
-      JSON.stringify(stored.addresses),
+      stored.addresses,
       stored.address,
+      stored.failedAddresses,
+      stored.errorMessage,
+      stored.gateway,
+      stored.certExpiresAt,
+      stored.certIssuer,
+    ];
+    const info = insertRaw.run(
+      row.id ?? null,
+      key,
+      stored.startedAt,
+      OUTCOME_CODE.get(stored.outcome) ?? 0,
+      stored.statusCode,
       stored.dnsMs,
       stored.connectMs,
       stored.tlsMs,
       stored.ttfbMs,
       stored.totalMs,
-      stored.gateway,
+      detailOf(JSON.stringify(body), stored.startedAt),
       stored.incidentId,
-      stored.failedAddresses ? JSON.stringify(stored.failedAddresses) : null,
-      stored.certExpiresAt,
-      stored.certIssuer,
     );
     stored.id = Number(info.lastInsertRowid);
+    upsertChunk.run(Math.floor(stored.startedAt / CHUNK_MS) * KEY_SPAN + key, stored.id, String(stored.id));
     return stored;
   };
 
+  /**
+   * A site's checks (optionally one target) with startedAt in [since, before), newest first,
+   * chunk by chunk from the newest, stopping once `enough` rows are read and a chunk boundary is
+   * passed. Held checks older than the chunks still indexed come from the partial index.
+   */
+  const read = (siteId: number, opts: { since?: number; before?: number; target?: string; enough: number }): CheckRow[] => {
+    const targetKeys = keysOfSite
+      .all(siteId)
+      .filter((k) => opts.target === undefined || k.target === opts.target)
+      .map((k) => k.id);
+    if (targetKeys.length === 0) return [];
+    const since = opts.since ?? 0;
+    const before = opts.before ?? Number.MAX_SAFE_INTEGER;
+    const floorId = firstChunk.get()?.id;
+    const firstIndexed = floorId == null ? Number.MAX_SAFE_INTEGER : Math.floor(floorId / KEY_SPAN);
+    const out: CheckRow[] = [];
+    const seen = new Set<number>();
+    const keep = (r: RawRow) => {
+      if (seen.has(r.id) || r.t < since || r.t >= before) return;
+      seen.add(r.id);
+      out.push(toRow(r));
+    };
+    const newest = lastChunk.get()?.id;
+    const top = Math.min(Math.floor(before / CHUNK_MS), newest == null ? -1 : Math.floor(newest / KEY_SPAN));
+    const bottom = Math.max(firstIndexed, Math.floor(since / CHUNK_MS));
+    for (let chunk = top; chunk >= bottom; chunk--) {
+      for (const key of targetKeys) {
+        const c = chunkAt.get(chunk * KEY_SPAN + key);
+        if (!c) continue;
+        for (const id of chunkIds(c.ids)) {
+          const r = rowById.get(id);
+          if (r) keep(r);
+        }
+      }
+      // A row sits in the chunk of its startedAt, so once `enough` rows are newer than this chunk, older ones cannot displace them.
+      if (out.length >= opts.enough && nthNewest(out, opts.enough) >= chunk * CHUNK_MS) break;
+    }
+    for (const key of targetKeys) for (const r of heldOf.all(key)) keep(r);
+    return out.sort((a, b) => b.startedAt - a.startedAt || b.id - a.id);
+  };
+
+  /**
+   * The first rowid whose check started at or after `t` (rowids grow with time, up to a round's
+   * spread: callers look from a chunk earlier), by binary search; null when there is none.
+   */
+  const firstIdFrom = (t: number): number | null => {
+    const { lo, hi } = idBounds();
+    if (lo == null || hi == null) return null;
+    let a = lo;
+    let b = hi + 1;
+    while (a < b) {
+      const mid = Math.floor((a + b) / 2);
+      const row = timeAtOrAfter.get(mid);
+      if (!row || row.t >= t) b = mid;
+      else a = Math.min(row.id + 1, b);
+    }
+    return a > hi ? null : a;
+  };
+
   return {
+    firstIdFrom,
+
+    /** Every check started at or after `from`, in rowid order, `limit` at a time from `afterId`. */
+    since(from: number, afterId: number | null, limit: number): CheckRow[] {
+      const start = afterId == null ? firstIdFrom(from - CHUNK_MS) : afterId + 1;
+      return start == null ? [] : rowsFrom.all(start, from, limit).map(toRow);
+    },
+
     /** Inserts rows; the caller wraps a batch in one transaction. */
     insertMany(rows: NewCheckRow[]): void {
       for (const row of rows) insertOne(row);
@@ -73,49 +297,67 @@ export function createChecksRepository(db: Db) {
       return rows.map(insertOne);
     },
 
-    /** Newest first, all targets (or one), with a time cursor. */
     /**
      * Newest first. A full page is completed with the rest of its last round (checks sharing the
      * last `startedAt`, up to one per target), so that paging on with `before` = that time skips none.
      */
     list(siteId: number, opts: { limit: number; before?: number; target?: string }): CheckView[] {
-      const where = [eq(checks.siteId, siteId)];
-      if (opts.before !== undefined) where.push(lt(checks.startedAt, opts.before));
-      if (opts.target !== undefined) where.push(eq(checks.target, opts.target));
-      const rows = db
-        .select()
-        .from(checks)
-        .where(and(...where))
-        .orderBy(desc(checks.startedAt), desc(checks.id))
-        .limit(opts.limit)
-        .all();
-      const last = rows.at(-1);
-      if (!last || rows.length < opts.limit) return rows;
-      const sameRound = [eq(checks.siteId, siteId), eq(checks.startedAt, last.startedAt), lt(checks.id, last.id)];
-      if (opts.target !== undefined) sameRound.push(eq(checks.target, opts.target));
-      return rows.concat(db.select().from(checks).where(and(...sameRound)).orderBy(desc(checks.id)).all());
+      const rows = read(siteId, { before: opts.before, target: opts.target, enough: opts.limit });
+      if (rows.length <= opts.limit) return rows;
+      const last = rows[opts.limit - 1];
+      let end = opts.limit;
+      while (end < rows.length && rows[end].startedAt === last.startedAt) end++;
+      return rows.slice(0, end);
     },
 
     /** Checks of a site since a time, oldest first, at most `limit` (the newest ones). */
     window(siteId: number, since: number, limit: number): CheckRow[] {
-      const rows = db
-        .select()
-        .from(checks)
-        .where(and(eq(checks.siteId, siteId), gte(checks.startedAt, since)))
-        .orderBy(desc(checks.startedAt), desc(checks.id))
-        .limit(limit)
-        .all();
-      return rows.reverse();
+      return read(siteId, { since, enough: limit }).slice(0, limit).reverse();
+    },
+
+    /** One target's checks with startedAt in [from, to), any order. */
+    ofTarget(siteId: number, target: string, from: number, to: number): CheckRow[] {
+      return read(siteId, { since: from, before: to, target, enough: Number.MAX_SAFE_INTEGER });
+    },
+
+    /**
+     * Deletes up to `limit` checks started before `before` that no incident holds (their
+     * chunks and unused dictionary rows with them); returns how many rows went.
+     */
+    prune(before: number, limit: number): number {
+      const bound = firstIdFrom(before) ?? (idBounds().hi ?? 0) + 1;
+      let n = pruneRaw.run(bound, before, limit).changes;
+      if (n < limit) n += pruneChunks.run(Math.floor(before / CHUNK_MS) * KEY_SPAN, limit - n).changes;
+      // A margin of two chunks: a dictionary row's seen_at is refreshed at most once a chunk.
+      if (n < limit) n += pruneDetails.run(before - 2 * CHUNK_MS, limit - n).changes;
+      return n;
+    },
+
+    /** Deletes every check of a target key (a deleted site's), held ones too, chunk by chunk. */
+    removeKey(key: number): void {
+      const first = firstChunk.get()?.id;
+      const last = lastChunk.get()?.id;
+      if (first != null && last != null) {
+        for (let chunk = Math.floor(first / KEY_SPAN); chunk <= Math.floor(last / KEY_SPAN); chunk++) {
+          const c = chunkAt.get(chunk * KEY_SPAN + key);
+          if (!c) continue;
+          for (const id of chunkIds(c.ids)) deleteRaw.run(id);
+          deleteChunk.run(chunk * KEY_SPAN + key);
+        }
+      }
+      deleteHeldOf.run(key);
     },
 
     /** Marks a site's checks since a time as evidence of an incident, so retention keeps them. */
     attachToIncident(siteId: number, since: number, incidentId: number): void {
-      db.update(checks)
-        .set({ incidentId })
-        .where(and(eq(checks.siteId, siteId), gte(checks.startedAt, since), sql`${checks.incidentId} IS NULL`))
-        .run();
+      for (const row of read(siteId, { since, enough: Number.MAX_SAFE_INTEGER })) holdRow.run(incidentId, row.id);
     },
   };
+}
+
+/** The startedAt of the `n`th newest row read so far. */
+function nthNewest(rows: CheckRow[], n: number): number {
+  return rows.map((r) => r.startedAt).sort((a, b) => b - a)[n - 1];
 }
 
 export type ChecksRepository = ReturnType<typeof createChecksRepository>;

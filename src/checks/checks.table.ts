@@ -3,6 +3,7 @@ import { sqliteTable, integer, text, index, primaryKey } from 'drizzle-orm/sqlit
 import { sites } from '../sites/sites.table.js';
 import type { GatewayProduct, Outcome } from '../probes/probes.types.js';
 
+/** Legacy (up to 0.2): emptied into raw_checks by upgradeChecks (checks.upgrade.ts); its indexes are gone. */
 export const checks = sqliteTable(
   'checks',
   {
@@ -33,12 +34,6 @@ export const checks = sqliteTable(
     /** Set while an incident holds this check as evidence: retention keeps it as long as the incident. */
     incidentId: integer('incident_id'),
   },
-  (t) => [
-    index('checks_site_time_idx').on(t.siteId, t.startedAt),
-    index('checks_time_idx').on(t.startedAt),
-    // Partial: nearly every check has no incident, and only those that do are ever looked up by it.
-    index('checks_incident_idx').on(t.incidentId).where(sql`${t.incidentId} IS NOT NULL`),
-  ],
 );
 
 /**
@@ -85,3 +80,52 @@ export const rollupsHour = sqliteTable('rollups_hour', { ...rollupColumns }, (t)
 
 export type CheckRow = typeof checks.$inferSelect;
 export type NewCheckRow = typeof checks.$inferInsert;
+
+/**
+ * Raw checks, compact (0.3): one append-only row per check, keyed by rowid (rowids grow with
+ * time, so pruning deletes from the start and finds its bound by binary search). The target is
+ * its rollup_targets key, the outcome a code (OUTCOMES' index), and the strings that rarely
+ * change between a target's checks live once in check_details. No per-row secondary index: a
+ * target's rows are found through check_chunks.
+ */
+export const rawChecks = sqliteTable(
+  'raw_checks',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    targetKey: integer('tk').notNull(),
+    startedAt: integer('t').notNull(),
+    outcome: integer('o').notNull(),
+    statusCode: integer('st'),
+    dnsMs: integer('dns'),
+    connectMs: integer('con'),
+    tlsMs: integer('tls'),
+    ttfbMs: integer('ttfb'),
+    totalMs: integer('tot'),
+    detailId: integer('d').notNull(),
+    /** Set while an incident holds this check as evidence: pruning keeps it as long as the incident. */
+    incidentId: integer('inc'),
+  },
+  (t) => [index('raw_checks_incident_idx').on(t.incidentId).where(sql`${t.incidentId} IS NOT NULL`)],
+);
+
+/**
+ * The rarely-changing strings of checks, deduplicated by content: a JSON array [target name,
+ * addresses, address, failed addresses, error, gateway, cert expiry, cert issuer]. `seenAt` is the
+ * last check that used the row (updated at most once per chunk), for pruning.
+ */
+export const checkDetails = sqliteTable('check_details', {
+  id: integer('id').primaryKey({ autoIncrement: true }),
+  body: text('body').notNull().unique(),
+  seenAt: integer('seen_at').notNull(),
+});
+
+/**
+ * Where a target's raw checks are: one row per 10-minute chunk and target, keyed by
+ * chunk index * 2^24 + target key (time first, so writes land at the end of the B-tree and
+ * pruning deletes from its start); `ids` lists the rowids as the first one then deltas.
+ */
+export const checkChunks = sqliteTable('check_chunks', {
+  id: integer('id').primaryKey(),
+  last: integer('last').notNull(),
+  ids: text('ids').notNull(),
+});

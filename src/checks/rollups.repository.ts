@@ -1,6 +1,7 @@
 import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
 import type { NewCheckRow } from './checks.table.js';
+import { createChecksRepository } from './checks.repository.js';
 import {
   accumulate,
   decodeFailures,
@@ -127,14 +128,7 @@ export function createRollupsRepository(db: Db) {
   const firstHourIdFrom = sqlite.prepare<[number], { id: number | null }>('SELECT MIN(id) AS id FROM rollup_hours WHERE id >= ?');
   const deleteHoursFrom = sqlite.prepare('DELETE FROM rollup_hours WHERE id >= ?');
   const hoursSlice = sqlite.prepare<[number, number, number], RollupRow>('SELECT * FROM rollup_hours WHERE id >= ? AND id < ? ORDER BY id LIMIT ?');
-  const checksFrom = sqlite.prepare<[number], RollupCheck>(
-    `SELECT site_id AS siteId, target, started_at AS startedAt, outcome, ttfb_ms AS ttfbMs, total_ms AS totalMs
-     FROM checks WHERE started_at >= ?`,
-  );
-  const checksOfTarget = sqlite.prepare<[number, number, number, string], RollupCheck>(
-    `SELECT site_id AS siteId, target, started_at AS startedAt, outcome, ttfb_ms AS ttfbMs, total_ms AS totalMs
-     FROM checks WHERE site_id = ? AND started_at >= ? AND started_at < ? AND target = ?`,
-  );
+  const checks = createChecksRepository(db);
 
   const insertDay = sqlite.prepare(
     `INSERT INTO rollup_days (id, count, ok, fail, lat_sum, hist, worst_id, worst_kind, worst_cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -203,7 +197,7 @@ export function createRollupsRepository(db: Db) {
   /** One target's figures over [from, to) from its raw checks (an hour not written yet). */
   const fromChecks = (siteId: number, target: string, from: number, to: number): Folded => {
     const f = emptyFolded();
-    for (const c of checksOfTarget.all(siteId, from, to, target)) {
+    for (const c of checks.ofTarget(siteId, target, from, to)) {
       f.count++;
       if (c.outcome === 'ok') f.okCount++;
       else f.failures[c.outcome] = (f.failures[c.outcome] ?? 0) + 1;
@@ -236,7 +230,11 @@ export function createRollupsRepository(db: Db) {
       const last = lastHourId.get()?.id;
       const from = last == null ? fallbackFrom : hourOfId(last);
       deleteHoursFrom.run((from / HOUR) * KEY_SPAN);
-      return checksFrom.all(from);
+      const out: RollupCheck[] = [];
+      for (let page = checks.since(from, null, 5_000); page.length > 0; page = checks.since(from, page[page.length - 1].id, 5_000)) {
+        for (const c of page) out.push({ siteId: c.siteId, target: c.target, startedAt: c.startedAt, outcome: c.outcome, ttfbMs: c.ttfbMs, totalMs: c.totalMs });
+      }
+      return out;
     },
 
     /** The start of the oldest hour with a rollup at or after `from` (ms), or null. */

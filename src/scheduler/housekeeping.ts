@@ -2,6 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
+import { createChecksRepository } from '../checks/checks.repository.js';
 import { createRollupsRepository } from '../checks/rollups.repository.js';
 import { createWebhooksRepository } from '../alerts/webhooks.repository.js';
 import { createCertNoticesPruner } from '../certs/certs.retention.js';
@@ -62,9 +63,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const pruneCertNotices = createCertNoticesPruner(db);
   const hourlyDays = deps.retentionHourlyDays ?? 90;
   const dailyDays = deps.retentionDailyDays ?? 730;
-  const pruneChecks = sqlite.prepare(
-    'DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE started_at < ? AND incident_id IS NULL LIMIT ?)',
-  );
+  const checks = createChecksRepository(db);
   // A deleted site's alerts go once sent or cancelled (a closing notice still pending stays until
   // it is), looked for KEYS_PER_RUN rows at a time from a cursor that wraps around.
   const alertsAfter = sqlite.prepare<[number, number], { id: number; gone: number }>(
@@ -218,6 +217,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     const { gone, next } = rollups.orphanKeys(keyCursor, KEYS_PER_RUN);
     keyCursor = next;
     for (const key of gone) {
+      db.transaction(() => checks.removeKey(key));
       let cursor: { hour: number | null; day: number | null } | null = { hour: null, day: null };
       while (cursor) {
         const c: { hour: number | null; day: number | null } = cursor;
@@ -230,7 +230,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const prune = async () => {
     const now = deps.clock.now();
     const rawBefore = now - deps.retentionRawHours * HOUR;
-    const raw = await pruneBatches((limit) => pruneChecks.run(rawBefore, limit).changes);
+    const raw = await pruneBatches((limit) => checks.prune(rawBefore, limit));
     const hours = await pruneBatches((limit) => rollups.pruneHours(now - hourlyDays * DAY, limit));
     const days = await pruneBatches((limit) => rollups.pruneDays(now - dailyDays * DAY, limit));
     const seen = alertsAfter.all(alertCursor, KEYS_PER_RUN);

@@ -106,7 +106,7 @@ async function runLoad({ sites: SITES, intervalSeconds, loadMs: LOAD_MS, pauseMs
     () => {
       const db = new Database(dbPath, { readonly: true });
       try {
-        return (db.prepare("SELECT COUNT(DISTINCT site_id) AS n FROM checks WHERE target = 'site'").get() as { n: number }).n >= SITES;
+        return (db.prepare("SELECT COUNT(DISTINCT k.site_id) AS n FROM raw_checks r JOIN rollup_targets k ON k.id = r.tk WHERE k.target = 'site'").get() as { n: number }).n >= SITES;
       } finally {
         db.close();
       }
@@ -182,11 +182,11 @@ async function runLoad({ sites: SITES, intervalSeconds, loadMs: LOAD_MS, pauseMs
   const siteChecksSince = () => {
     const db = new Database(dbPath, { readonly: true });
     try {
-      const rows = db.prepare("SELECT DISTINCT site_id AS id FROM checks WHERE target = 'site' AND started_at >= ?").all(started) as { id: number }[];
+      const rows = db.prepare("SELECT DISTINCT k.site_id AS id FROM raw_checks r JOIN rollup_targets k ON k.id = r.tk WHERE k.target = 'site' AND r.t >= ?").all(started) as { id: number }[];
       const seen = new Set(rows.map((r) => r.id));
       return {
         starved: probed.filter((id) => !seen.has(id)).length,
-        checksInWindow: (db.prepare('SELECT COUNT(*) AS n FROM checks WHERE started_at >= ? AND started_at < ?').get(started, started + LOAD_MS) as { n: number }).n,
+        checksInWindow: (db.prepare('SELECT COUNT(*) AS n FROM raw_checks WHERE t >= ? AND t < ?').get(started, started + LOAD_MS) as { n: number }).n,
       };
     } finally {
       db.close();

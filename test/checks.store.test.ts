@@ -1,0 +1,138 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CHUNK_MS, createChecksRepository } from '../src/checks/checks.repository.js';
+import type { NewCheckRow } from '../src/checks/checks.table.js';
+import { createTestService, type TestService } from './support/service.js';
+
+let t: TestService | undefined;
+afterEach(async () => {
+  await t?.close();
+  t = undefined;
+});
+
+const T0 = Date.UTC(2026, 4, 1);
+
+async function setup() {
+  t = createTestService();
+  const site = (await t.call('POST', '/api/sites', { name: 'a', url: 'http://127.0.0.1:9/', upstreams: [{ name: 'u', url: 'http://127.0.0.1:9/' }] })).body;
+  const repo = createChecksRepository(t.svc.db);
+  const count = (sql: string, ...args: unknown[]) => (t!.svc.db.$client.prepare(sql).get(...args) as { n: number }).n;
+  return { siteId: site.id as number, up: String(site.upstreams[0].id), repo, count };
+}
+
+const plain = (siteId: number, target: string, startedAt: number, extra: Partial<NewCheckRow> = {}): NewCheckRow => ({
+  siteId,
+  target,
+  targetName: target,
+  startedAt,
+  outcome: 'ok',
+  statusCode: 200,
+  addresses: ['127.0.0.1'],
+  address: '127.0.0.1',
+  ttfbMs: 5,
+  totalMs: 6,
+  ...extra,
+});
+
+describe('raw checks in the compact layout', () => {
+  it('reads back every field as written, nulls included', async () => {
+    const { siteId, up, repo } = await setup();
+    const full: NewCheckRow = {
+      siteId,
+      target: up,
+      targetName: 'app-1',
+      startedAt: T0,
+      outcome: 'tls_error',
+      statusCode: 526,
+      errorMessage: 'certificate has expired',
+      addresses: ['127.0.0.2', '::1'],
+      address: '127.0.0.2',
+      failedAddresses: ['::1'],
+      dnsMs: 1,
+      connectMs: 2,
+      tlsMs: 3,
+      ttfbMs: 4,
+      totalMs: 5,
+      gateway: 'nginx',
+      certExpiresAt: T0 - 1000,
+      certIssuer: 'Test CA',
+      incidentId: null,
+    };
+    const bare: NewCheckRow = { siteId, target: 'site', targetName: 'a', startedAt: T0 + 1, outcome: 'dns_error', addresses: [] };
+    const [a, b] = repo.insertReturning([full, bare]);
+    const back = repo.window(siteId, 0, 10);
+    expect(back).toEqual([a, b]);
+    expect(back[0]).toEqual({ ...full, id: a.id });
+    expect(back[1]).toEqual({
+      ...bare,
+      id: b.id,
+      statusCode: null,
+      errorMessage: null,
+      address: null,
+      failedAddresses: null,
+      dnsMs: null,
+      connectMs: null,
+      tlsMs: null,
+      ttfbMs: null,
+      totalMs: null,
+      gateway: null,
+      certExpiresAt: null,
+      certIssuer: null,
+      incidentId: null,
+    });
+  });
+
+  it('shares one dictionary row between checks with the same strings, and indexes each target per chunk', async () => {
+    const { siteId, up, repo, count } = await setup();
+    const rows: NewCheckRow[] = [];
+    for (let i = 0; i < 30; i++) rows.push(plain(siteId, 'site', T0 + i * 60_000), plain(siteId, up, T0 + i * 60_000));
+    rows.push(plain(siteId, 'site', T0 + 30 * 60_000, { outcome: 'bad_gateway', statusCode: 502, errorMessage: 'HTTP 502' }));
+    repo.insertMany(rows);
+    // Two targets' names, plus the one error text.
+    expect(count('SELECT COUNT(*) AS n FROM check_details')).toBe(3);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks')).toBe(61);
+    // 31 minutes from a chunk boundary: 4 chunks for 'site', 3 for the upstream.
+    expect(count('SELECT COUNT(*) AS n FROM check_chunks')).toBe(7);
+    const window = repo.window(siteId, T0 + 5 * 60_000, 1000);
+    expect(window).toHaveLength(2 * 25 + 1);
+    expect(window.map((c) => c.startedAt)).toEqual([...window.map((c) => c.startedAt)].sort((x, y) => x - y));
+    expect(window.at(-1)).toMatchObject({ outcome: 'bad_gateway', errorMessage: 'HTTP 502', statusCode: 502 });
+    expect(repo.list(siteId, { limit: 5, target: up }).map((c) => c.startedAt)).toEqual([29, 28, 27, 26, 25].map((i) => T0 + i * 60_000));
+    expect(CHUNK_MS).toBe(10 * 60_000);
+  });
+
+  it('pruning keeps the checks an incident holds, which still read back; the rest and their chunks go', async () => {
+    const { siteId, up, repo, count } = await setup();
+    const rows: NewCheckRow[] = [];
+    for (let i = 0; i < 60; i++) rows.push(plain(siteId, 'site', T0 + i * 60_000), plain(siteId, up, T0 + i * 60_000));
+    repo.insertMany(rows);
+    // raw_checks.inc has no foreign key: any incident id holds.
+    const incident = 4242;
+    // Hold the checks from minute 20 on, then stop holding from minute 25 on by pruning before minute 40 only.
+    repo.attachToIncident(siteId, T0 + 20 * 60_000, incident);
+    t!.svc.db.$client.prepare('UPDATE raw_checks SET inc = NULL WHERE t >= ?').run(T0 + 25 * 60_000);
+    let n = 0;
+    while ((n = repo.prune(T0 + 40 * 60_000, 7)) > 0) expect(n).toBeLessThanOrEqual(7);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks WHERE t < ?', T0 + 40 * 60_000)).toBe(2 * 5);
+    expect(count('SELECT COUNT(*) AS n FROM check_chunks WHERE id >> 24 < ?', Math.floor((T0 + 40 * 60_000) / CHUNK_MS))).toBe(0);
+    const all = repo.list(siteId, { limit: 1000 });
+    expect(all).toHaveLength(2 * 20 + 2 * 5);
+    expect(all.filter((c) => c.startedAt < T0 + 40 * 60_000).every((c) => c.incidentId === incident)).toBe(true);
+  });
+
+  it('pages with `before` through checks that share their startedAt, each once', async () => {
+    const { siteId, up, repo } = await setup();
+    const rows: NewCheckRow[] = [];
+    for (let i = 0; i < 25; i++) rows.push(plain(siteId, 'site', T0 + i * 60_000), plain(siteId, up, T0 + i * 60_000));
+    repo.insertMany(rows);
+    const seen: number[] = [];
+    let before: number | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const page = repo.list(siteId, { limit: 3, before });
+      if (page.length === 0) break;
+      seen.push(...page.map((c) => c.id));
+      before = page.at(-1)!.startedAt;
+    }
+    expect(seen).toHaveLength(50);
+    expect(new Set(seen).size).toBe(50);
+  });
+});
