@@ -46,17 +46,7 @@ describe('upgrade in place from 0.1', () => {
     migrate(old, { migrationsFolder: oldMigrations() });
     expect(sqlite.prepare("SELECT name FROM sqlite_master WHERE name = 'rollup_hours'").get()).toBeUndefined();
     // A site as 0.1 wrote it (its columns; this version's repository knows columns 0.1 had not).
-    const siteId = Number(
-      sqlite
-        .prepare(
-          `INSERT INTO sites (name, url, interval_seconds, timeout_ms, failure_threshold, recovery_threshold, expected_status, alert_emails, maintenance, paused, state, last_round_at, created_at, updated_at)
-           VALUES ('old', 'http://127.0.0.1:9/', 60, 10000, 3, 2, '[200,299]', '[]', '[]', 0, 'up', NULL, ?, ?)`,
-        )
-        .run(now, now).lastInsertRowid,
-    );
-    const upstreamId = Number(
-      sqlite.prepare(`INSERT INTO upstreams (site_id, name, url, position) VALUES (?, 'u', 'http://127.0.0.1:9/', 0)`).run(siteId).lastInsertRowid,
-    );
+    const { siteId, upstreamId } = insertOldSite(sqlite, now);
     const site = { id: siteId };
     const targets = ['site', String(upstreamId)];
     const insertHour = sqlite.prepare(
@@ -133,17 +123,7 @@ describe('upgrade in place from 0.2', () => {
     sqlite.pragma('journal_mode = WAL');
     const old = drizzle(sqlite, { schema }) as Db;
     migrate(old, { migrationsFolder: oldMigrations(3) });
-    const siteId = Number(
-      sqlite
-        .prepare(
-          `INSERT INTO sites (name, url, interval_seconds, timeout_ms, failure_threshold, recovery_threshold, expected_status, alert_emails, maintenance, paused, state, last_round_at, created_at, updated_at)
-           VALUES ('old', 'http://127.0.0.1:9/', 60, 10000, 3, 2, '[200,299]', '[]', '[]', 0, 'up', NULL, ?, ?)`,
-        )
-        .run(t0, t0).lastInsertRowid,
-    );
-    const upstreamId = Number(
-      sqlite.prepare(`INSERT INTO upstreams (site_id, name, url, position) VALUES (?, 'u', 'http://127.0.0.1:9/', 0)`).run(siteId).lastInsertRowid,
-    );
+    const { siteId, upstreamId } = insertOldSite(sqlite, t0);
     // Checks as 0.2 writes them, one round a minute, every column used by some of them.
     const insert = sqlite.prepare(
       `INSERT INTO checks (site_id, target, target_name, started_at, outcome, status_code, error_message, addresses, address, failed_addresses,
@@ -205,3 +185,19 @@ describe('upgrade in place from 0.2', () => {
     }
   });
 });
+
+/** A site with one upstream, written with the columns every earlier version had. */
+function insertOldSite(sqlite: Database.Database, at: number) {
+  const siteId = Number(
+    sqlite
+      .prepare(
+        `INSERT INTO sites (name, url, interval_seconds, timeout_ms, failure_threshold, recovery_threshold, expected_status, alert_emails, maintenance, paused, state, last_round_at, created_at, updated_at)
+         VALUES ('old', 'http://127.0.0.1:9/', 60, 10000, 3, 2, '[200,299]', '[]', '[]', 0, 'up', NULL, ?, ?)`,
+      )
+      .run(at, at).lastInsertRowid,
+  );
+  const upstreamId = Number(
+    sqlite.prepare(`INSERT INTO upstreams (site_id, name, url, position) VALUES (?, 'u', 'http://127.0.0.1:9/', 0)`).run(siteId).lastInsertRowid,
+  );
+  return { siteId, upstreamId };
+}
