@@ -1,5 +1,6 @@
 import type { TokenStore } from '../auth/token.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
+import type { TargetPolicy } from '../probes/target-policy.js';
 import type { SitesRepository } from '../sites/sites.repository.js';
 import type { SchedulerControl } from '../sites/sites.routes.js';
 import type { Clock } from '../shared/clock.js';
@@ -19,6 +20,8 @@ export interface PagesDeps {
   /** Deletes a site with its history, telling the owners of an open incident (as DELETE /api/sites/:id does). */
   deleteSite: (id: number) => boolean;
   tokens: TokenStore;
+  /** The probes' target policy: the forms refuse what the API refuses (an IP-literal URL it denies). */
+  policy?: TargetPolicy;
   clock: Clock;
   /** STATUS_PUBLIC: false puts the public pages behind signing in too. */
   statusPublic: boolean;

@@ -192,6 +192,79 @@ describe('the console in a browser', () => {
     await closePage(page);
   });
 
+  it('refuses a site, upstream or webhook URL the target policy denies, with the API wording beside the field; the input stays, the secret does not', async () => {
+    const page = await newPage(browser);
+    const foreign = foreignRequests(page, server.url);
+    await signIn(page);
+    const before = (await t.call('GET', '/api/sites')).body.sites.length;
+    /** The API's detail for the same body, as the form must show it: `field: message`. */
+    const apiSays = async (method: 'POST' | 'PATCH', path: string, body: Record<string, unknown>, field: string) => {
+      const res = await t.call(method, path, body);
+      expect(res.status, JSON.stringify(res.body)).toBe(400);
+      const detail = res.body.error.details.find((d: { field: string }) => d.field === field);
+      expect(detail?.message).toMatch(/target policy/);
+      return `${field}: ${detail.message}`;
+    };
+    const save = async (label: string) => {
+      const [res] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click(`button:has-text("${label}")`)]);
+      return res.status();
+    };
+
+    // The site's URL: the cloud metadata address.
+    await page.goto(`${server.url}/app/sites/new`);
+    await page.fill('#name', 'metadata');
+    await page.fill('#url', 'http://169.254.169.254/latest/meta-data/');
+    await page.fill('#upstreams', `app-1 ${target.url}health`);
+    expect(await save('Add site')).toBe(400);
+    const urlWords = await apiSays('POST', '/api/sites', { name: 'metadata', url: 'http://169.254.169.254/latest/meta-data/' }, 'url');
+    expect(urlWords).toMatch(/^url: the target policy refuses it: 169\.254\.169\.254 is a cloud metadata endpoint .*; to monitor it, add it \(or its range\) to ALLOW_TARGETS$/);
+    expect(await page.textContent('#url-error')).toBe(urlWords);
+    expect(await page.locator('.errors li').allTextContents()).toEqual([urlWords]);
+    expect(await page.getAttribute('#url', 'aria-invalid')).toBe('true');
+    expect(await page.inputValue('#name')).toBe('metadata');
+    expect(await page.inputValue('#url')).toBe('http://169.254.169.254/latest/meta-data/');
+    expect(await page.inputValue('#upstreams')).toBe(`app-1 ${target.url}health`);
+    expect(await seriousViolations(page)).toEqual([]);
+
+    // An upstream in the link-local range: the error sits beside the upstreams.
+    await page.fill('#url', target.url);
+    await page.fill('#upstreams', `app-1 ${target.url}health\napp-2 http://169.254.10.10:8080/health`);
+    expect(await save('Add site')).toBe(400);
+    const upstreamWords = await apiSays(
+      'POST',
+      '/api/sites',
+      { name: 'metadata', url: target.url, upstreams: [{ name: 'app-1', url: `${target.url}health` }, { name: 'app-2', url: 'http://169.254.10.10:8080/health' }] },
+      'upstreams.1.url',
+    );
+    expect(await page.textContent('#upstreams-error')).toBe(upstreamWords);
+    expect(await page.inputValue('#upstreams')).toBe(`app-1 ${target.url}health\napp-2 http://169.254.10.10:8080/health`);
+    expect((await t.call('GET', '/api/sites')).body.sites.length).toBe(before);
+
+    // A webhook on a link-local IPv6 address, added in an edit with a secret: refused, the secret not sent back.
+    await page.fill('#upstreams', `app-1 ${target.url}health`);
+    await Promise.all([page.waitForURL(/done=created$/), page.click('button:has-text("Add site")')]);
+    const id = Number(/sites\/(\d+)/.exec(page.url())![1]);
+    await page.goto(`${server.url}/app/sites/${id}/edit`);
+    await page.fill('#webhooks', 'https://hooks.example.com/gw json\nhttp://[fe80::1]:8080/hook json');
+    await page.fill('#webhookSecret', 'typed-secret-value');
+    expect(await save('Save changes')).toBe(400);
+    const hookWords = await apiSays(
+      'PATCH',
+      `/api/sites/${id}`,
+      { webhooks: [{ url: 'https://hooks.example.com/gw', format: 'json' }, { url: 'http://[fe80::1]:8080/hook', format: 'json' }] },
+      'webhooks.1.url',
+    );
+    expect(hookWords).toMatch(/^webhooks\.1\.url: blocked by the target policy: .*link-local address/);
+    expect(await page.textContent('#webhooks-error')).toBe(hookWords);
+    expect(await page.inputValue('#webhooks')).toBe('https://hooks.example.com/gw json\nhttp://[fe80::1]:8080/hook json');
+    expect(await page.inputValue('#webhookSecret')).toBe('');
+    expect(await page.content()).not.toContain('typed-secret-value');
+    expect((await t.call('GET', `/api/sites/${id}`)).body.webhooks).toEqual([]);
+    expect(await seriousViolations(page)).toEqual([]);
+    expect(foreign).toEqual([]);
+    await closePage(page);
+  });
+
   it('limits failed sign-ins per client: the sixth in a minute gets 429 (its own service, so its limit binds no other test)', async () => {
     const own = createTestService();
     const served = await serveApp(own.svc.app);

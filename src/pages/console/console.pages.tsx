@@ -201,8 +201,6 @@ export function siteFormPage(opts: { csrf: string; site?: SiteView; values: Site
   const v = opts.values;
   const e = opts.errors;
   const editing = opts.site !== undefined;
-  const upstreamError = e.find((x) => x.field.startsWith('upstreams'));
-  const emailError = e.find((x) => x.field.startsWith('alertEmails'));
   return page(
     <ConsoleLayout title={editing ? `Edit ${opts.site!.name}` : 'Add a site'} csrf={opts.csrf}>
       <p class="small">
@@ -214,12 +212,13 @@ export function siteFormPage(opts: { csrf: string; site?: SiteView; values: Site
         <Csrf token={opts.csrf} />
         <Field id="name" label="Name" value={v.name} errors={e} required />
         <Field id="url" label="URL" hint="(the public address users reach, usually through the gateway)" type="url" value={v.url} errors={e} required />
-        <label for="upstreams">
-          Upstreams <span class="hint">(optional; one per line: a name, a space, its URL, e.g. app-1 http://10.0.0.5:8080/health)</span>
-        </label>
-        <textarea id="upstreams" name="upstreams" aria-invalid={upstreamError ? 'true' : undefined}>
-          {v.upstreams}
-        </textarea>
+        <Lines
+          id="upstreams"
+          label="Upstreams"
+          hint="(optional; one per line: a name, a space, its URL, e.g. app-1 http://10.0.0.5:8080/health)"
+          value={v.upstreams}
+          errors={e}
+        />
         <div class="grid2">
           <Field id="intervalSeconds" label="Check every" hint="(seconds, 1 to 86400)" type="number" value={v.intervalSeconds} errors={e} />
           <Field id="timeoutMs" label="Time-out" hint="(ms, 100 to 120000)" type="number" value={v.timeoutMs} errors={e} />
@@ -227,12 +226,7 @@ export function siteFormPage(opts: { csrf: string; site?: SiteView; values: Site
           <Field id="recoveryThreshold" label="Resolve it after" hint="(good checks in a row)" type="number" value={v.recoveryThreshold} errors={e} />
         </div>
         <Field id="expectedStatus" label="Expected status" hint="(a range, e.g. 200-299)" value={v.expectedStatus} errors={e} />
-        <label for="alertEmails">
-          Alert emails <span class="hint">(optional; one per line or comma-separated; empty: ALERT_TO)</span>
-        </label>
-        <textarea id="alertEmails" name="alertEmails" aria-invalid={emailError ? 'true' : undefined}>
-          {v.alertEmails}
-        </textarea>
+        <Lines id="alertEmails" label="Alert emails" hint="(optional; one per line or comma-separated; empty: ALERT_TO)" value={v.alertEmails} errors={e} />
         <Lines id="webhooks" label="Webhooks" hint="(optional; one per line: a URL, a space, json or slack, e.g. https://hooks.example.com/gw json)" value={v.webhooks} errors={e} />
         <label for="webhookSecret">
           Webhook secret{' '}

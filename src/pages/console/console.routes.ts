@@ -115,7 +115,7 @@ export const consoleRoutes = (deps: PagesDeps, sessions: Sessions) => {
 
   app.post('/sites', async (c) => {
     const values = formValues(await c.req.parseBody());
-    const parsed = parseCreate(values);
+    const parsed = parseCreate(values, deps.policy);
     if (!parsed.ok) return sendPage(c, siteFormPage({ csrf: c.get('session').csrf, values, errors: parsed.errors }), { cache: 'none', status: 400 });
     const site = await deps.sites.create(parsed.value);
     deps.scheduler.siteChanged(site.id, site);
@@ -161,7 +161,7 @@ export const consoleRoutes = (deps: PagesDeps, sessions: Sessions) => {
     const site = id === null ? undefined : deps.sites.get(id);
     if (!site) return notFoundPage(c, `site ${c.req.param('id')}`);
     const values = formValues(await c.req.parseBody());
-    const parsed = parsePatch(values, site);
+    const parsed = parsePatch(values, site, deps.policy);
     if (!parsed.ok) return sendPage(c, siteFormPage({ csrf: c.get('session').csrf, site, values, errors: parsed.errors }), { cache: 'none', status: 400 });
     const updated = deps.sites.update(site.id, parsed.value);
     if (!updated) return notFoundPage(c, `site ${site.id}`);

@@ -1,9 +1,13 @@
 /**
  * The site form's fields as the JSON API's body: the same object goes through the same zod
- * schema (siteCreateSchema / sitePatchSchema), so a form and the API accept the same sites and
- * word their errors the same way.
+ * schema (siteCreateSchema / sitePatchSchema) and the same target-policy checks as the API's
+ * routes, so a form and the API accept the same sites and word their errors the same way.
  */
+import type { TargetPolicy } from '../../probes/target-policy.js';
+import { AppError } from '../../shared/errors.js';
 import { describeIssues } from '../../shared/validate.js';
+import { assertTargetsAllowed } from '../../sites/sites.targets.js';
+import { assertWebhooksAllowed } from '../../sites/sites.webhooks.js';
 import { siteCreateSchema, sitePatchSchema, type SiteCreate, type SitePatch } from '../../sites/sites.schemas.js';
 import type { SiteView } from '../../sites/sites.repository.js';
 
@@ -150,12 +154,34 @@ export function toBody(v: SiteFormValues, site?: SiteView): Record<string, unkno
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string; errors: FieldError[] };
 
-const parse = <T>(schema: typeof siteCreateSchema | typeof sitePatchSchema, body: unknown): Parsed<T> => {
+/**
+ * What the API's routes refuse after the schema: a site, upstream or webhook URL whose IP literal
+ * the target policy denies (the same checks, in the same order, so the same words).
+ */
+function policyRefusal(policy: TargetPolicy | undefined, body: { url?: string; upstreams?: { url: string }[]; webhooks?: { url: string }[] }): Parsed<never> | null {
+  try {
+    if (policy) assertTargetsAllowed(policy, body);
+    assertWebhooksAllowed(policy, body.webhooks);
+    return null;
+  } catch (error) {
+    if (!(error instanceof AppError) || error.status !== 400) throw error;
+    return { ok: false, message: error.message, errors: error.details as FieldError[] };
+  }
+}
+
+const parse = <T extends { url?: string; upstreams?: { url: string }[]; webhooks?: { url: string }[] }>(
+  schema: typeof siteCreateSchema | typeof sitePatchSchema,
+  body: unknown,
+  policy: TargetPolicy | undefined,
+): Parsed<T> => {
   const result = schema.safeParse(body);
-  if (result.success) return { ok: true, value: result.data as T };
-  const { message, details } = describeIssues(result.error.issues, 'body');
-  return { ok: false, message: `invalid body: ${message}`, errors: details as FieldError[] };
+  if (!result.success) {
+    const { message, details } = describeIssues(result.error.issues, 'body');
+    return { ok: false, message: `invalid body: ${message}`, errors: details as FieldError[] };
+  }
+  const value = result.data as T;
+  return policyRefusal(policy, value) ?? { ok: true, value };
 };
 
-export const parseCreate = (v: SiteFormValues) => parse<SiteCreate>(siteCreateSchema, toBody(v));
-export const parsePatch = (v: SiteFormValues, site: SiteView) => parse<SitePatch>(sitePatchSchema, toBody(v, site));
+export const parseCreate = (v: SiteFormValues, policy?: TargetPolicy) => parse<SiteCreate>(siteCreateSchema, toBody(v), policy);
+export const parsePatch = (v: SiteFormValues, site: SiteView, policy?: TargetPolicy) => parse<SitePatch>(sitePatchSchema, toBody(v, site), policy);
