@@ -91,9 +91,10 @@ const text = (words: string) => (/[&<>"']/.test(words) ? escapeHtml(words) : wor
  * The days as bars, oldest first. Alike quiet days in a row (all passed, or no checks) are one
  * bar as wide as the days it stands for (`w<n>`), so that a quiet site is a handful of elements,
  * not 90; every day with a problem keeps its own bar. Each bar says its days in words: shown on
- * hover, read by screen readers; the days with problems are also listed as text below.
+ * hover, read by screen readers; the days with problems are also listed as text below, in a
+ * <details> whose stable `id` lets the live refresh keep it open.
  */
-export const DayBars = (p: { days: UptimeBucket[]; label: string }) => {
+export const DayBars = (p: { days: UptimeBucket[]; label: string; id: string }) => {
   let items = '';
   for (let i = 0; i < p.days.length; ) {
     const b = p.days[i];
@@ -116,7 +117,7 @@ export const DayBars = (p: { days: UptimeBucket[]; label: string }) => {
         <span>Today</span>
       </div>
       {bad.length > 0 ? (
-        <details>
+        <details id={p.id}>
           <summary>
             {bad.length} {bad.length === 1 ? 'day' : 'days'} with problems
           </summary>

@@ -193,13 +193,21 @@ describe('the public status page in a browser', () => {
     await closePage(missing.page);
   });
 
-  it('refreshes itself (optional script, every 30 s with If-None-Match) and shows a state change without a reload', async () => {
+  it('refreshes itself (optional script, every 30 s with If-None-Match) and shows a state change without a reload, keeping open details open and focus in place', async () => {
     const page = await newPage(browser);
     await page.clock.install();
     await page.goto(`${server.url}/`);
     const card = page.locator('section.card', { has: page.locator('h3', { hasText: /^search$/ }) });
     expect(await card.locator('.badge').textContent()).toBe('Degraded');
     await page.evaluate(() => ((globalThis as unknown as { stayed: boolean }).stayed = true));
+    // A keyboard user opens api's "days with problems" and stays on its summary.
+    const problems = page.locator('section.card', { has: page.locator('h3', { hasText: /^api$/ }) }).locator('details');
+    const problemsId = await problems.getAttribute('id');
+    expect(problemsId).toMatch(/^problems-\d+$/);
+    await problems.locator('summary').focus();
+    await page.keyboard.press('Enter');
+    expect(await problems.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(true);
+    const oldMain = await page.evaluateHandle('document.querySelector("main")');
     const search = ((await lab.t.call('GET', '/api/sites')).body.sites as { id: number; name: string }[]).find((x) => x.name === 'search')!;
     expect((await lab.t.call('PATCH', `/api/sites/${search.id}`, { paused: true })).status).toBe(200);
     try {
@@ -208,6 +216,11 @@ describe('the public status page in a browser', () => {
       await asked;
       await waitFor(async () => (await card.locator('.badge').textContent()) === 'Paused', { timeoutMs: 10_000, message: 'search shown paused' });
       expect(await page.evaluate(() => (globalThis as unknown as { stayed?: boolean }).stayed)).toBe(true);
+      // <main> was swapped, yet the details are still open and focus is on the same summary.
+      expect(await oldMain.evaluate((m) => (m as unknown as { isConnected: boolean }).isConnected)).toBe(false);
+      expect(await problems.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(true);
+      expect(await page.evaluate('document.activeElement?.tagName')).toBe('SUMMARY');
+      expect(await page.evaluate('document.activeElement?.closest("details")?.id')).toBe(problemsId);
     } finally {
       await lab.t.call('PATCH', `/api/sites/${search.id}`, { paused: false });
       await closePage(page);

@@ -38,7 +38,7 @@ export const SiteCard = (p: { site: PublicSite }) => {
       ) : null}
       <UptimeFigures uptime={s.uptime} />
       <div class="row">
-        <DayBars days={s.days} label={`${s.name}: uptime per day, last ${HISTORY_DAYS} days`} />
+        <DayBars days={s.days} label={`${s.name}: uptime per day, last ${HISTORY_DAYS} days`} id={`problems-${s.id}`} />
         <div>
           <LatencyChart points={s.latency} title={`${s.name}: response time per hour, last 24 hours`} />
           <p class="small muted">
