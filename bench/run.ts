@@ -1,6 +1,6 @@
 /**
  * npm run bench -- [--sites 10000] [--interval 60] [--duration 120] [--upstreams 1] [--probe-threads auto|0-16] [--label x]
- *                  [--pages-duration 30] [--pages-requests 30] (0: no pages window)
+ *                  [--pages-duration 30] [--pages-requests 200] [--pages-pause 100] (0: no pages window)
  *
  * Starts loopback targets and a DNS server in a forked process, the real service in this one
  * (temp database, real probes through DNS_SERVERS, real scheduler and recorder), creates the
@@ -68,7 +68,8 @@ const { values: args } = parseArgs({
     pragma: { type: 'string', multiple: true },
     paused: { type: 'boolean', default: false },
     'pages-duration': { type: 'string', default: '30' },
-    'pages-requests': { type: 'string', default: '30' },
+    'pages-requests': { type: 'string', default: '200' },
+    'pages-pause': { type: 'string', default: '100' },
   },
   strict: true,
 });
@@ -97,6 +98,7 @@ const ceilingRequests = int('ceiling', args.ceiling, 100, 100_000);
 const doPrefill = args.prefill && !args['no-prefill'];
 const pagesS = int('pages-duration', args['pages-duration'], 0, 1800);
 const pagesRequests = int('pages-requests', args['pages-requests'], 1, 10_000);
+const pagesPauseMs = int('pages-pause', args['pages-pause'], 0, 60_000);
 const label = args.label ?? `${sites >= 1000 ? `${sites / 1000}k` : sites}-${intervalS}s`;
 const targetsPerRound = 1 + upstreams;
 
@@ -386,8 +388,8 @@ async function main() {
       for (const n of [Math.min(50, sites), large]) {
         setPublicSites(sqlite, n);
         await measurePage(svc.app, n, 2, 0); // the first load after a change renders every card
-        log(`pages: GET / with ${n} public sites, ${pagesRequests} loads 1 s apart`);
-        figures.push(await measurePage(svc.app, n, pagesRequests, 1000));
+        log(`pages: GET / with ${n} public sites, ${pagesRequests} loads ${pagesPauseMs} ms apart`);
+        figures.push(await measurePage(svc.app, n, pagesRequests, pagesPauseMs));
       }
       log(`window P: GET / (${large} public sites) every 1000 ms, ${pagesS} s`);
       const p = await measure('P', pagesS, (durationMs) => pollPage(svc.app, durationMs, 1000));
@@ -598,7 +600,8 @@ function pagesSummary(p: any): string[] {
   return [
     ...p.figures.map(
       (f: any) =>
-        `GET / with ${f.publicSites} public sites: server p50 ${f.serverMs.p50} ms  p99 ${f.serverMs.p99} ms  max ${f.serverMs.max} ms (${f.requests} loads); ${Math.round(f.bytes.html / 1024)} KiB HTML, ${round(f.bytes.br / 1024, 1)} KiB br, ${round(f.bytes.gzip / 1024, 1)} KiB gzip`,
+        `GET / with ${f.publicSites} public sites: server p50 ${f.serverMs.p50} ms  p99 ${f.serverMs.p99} ms  max ${f.serverMs.max} ms (${f.requests} loads ${f.pauseMs} ms apart, ${f.changedLoads} of a changed page); ${Math.round(f.bytes.html / 1024)} KiB HTML, ${round(f.bytes.br / 1024, 1)} KiB br, ${round(f.bytes.gzip / 1024, 1)} KiB gzip\n` +
+        `  slowest: ${f.slowest.map((l: any) => `${l.ms} ms (gc ${l.gcMs} ms${l.gcKinds.length ? ` ${l.gcKinds.join('+')}` : ''}, ${l.changed ? 'changed' : 'same'} page)`).join(', ')}`,
     ),
     `  window P, / every second (${p.poll.calls} loads, ${p.poll.failures} failed, server p99 ${p.poll.serverMs.p99} ms): on time ${p.window.onTimePct} % of ${p.window.roundsDue} rounds, lag p99 ${p.window.lagMs.p99} ms, event-loop p99 ${p.window.eventLoopDelayMs.p99} ms, CPU ${p.window.cpuPctOfOneCore} % (+${p.cpuPctOfOneCoreAdded})`,
   ];
