@@ -220,7 +220,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/metrics', app: metricsRoutes({ metrics, tokens, public: config.METRICS_PUBLIC }) },
       {
         path: '/',
-        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler, deleteSite: (id) => deleteSite(id), tokens, policy, clock, statusPublic: config.STATUS_PUBLIC }),
+        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler, deleteSite: (id) => deleteSite(id), tokens, policy, alertTo: config.ALERT_TO ?? [], clock, statusPublic: config.STATUS_PUBLIC }),
       },
     ],
   });

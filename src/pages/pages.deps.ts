@@ -20,6 +20,8 @@ export interface PagesDeps {
   /** Deletes a site with its history, telling the owners of an open incident (as DELETE /api/sites/:id does). */
   deleteSite: (id: number) => boolean;
   tokens: TokenStore;
+  /** ALERT_TO, for the warning a site nobody would hear about gets (as the API's answers carry it). */
+  alertTo?: readonly string[];
   /** The probes' target policy: the forms refuse what the API refuses (an IP-literal URL it denies). */
   policy?: TargetPolicy;
   clock: Clock;

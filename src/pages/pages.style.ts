@@ -78,6 +78,8 @@ button.link{background:none;border:none;color:var(--link);padding:0;font-weight:
 .errors{border:2px solid var(--down);border-radius:8px;padding:10px 16px;margin:12px 0;background:var(--card)}
 .errors h2{margin:0 0 6px;font-size:16px;color:var(--down)}
 .notice{border:2px solid var(--up);border-radius:8px;padding:10px 16px;margin:12px 0}
+.warnings{border:2px solid var(--deg);border-radius:8px;padding:10px 16px;margin:12px 0;background:var(--card)}
+.warnings h2{margin:0 0 6px;font-size:16px}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
 dl.facts dt{color:var(--muted)}dl.facts dd{margin:0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}

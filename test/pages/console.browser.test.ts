@@ -100,6 +100,10 @@ describe('the console in a browser', () => {
     expect(await page.locator('h1').textContent()).toBe('web');
     const stored = (await t.call('GET', `/api/sites/${id}`)).body;
     expect(stored).toMatchObject({ name: 'web', url: target.url, intervalSeconds: 30, public: true, upstreams: [{ name: 'web-1', url: `${target.url}health` }] });
+    // No alert emails and no ALERT_TO: the site's page says so, in the words the API's answers carry.
+    const warned = (await t.call('PATCH', `/api/sites/${id}`, {})).body.warnings as { code: string; message: string }[];
+    expect(warned.map((w) => w.code)).toEqual(['alerts.no_recipients']);
+    expect(await page.locator('.warnings li').allTextContents()).toEqual(warned.map((w) => `${w.code}: ${w.message}`));
 
     await Promise.all([page.waitForURL(/done=checked$/), page.click('button:has-text("Check now")')]);
     expect(await page.locator('figure svg[role="img"]').count()).toBe(2);

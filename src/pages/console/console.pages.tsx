@@ -2,6 +2,7 @@
 import type { Child } from 'hono/jsx';
 import type { CheckView } from '../../checks/checks.repository.js';
 import type { SiteView } from '../../sites/sites.repository.js';
+import type { SiteWarning } from '../../sites/sites.warnings.js';
 import type { StatusEntry } from '../pages.deps.js';
 import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
 import { LatencyChart, Layout, StateBadge, UptimeFigures, page, type LatencyPoint } from '../pages.components.js';
@@ -435,6 +436,8 @@ export function sitePage(opts: {
   latency: LatencyPoint[];
   now: number;
   notice?: string;
+  /** What the API's answers warn about this site (nobody to email, another site watching the same). */
+  warnings: SiteWarning[];
 }): string {
   const s = opts.site;
   const e = opts.entry;
@@ -452,6 +455,18 @@ export function sitePage(opts: {
         <p class="notice" role="status">
           {opts.notice}
         </p>
+      ) : null}
+      {opts.warnings.length > 0 ? (
+        <div class="warnings" role="note" aria-labelledby="warn-h">
+          <h2 id="warn-h">Worth knowing</h2>
+          <ul>
+            {opts.warnings.map((w) => (
+              <li>
+                <code>{w.code}</code>: {w.message}
+              </li>
+            ))}
+          </ul>
+        </div>
       ) : null}
       <div class="actions">
         <ActionButton csrf={opts.csrf} action={`/app/sites/${s.id}/check`} label="Check now" />

@@ -6,6 +6,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../../app.js';
+import { siteWarnings } from '../../sites/sites.warnings.js';
 import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import { sendPage } from '../pages.http.js';
 import { consoleIncidentPage, messagePage, signInPage, siteFormPage, sitePage, sitesPage, type TargetChecks } from './console.pages.js';
@@ -144,6 +145,7 @@ export const consoleRoutes = (deps: PagesDeps, sessions: Sessions) => {
         latency,
         now,
         notice: NOTICES[c.req.query('done') ?? ''],
+        warnings: siteWarnings({ site, alertTo: deps.alertTo ?? [], duplicates: deps.sites.duplicatesOf(site) }),
       }),
       { cache: 'private' },
     );

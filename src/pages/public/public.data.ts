@@ -2,8 +2,11 @@
  * Gathers what the public status page shows, from the status service, the series and the
  * incidents. Each site's card is kept rendered until its status entry changes (a check, a state,
  * an incident, an edit) or the hour turns: a page polled every second at 1,000 sites renders the
- * few sites checked since the last load, not all of them.
+ * few sites checked since the last load, not all of them. When the hour turns, the cards whose
+ * site was not checked since are rendered again a few per build (a checked site's card is new
+ * anyway), so that no load renders every card at once.
  */
+import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import type { IncidentListItem } from '../pages.repository.js';
@@ -13,8 +16,8 @@ import type { UptimeBucket } from '../uptime-series.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 export const HISTORY_DAYS = 90;
-/** Cards rendered in one go before the event loop gets a turn. */
-const RENDER_SLICE = 50;
+/** Cards of an earlier hour (their site not checked since) rendered again per build. */
+const HOUR_TURN_PER_BUILD = 10;
 
 export interface PublicSite {
   id: number;
@@ -70,30 +73,38 @@ export function publicSite(deps: Pick<PagesDeps, 'uptimeSeries'>, e: StatusEntry
   };
 }
 
-/** Reads the page's data; `renderCard` turns a site into HTML, kept until the site's entry changes. */
+/**
+ * Reads the page's data; `renderCard` turns a site into HTML, kept until the site's entry changes.
+ * `sliceMs`: let the event loop run whenever rendering has held it this long (a build in the
+ * background, so that it holds up neither the scheduler nor other requests).
+ */
 export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSite) => string) {
-  const kept = new Map<number, { key: string; card: RenderedCard }>();
-  return async function publicStatus(): Promise<PublicStatus> {
+  const kept = new Map<number, { entry: string; hour: number; card: RenderedCard }>();
+  return async function publicStatus(opts: { sliceMs?: number } = {}): Promise<PublicStatus> {
+    const sliceMs = opts.sliceMs ?? Infinity;
     const now = deps.clock.now();
     const hour = Math.floor(now / HOUR) * HOUR;
     const entries = JSON.parse(await deps.status.listJson(0, -1, false)) as StatusEntry[];
     let asOf: number | null = null;
     const seen = new Set<number>();
     const cards: RenderedCard[] = [];
-    let rendered = 0;
+    let since = performance.now();
+    let hourTurns = 0;
     for (const e of entries) {
       seen.add(e.id);
       if (e.lastCheck && (asOf === null || e.lastCheck.at > asOf)) asOf = e.lastCheck.at;
-      const key = `${hour}|${JSON.stringify(e)}`;
+      const entry = JSON.stringify(e);
       const have = kept.get(e.id);
-      if (have && have.key === key) {
+      if (have && have.entry === entry && (have.hour === hour || hourTurns++ >= HOUR_TURN_PER_BUILD)) {
         cards.push(have.card);
         continue;
       }
-      // Many cards to render (the first build of a large page): let the event loop run between them.
-      if (++rendered % RENDER_SLICE === 0) await yieldToLoop();
+      if (performance.now() - since > sliceMs) {
+        await yieldToLoop();
+        since = performance.now();
+      }
       const card = { id: e.id, state: e.state, html: renderCard(publicSite(deps, e, now)) };
-      kept.set(e.id, { key, card });
+      kept.set(e.id, { entry, hour, card });
       cards.push(card);
     }
     if (kept.size > seen.size) for (const id of kept.keys()) if (!seen.has(id)) kept.delete(id);

@@ -3,6 +3,7 @@ import { Hono, type MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../app.js';
 import type { PagesDeps } from '../pages.deps.js';
 import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { encodeAll, preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
@@ -15,6 +16,8 @@ const SMALL_PAGE_SITES = 200;
 const SERVE_FOR_MS = 15_000;
 /** ...at most once in this long. */
 const REBUILD_AFTER_MS = 1_000;
+/** A background build lets the event loop run after this much work. */
+const SLICE_MS = 8;
 
 export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   const cache = deps.statusPublic ? 'public' : 'private';
@@ -25,26 +28,30 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
    * SMALL_PAGE_SITES sites; a build equal to the last one keeps the last one's compressed bytes.
    * Above that, the last build is served while it is at most SERVE_FOR_MS old, and the next is
    * built in the background at most once every REBUILD_AFTER_MS: a page of 1,000 sites polled
-   * every second costs the server one build a second, and no request waits for it.
+   * every second costs the server one build a second, and no request waits for it. A background
+   * build starts from its own turn of the event loop (not inside the request that asked for it,
+   * which would wait for it through the microtasks they share) and gives the loop a turn every
+   * SLICE_MS of work.
    */
   let built: { page: PreparedPage; at: number; sites: number } | null = null;
   let building: Promise<void> | null = null;
-  const build = async () => {
-    const data = await publicStatus();
+  const build = async (sliced: boolean) => {
+    const data = await publicStatus({ sliceMs: sliced ? SLICE_MS : undefined });
+    if (sliced) await yieldToLoop();
     let page = preparePage(statusPage(data, { now: deps.clock.now() }));
     if (built && built.page.tag === page.tag) page = built.page;
     // A large page is compressed (off the event loop) before it replaces the last one, so that no request waits for it.
     else if (data.cards.length > SMALL_PAGE_SITES) await encodeAll(page);
     built = { page, at: performance.now(), sites: data.cards.length };
   };
-  const rebuild = () => (building ??= build().finally(() => (building = null)));
+  const rebuild = (sliced: boolean) => (building ??= build(sliced).finally(() => (building = null)));
   const statusPageNow = async (): Promise<PreparedPage> => {
     const age = built ? performance.now() - built.at : Infinity;
     if (!built || built.sites <= SMALL_PAGE_SITES || age > SERVE_FOR_MS) {
-      await rebuild();
+      await rebuild(built !== null && built.sites > SMALL_PAGE_SITES);
       return built!.page;
     }
-    if (age > REBUILD_AFTER_MS) void rebuild();
+    if (age > REBUILD_AFTER_MS && !building) setImmediate(() => void rebuild(true));
     return built.page;
   };
   // STATUS_PUBLIC=false: the public pages are for signed-in operators only. On these paths alone:
