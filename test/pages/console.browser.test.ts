@@ -101,7 +101,7 @@ describe('the console in a browser', () => {
     const stored = (await t.call('GET', `/api/sites/${id}`)).body;
     expect(stored).toMatchObject({ name: 'web', url: target.url, intervalSeconds: 30, public: true, upstreams: [{ name: 'web-1', url: `${target.url}health` }] });
     // No alert emails and no ALERT_TO: the site's page says so, in the words the API's answers carry.
-    const warned = (await t.call('PATCH', `/api/sites/${id}`, {})).body.warnings as { code: string; message: string }[];
+    const warned = (await t.call('PATCH', `/api/sites/${id}`, { name: 'web' })).body.warnings as { code: string; message: string }[];
     expect(warned.map((w) => w.code)).toEqual(['alerts.no_recipients']);
     expect(await page.locator('.warnings li').allTextContents()).toEqual(warned.map((w) => `${w.code}: ${w.message}`));
 

@@ -6,6 +6,7 @@
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestService, TEST_TOKEN, type TestService } from '../support/service.js';
+import { waitFor } from '../support/wait.js';
 
 let t: TestService | undefined;
 afterEach(async () => {
@@ -80,6 +81,23 @@ describe('pages over HTTP', () => {
     const api = await svc.call('GET', '/api/status', undefined, { token: null });
     expect(api.headers.get('content-security-policy')).toBe("default-src 'none'; frame-ancestors 'none'");
     expect(api.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('serves a page of more than 200 sites from its last build at once, and brings a change in with a background build', async () => {
+    const svc = await withSites(201);
+    const page = async () => (await svc.svc.app.request('/')).text();
+    const first = await page();
+    expect(first.match(/<section class="card"/g)?.length).toBe(201);
+    expect((await svc.call('PATCH', '/api/sites/7', { name: 'renamed-seven' })).status).toBe(200);
+    // The next answer is the last build (a new one is made in the background, not while the request waits)...
+    expect(await page()).not.toContain('renamed-seven');
+    // ...and a later one has the change.
+    const later = await waitFor(async () => {
+      const html = await page();
+      return html.includes('renamed-seven') ? html : null;
+    }, { timeoutMs: 20_000, intervalMs: 200, message: 'the renamed site on the page' });
+    expect(later.match(/<section class="card"/g)?.length).toBe(201);
+    expect(later).not.toContain('>site-6<');
   });
 
   it('answers bad ids and unknown incidents with a 404 page, and never lists a private site', async () => {

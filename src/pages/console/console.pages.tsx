@@ -40,19 +40,29 @@ const ConsoleLayout = (p: { title: string; csrf: string; children?: Child }) => 
   </Layout>
 );
 
-const Errors = (p: { errors: FieldError[] }) =>
-  p.errors.length === 0 ? null : (
-    <div class="errors" role="alert">
-      <h2>Please correct {p.errors.length === 1 ? 'this' : 'these'}:</h2>
+/** A box of labelled lines: the form's errors, or what the API warns about a site. */
+const Listed = (p: { cls: string; role: string; title: string; items: { label: Child; message: string }[] }) =>
+  p.items.length === 0 ? null : (
+    <div class={p.cls} role={p.role}>
+      <h2>{p.title}</h2>
       <ul>
-        {p.errors.map((e) => (
+        {p.items.map((x) => (
           <li>
-            <strong>{e.field}</strong>: {e.message}
+            {x.label}: {x.message}
           </li>
         ))}
       </ul>
     </div>
   );
+
+const Errors = (p: { errors: FieldError[] }) => (
+  <Listed
+    cls="errors"
+    role="alert"
+    title={`Please correct ${p.errors.length === 1 ? 'this' : 'these'}:`}
+    items={p.errors.map((e) => ({ label: <strong>{e.field}</strong>, message: e.message }))}
+  />
+);
 
 export function signInPage(opts: { csrf: string; next: string; error?: string; status?: string }): string {
   return page(
@@ -456,18 +466,7 @@ export function sitePage(opts: {
           {opts.notice}
         </p>
       ) : null}
-      {opts.warnings.length > 0 ? (
-        <div class="warnings" role="note" aria-labelledby="warn-h">
-          <h2 id="warn-h">Worth knowing</h2>
-          <ul>
-            {opts.warnings.map((w) => (
-              <li>
-                <code>{w.code}</code>: {w.message}
-              </li>
-            ))}
-          </ul>
-        </div>
-      ) : null}
+      <Listed cls="warnings" role="note" title="Worth knowing" items={opts.warnings.map((w) => ({ label: <code>{w.code}</code>, message: w.message }))} />
       <div class="actions">
         <ActionButton csrf={opts.csrf} action={`/app/sites/${s.id}/check`} label="Check now" />
         {s.paused ? (
