@@ -85,20 +85,36 @@ export function sendPage(
 
 /** A page rendered and tagged once, compressed at most once per encoding (when first asked for). */
 export interface PreparedPage {
-  html: string;
   tag: string;
   body: Buffer;
   encoded: Partial<Record<'br' | 'gzip', Promise<Buffer>>>;
 }
+
+/** A piece of a page, encoded and hashed once (a site's card, kept until the site changes). */
+export interface PagePart {
+  bytes: Buffer;
+  hash: string;
+}
+
+export const pagePart = (html: string): PagePart => {
+  const bytes = Buffer.from(html, 'utf8');
+  return { bytes, hash: createHash('sha1').update(bytes).digest('base64url') };
+};
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
 /** Above this many bytes a page is compressed on libuv's thread pool, not on the event loop. */
 const ASYNC_BYTES = 64 * 1024;
 
-export function preparePage(html: string): PreparedPage {
-  const body = Buffer.from(html, 'utf8');
-  return { html, tag: tagOf(body), body, encoded: {} };
+/**
+ * A page made of parts, each encoded and hashed when it was made: the bytes are copied once, and
+ * the ETag is a hash of the parts' hashes, so a page of 1,000 kept cards is not encoded or hashed
+ * again as a whole.
+ */
+export function preparePageOfParts(parts: PagePart[]): PreparedPage {
+  const hash = createHash('sha1');
+  for (const part of parts) hash.update(part.hash);
+  return { tag: `"${hash.digest('base64url').slice(0, 22)}"`, body: Buffer.concat(parts.map((p) => p.bytes)), encoded: {} };
 }
 
 /**
@@ -131,7 +147,7 @@ export async function sendPrepared(c: Context, page: PreparedPage, cache: PageCa
   const match = c.req.header('if-none-match');
   if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === page.tag)) return c.body(null, 304, headers);
   const encoding = encodingFor(c.req.header('accept-encoding'));
-  if (!encoding) return c.body(page.html, 200, headers);
+  if (!encoding) return c.body(page.body as Uint8Array<ArrayBuffer>, 200, headers);
   headers['Content-Encoding'] = encoding;
   return c.body((await encoded(page, encoding)) as Uint8Array<ArrayBuffer>, 200, headers);
 }

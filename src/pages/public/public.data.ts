@@ -12,6 +12,7 @@ import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import type { IncidentListItem } from '../pages.repository.js';
 import type { LatencyPoint } from '../pages.components.js';
 import type { UptimeBucket } from '../uptime-series.js';
+import { pagePart, type PagePart } from '../pages.http.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -30,11 +31,11 @@ export interface PublicSite {
   incident: StatusEntry['incident'];
 }
 
-/** A site's card as the page shows it: its state (for the banner) and its HTML. */
+/** A site's card as the page shows it: its state (for the banner) and its HTML, encoded and hashed. */
 export interface RenderedCard {
   id: number;
   state: StatusEntry['state'];
-  html: string;
+  html: PagePart;
 }
 
 export interface PublicStatus {
@@ -103,7 +104,7 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
         await yieldToLoop();
         since = performance.now();
       }
-      const card = { id: e.id, state: e.state, html: renderCard(publicSite(deps, e, now)) };
+      const card = { id: e.id, state: e.state, html: pagePart(renderCard(publicSite(deps, e, now))) };
       kept.set(e.id, { entry, hour, card });
       cards.push(card);
     }

@@ -5,6 +5,7 @@ import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
 import { BarLegend, DayBars, LatencyChart, Layout, StateBadge, UptimeFigures, page } from '../pages.components.js';
 import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc, utcSeconds } from '../pages.words.js';
 import type { PublicSite, PublicStatus } from './public.data.js';
+import { pagePart, type PagePart } from '../pages.http.js';
 import { HISTORY_DAYS } from './public.data.js';
 
 const overall = (sites: { state: string }[]) => {
@@ -87,10 +88,10 @@ export const siteCardHtml = (site: PublicSite) => String(<SiteCard site={site} /
 /** Where the cards go: put in after rendering, so that megabytes of cards are copied once, not walked by JSX. */
 const CARDS = '<!--gatewatch:cards-->';
 
-export function statusPage(data: PublicStatus, opts: { now: number }): string {
-  const banner = overall(data.cards);
-  const cards = data.cards.map((c) => c.html).join('');
-  return layoutOfStatus(data, opts, banner).replace(CARDS, () => cards);
+/** The status page as parts: the page around the cards, and each card as it was kept. */
+export function statusPageParts(data: PublicStatus, opts: { now: number }): PagePart[] {
+  const [head, tail = ''] = layoutOfStatus(data, opts, overall(data.cards)).split(CARDS);
+  return [pagePart(head), ...data.cards.map((c) => c.html), pagePart(tail)];
 }
 
 function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls: string; text: string }): string {

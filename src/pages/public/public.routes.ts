@@ -4,11 +4,11 @@ import type { AppEnv } from '../../app.js';
 import type { PagesDeps } from '../pages.deps.js';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { encodeAll, preparePage, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
+import { encodeAll, preparePageOfParts, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
 import { createPublicStatus } from './public.data.js';
-import { publicIncidentPage, siteCardHtml, statusPage } from './public.pages.js';
+import { publicIncidentPage, siteCardHtml, statusPageParts } from './public.pages.js';
 
 /** Up to this many public sites, the status page is built for each request. */
 const SMALL_PAGE_SITES = 200;
@@ -38,7 +38,7 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   const build = async (sliced: boolean) => {
     const data = await publicStatus({ sliceMs: sliced ? SLICE_MS : undefined });
     if (sliced) await yieldToLoop();
-    let page = preparePage(statusPage(data, { now: deps.clock.now() }));
+    let page = preparePageOfParts(statusPageParts(data, { now: deps.clock.now() }));
     if (built && built.page.tag === page.tag) page = built.page;
     // A large page is compressed (off the event loop) before it replaces the last one, so that no request waits for it.
     else if (data.cards.length > SMALL_PAGE_SITES) await encodeAll(page);
