@@ -26,6 +26,8 @@ export const Layout = (p: LayoutProps) => (
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <title>{p.title}</title>
       <link rel="stylesheet" href={STYLESHEET_PATH} />
+      {/* No icon: the browser would otherwise ask for /favicon.ico on every page. */}
+      <link rel="icon" href="data:," />
       {p.live ? <script src={LIVE_SCRIPT_PATH} defer></script> : null}
     </head>
     <body>
