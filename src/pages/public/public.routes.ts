@@ -16,7 +16,7 @@ const SMALL_PAGE_SITES = 200;
 const SERVE_FOR_MS = 15_000;
 /** ...at most once in this long. */
 const REBUILD_AFTER_MS = 1_000;
-/** A background build lets the event loop run after this much work. */
+/** A build lets the event loop run after this much rendering. */
 const SLICE_MS = 8;
 
 export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
@@ -30,28 +30,29 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
    * built in the background at most once every REBUILD_AFTER_MS: a page of 1,000 sites polled
    * every second costs the server one build a second, and no request waits for it. A background
    * build starts from its own turn of the event loop (not inside the request that asked for it,
-   * which would wait for it through the microtasks they share) and gives the loop a turn every
-   * SLICE_MS of work.
+   * which would wait for it through the microtasks they share). Every build gives the loop a turn
+   * after SLICE_MS of rendering.
    */
   let built: { page: PreparedPage; at: number; sites: number } | null = null;
   let building: Promise<void> | null = null;
-  const build = async (sliced: boolean) => {
-    const data = await publicStatus({ sliceMs: sliced ? SLICE_MS : undefined });
-    if (sliced) await yieldToLoop();
+  const build = async () => {
+    // Sliced even when a request waits for it: the first build of a large page renders every card.
+    const data = await publicStatus({ sliceMs: SLICE_MS });
+    if (data.cards.length > SMALL_PAGE_SITES) await yieldToLoop();
     let page = preparePageOfParts(statusPageParts(data, { now: deps.clock.now() }));
     if (built && built.page.tag === page.tag) page = built.page;
     // A large page is compressed (off the event loop) before it replaces the last one, so that no request waits for it.
     else if (data.cards.length > SMALL_PAGE_SITES) await encodeAll(page);
     built = { page, at: performance.now(), sites: data.cards.length };
   };
-  const rebuild = (sliced: boolean) => (building ??= build(sliced).finally(() => (building = null)));
+  const rebuild = () => (building ??= build().finally(() => (building = null)));
   const statusPageNow = async (): Promise<PreparedPage> => {
     const age = built ? performance.now() - built.at : Infinity;
     if (!built || built.sites <= SMALL_PAGE_SITES || age > SERVE_FOR_MS) {
-      await rebuild(built !== null && built.sites > SMALL_PAGE_SITES);
+      await rebuild();
       return built!.page;
     }
-    if (age > REBUILD_AFTER_MS && !building) setImmediate(() => void rebuild(true));
+    if (age > REBUILD_AFTER_MS && !building) setImmediate(() => void rebuild());
     return built.page;
   };
   // STATUS_PUBLIC=false: the public pages are for signed-in operators only. On these paths alone:
