@@ -190,6 +190,8 @@ describe('the public status page in a browser', () => {
     // The private site's incidents are not public: a 404 page, not a story.
     const missing = await open('/incidents/999999');
     expect(missing.status).toBe(404);
+    expect(await missing.page.locator('h1').textContent()).toBe('Incident not found');
+    expect(await seriousViolations(missing.page)).toEqual([]);
     await closePage(missing.page);
   });
 
