@@ -50,12 +50,26 @@ const GC_KINDS: Record<number, string> = { 1: 'minor', 2: 'major', 4: 'increment
 
 const quantile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))];
 
-/** 89 past days of day rollups for every site (one row per site and day), as housekeeping writes them. */
+/**
+ * 89 past days of day rollups for every site (one row per site and day), as housekeeping writes
+ * them, and the hour rollups of the 23 full hours before this one, as the recorder writes them
+ * when an hour closes: without them the service, having closed no hour yet, reads every hour of
+ * the last day from raw checks, as only an instance in its first hour does.
+ */
 export function seedHistory(sqlite: Database, rollups: RollupsRepository, now: number): number {
   const today = Math.floor(now / DAY) * DAY;
+  const hour = Math.floor(now / HOUR) * HOUR;
   const ids = (sqlite.prepare('SELECT id FROM sites').all() as { id: number }[]).map((r) => r.id);
   let rows = 0;
   sqlite.transaction(() => {
+    const hours = [];
+    for (let h = 23; h >= 1; h--) {
+      for (const siteId of ids) {
+        hours.push({ siteId, target: 'site', bucket: hour - h * HOUR, count: 60, okCount: 60, failures: {}, latencySumMs: 60 * 3, latencyHist: [0, 0, 0, 60] });
+      }
+    }
+    rollups.writeHours(hours);
+    rows += hours.length;
     for (let d = 89; d >= 1; d--) {
       const day = today - d * DAY;
       rollups.writeDays(

@@ -16,8 +16,10 @@ const SMALL_PAGE_SITES = 200;
 const SERVE_FOR_MS = 15_000;
 /** ...at most once in this long. */
 const REBUILD_AFTER_MS = 1_000;
-/** A build lets the event loop run after this much rendering. */
+/** A build in the background lets the event loop run after this much rendering... */
 const SLICE_MS = 8;
+/** ...and one that a request waits for after this much (each turn given away makes that request wait for other work). */
+const WAITED_SLICE_MS = 40;
 
 export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
   const cache = deps.statusPublic ? 'public' : 'private';
@@ -31,13 +33,13 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
    * every second costs the server one build a second, and no request waits for it. A background
    * build starts from its own turn of the event loop (not inside the request that asked for it,
    * which would wait for it through the microtasks they share). Every build gives the loop a turn
-   * after SLICE_MS of rendering.
+   * after SLICE_MS of rendering (WAITED_SLICE_MS when a request waits for it).
    */
   let built: { page: PreparedPage; at: number; sites: number } | null = null;
   let building: Promise<void> | null = null;
-  const build = async () => {
+  const build = async (sliceMs: number) => {
     // Sliced even when a request waits for it: the first build of a large page renders every card.
-    const data = await publicStatus({ sliceMs: SLICE_MS });
+    const data = await publicStatus({ sliceMs });
     if (data.cards.length > SMALL_PAGE_SITES) await yieldToLoop();
     let page = preparePageOfParts(statusPageParts(data, { now: deps.clock.now() }));
     if (built && built.page.tag === page.tag) page = built.page;
@@ -45,14 +47,14 @@ export const publicRoutes = (deps: PagesDeps, sessions: Sessions) => {
     else if (data.cards.length > SMALL_PAGE_SITES) await encodeAll(page);
     built = { page, at: performance.now(), sites: data.cards.length };
   };
-  const rebuild = () => (building ??= build().finally(() => (building = null)));
+  const rebuild = (sliceMs: number) => (building ??= build(sliceMs).finally(() => (building = null)));
   const statusPageNow = async (): Promise<PreparedPage> => {
     const age = built ? performance.now() - built.at : Infinity;
     if (!built || built.sites <= SMALL_PAGE_SITES || age > SERVE_FOR_MS) {
-      await rebuild();
+      await rebuild(WAITED_SLICE_MS);
       return built!.page;
     }
-    if (age > REBUILD_AFTER_MS && !building) setImmediate(() => void rebuild());
+    if (age > REBUILD_AFTER_MS && !building) setImmediate(() => void rebuild(SLICE_MS));
     return built.page;
   };
   // STATUS_PUBLIC=false: the public pages are for signed-in operators only. On these paths alone:
