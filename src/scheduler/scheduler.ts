@@ -27,9 +27,8 @@ export interface SchedulerDeps {
   tickMs?: number;
   /**
    * How long finished rounds wait to share one write transaction. Each commit writes every page
-   * it touched to the WAL, so fewer, larger batches cost less per check (default 1000: a page
-   * touched by many checks, such as the status snapshot's, is written once a second rather than
-   * five times). A round run on demand (runNow) is written at once.
+   * it touched to the WAL, so fewer, larger batches cost less per check. A round run on demand
+   * (runNow) is written at once.
    */
   recordBatchMs?: number;
   /** How long stop() lets in-flight rounds finish before abandoning them. */
@@ -134,7 +133,7 @@ export interface SchedulerStats {
  */
 export function createScheduler(deps: SchedulerDeps) {
   const tickMs = deps.tickMs ?? 100;
-  const recordBatchMs = deps.recordBatchMs ?? 1000;
+  const recordBatchMs = deps.recordBatchMs ?? 200;
   const entries = new Map<number, Entry>();
   const heap = new MinHeap<HeapItem>((i) => i.due);
   const probes = new Semaphore(deps.maxConcurrentProbes);
