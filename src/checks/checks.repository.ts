@@ -31,6 +31,32 @@ const RAW_COLUMNS = 'r.id, r.tk, r.t, r.o, r.st, r.dns, r.con, r.tls, r.ttfb, r.
 
 const OUTCOME_CODE = new Map<Outcome, number>(OUTCOMES.map((o, i) => [o, i]));
 
+interface DetailEntry {
+  id: number;
+  seenAt: number;
+}
+
+interface TargetState {
+  key: number;
+  /** The last check stored whose strings were looked up in the dictionary, and its row there. */
+  last: CheckRow | null;
+  detail: DetailEntry | null;
+}
+
+const sameList = (a: string[] | null, b: string[] | null) =>
+  a === b || (a !== null && b !== null && a.length === b.length && a.every((x, i) => x === b[i]));
+
+/** Whether two checks store the same strings (`Details`). */
+const sameDetails = (a: CheckRow, b: CheckRow) =>
+  a.targetName === b.targetName &&
+  a.address === b.address &&
+  a.errorMessage === b.errorMessage &&
+  a.gateway === b.gateway &&
+  a.certExpiresAt === b.certExpiresAt &&
+  a.certIssuer === b.certIssuer &&
+  sameList(a.addresses, b.addresses) &&
+  sameList(a.failedAddresses, b.failedAddresses);
+
 /** Decodes a chunk's `ids` ("first,delta,delta..."). */
 export function chunkIds(ids: string): number[] {
   const out: number[] = [];
@@ -48,9 +74,10 @@ export function chunkIds(ids: string): number[] {
  */
 export function createChecksRepository(db: Db) {
   const sqlite = db.$client;
-  const keys = new Map<string, { id: number; siteId: number; target: string }>();
+  /** Per site, per target: its key and what its last check's strings were stored as. */
+  const keys = new Map<number, Map<string, TargetState>>();
   const byKey = new Map<number, { siteId: number; target: string }>();
-  const details = new Map<string, { id: number; seenAt: number }>();
+  const details = new Map<string, DetailEntry>();
 
   const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
   const insertKey = sqlite.prepare('INSERT INTO rollup_targets (site_id, target) VALUES (?, ?)');
@@ -94,18 +121,17 @@ export function createChecksRepository(db: Db) {
   const holdRow = sqlite.prepare('UPDATE raw_checks SET inc = ? WHERE id = ? AND inc IS NULL');
 
   /** The key of a target (rollup_targets); with `create`, one is made for a target seen for the first time. */
-  const keyOf = (siteId: number, target: string, create: boolean): number | null => {
-    const name = `${siteId}|${target}`;
-    const cached = keys.get(name);
-    if (cached) return cached.id;
-    let id = findKey.get(siteId, target)?.id;
-    if (id === undefined) {
-      if (!create) return null;
-      id = Number(insertKey.run(siteId, target).lastInsertRowid);
+  const targetState = (siteId: number, target: string): TargetState => {
+    let ofSite = keys.get(siteId);
+    if (!ofSite) keys.set(siteId, (ofSite = new Map()));
+    let state = ofSite.get(target);
+    if (!state) {
+      const id = findKey.get(siteId, target)?.id ?? Number(insertKey.run(siteId, target).lastInsertRowid);
+      state = { key: id, last: null, detail: null };
+      ofSite.set(target, state);
+      byKey.set(id, { siteId, target });
     }
-    keys.set(name, { id, siteId, target });
-    byKey.set(id, { siteId, target });
-    return id;
+    return state;
   };
 
   const targetOf = (key: number) => {
@@ -119,14 +145,14 @@ export function createChecksRepository(db: Db) {
   };
 
   /** The dictionary row of a check's strings, shared by every check with the same ones. */
-  const detailOf = (body: string, startedAt: number): number => {
+  const detailOf = (body: string, startedAt: number): DetailEntry => {
     const cached = details.get(body);
     if (cached) {
-      if (cached.seenAt >= startedAt - CHUNK_MS) return cached.id;
+      if (cached.seenAt >= startedAt - CHUNK_MS) return cached;
       touchDetail.run(startedAt, cached.id, startedAt);
       if (detailExists.get(cached.id)) {
         cached.seenAt = startedAt;
-        return cached.id;
+        return cached;
       }
       details.delete(body);
     }
@@ -134,8 +160,32 @@ export function createChecksRepository(db: Db) {
     if (id === undefined) id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
     else touchDetail.run(startedAt, id, startedAt);
     if (details.size >= DETAIL_CACHE_MAX) details.clear();
-    details.set(body, { id, seenAt: startedAt });
-    return id;
+    const entry = { id, seenAt: startedAt };
+    details.set(body, entry);
+    return entry;
+  };
+
+  /**
+   * The dictionary row of a check's strings. Most checks carry the same strings as their
+   * target's previous one (same addresses, no error): that row is reused after a comparison,
+   * without writing the strings out as JSON and hashing them, while it is fresh (as in `detailOf`).
+   */
+  const detailFor = (state: TargetState, row: CheckRow): number => {
+    const { last, detail } = state;
+    if (last && detail && detail.seenAt >= row.startedAt - CHUNK_MS && sameDetails(last, row)) return detail.id;
+    const body: Details = [
+      row.targetName,
+      row.addresses,
+      row.address,
+      row.failedAddresses,
+      row.errorMessage,
+      row.gateway,
+      row.certExpiresAt,
+      row.certIssuer,
+    ];
+    state.detail = detailOf(JSON.stringify(body), row.startedAt);
+    state.last = row;
+    return state.detail.id;
   };
 
   const toRow = (r: RawRow): CheckRow => {
@@ -189,17 +239,8 @@ export function createChecksRepository(db: Db) {
       certExpiresAt: row.certExpiresAt ?? null,
       certIssuer: row.certIssuer ?? null,
     };
-    const key = keyOf(stored.siteId, stored.target, true)!;
-    const body: Details = [
-      stored.targetName,
-      stored.addresses,
-      stored.address,
-      stored.failedAddresses,
-      stored.errorMessage,
-      stored.gateway,
-      stored.certExpiresAt,
-      stored.certIssuer,
-    ];
+    const state = targetState(stored.siteId, stored.target);
+    const key = state.key;
     const info = insertRaw.run(
       row.id ?? null,
       key,
@@ -211,7 +252,7 @@ export function createChecksRepository(db: Db) {
       stored.tlsMs,
       stored.ttfbMs,
       stored.totalMs,
-      detailOf(JSON.stringify(body), stored.startedAt),
+      detailFor(state, stored),
       stored.incidentId,
     );
     stored.id = Number(info.lastInsertRowid);

@@ -3,13 +3,14 @@ import type { Outcome } from '../probes/probes.types.js';
 import type { NewCheckRow } from './checks.table.js';
 import { createChecksRepository } from './checks.repository.js';
 import {
-  accumulate,
+  addCheck,
   decodeFailures,
   decodeHist,
   encodeFailures,
   encodeHist,
   latencyOf,
   bucketOf,
+  emptyAcc,
   mergeFailures,
   mergeHist,
   percentileOf,
@@ -467,30 +468,40 @@ export function createHourRollups(
   const open = new Map<string, RollupAcc>();
   let timer: NodeJS.Timeout | null = null;
 
+  /** When the earliest open hour may be written (its end plus the grace); Infinity with none open. */
+  let nextClose = Infinity;
+  const keyOf = (bucket: number, siteId: number, target: string) => `${bucket}|${siteId}|${target}`;
+
+  /** Counts checks into their open hours, in place (see `addCheck`). */
   const add = (rows: RollupCheck[]) => {
-    for (const acc of accumulate(rows as NewCheckRow[], HOUR)) {
-      const key = `${acc.bucket}|${acc.siteId}|${acc.target}`;
-      const have = open.get(key);
-      if (!have) open.set(key, acc);
-      else {
-        have.count += acc.count;
-        have.okCount += acc.okCount;
-        have.failures = mergeFailures(have.failures, acc.failures);
-        have.latencySumMs += acc.latencySumMs;
-        have.latencyHist = mergeHist(have.latencyHist, acc.latencyHist);
+    for (const row of rows) {
+      const bucket = Math.floor(row.startedAt / HOUR) * HOUR;
+      const key = keyOf(bucket, row.siteId, row.target);
+      let acc = open.get(key);
+      if (!acc) {
+        acc = emptyAcc(row.siteId, row.target, bucket);
+        open.set(key, acc);
+        nextClose = Math.min(nextClose, bucket + HOUR + graceMs);
       }
+      addCheck(acc, row);
     }
   };
 
-  /** Writes closed hours, oldest first, at most `max` rows; returns how many. */
+  /**
+   * Writes closed hours, oldest first, at most `max` rows; returns how many. Before the earliest
+   * open hour closes it returns at once: it runs with every batch of checks, and a scan of every
+   * open target per batch cost more than the batch's own rollup work at 10,000 sites.
+   */
   const flush = (now: number, max: number) => {
+    if (now < nextClose) return 0;
     const closed: RollupAcc[] = [];
     for (const acc of open.values()) if (acc.bucket + HOUR + graceMs <= now) closed.push(acc);
-    if (closed.length === 0) return 0;
     closed.sort((a, b) => a.bucket - b.bucket || a.siteId - b.siteId);
     const batch = closed.length > max ? closed.slice(0, max) : closed;
-    repo.writeHours(batch);
-    for (const acc of batch) open.delete(`${acc.bucket}|${acc.siteId}|${acc.target}`);
+    if (batch.length > 0) repo.writeHours(batch);
+    for (const acc of batch) open.delete(keyOf(acc.bucket, acc.siteId, acc.target));
+    nextClose = Infinity;
+    for (const acc of open.values()) nextClose = Math.min(nextClose, acc.bucket + HOUR + graceMs);
     return batch.length;
   };
 

@@ -61,6 +61,84 @@ interface Attempt {
 const ignore = () => {};
 
 /**
+ * One `connectFirst`. A class rather than a function of closures: those were made afresh for
+ * every probe (six of them, and one more per address), where methods are made once.
+ */
+class FirstConnect {
+  private readonly attempts: Attempt[] = [];
+  private next = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private settled = false;
+  private readonly startNext = () => this.tryNext();
+
+  constructor(
+    private readonly order: readonly string[],
+    private readonly port: number,
+    private readonly deadline: DeadlineSlot,
+    private readonly attemptDelayMs: number,
+    private readonly resolve: (result: ConnectResult) => void,
+  ) {}
+
+  start(): void {
+    if (this.deadline.passed) {
+      this.resolve({ kind: 'failed', failed: this.order.slice(0, 1).map((address) => ({ address, error: null })) });
+      return;
+    }
+    this.deadline.onPass = () => this.finish({ kind: 'failed', failed: this.failures(this.attempts.length) });
+    this.tryNext();
+  }
+
+  private finish(result: ConnectResult, winner?: Attempt): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.deadline.onPass = null;
+    for (const attempt of this.attempts) {
+      if (attempt === winner) continue;
+      attempt.socket.removeAllListeners('connect');
+      attempt.socket.destroy();
+    }
+    this.resolve(result);
+  }
+
+  private failures(until: number): FailedAttempt[] {
+    const out: FailedAttempt[] = [];
+    for (let i = 0; i < until; i++) out.push({ address: this.attempts[i].address, error: this.attempts[i].error });
+    return out;
+  }
+
+  private allFailed(): boolean {
+    return this.next >= this.order.length && this.attempts.every((a) => !a.pending);
+  }
+
+  private tryNext(): void {
+    clearTimeout(this.timer);
+    if (this.settled || this.next >= this.order.length) return;
+    const address = this.order[this.next++];
+    const socket = net.connect({ host: address, port: this.port });
+    const attempt: Attempt = { address, socket, error: null, pending: true };
+    this.attempts.push(attempt);
+    const index = this.attempts.length - 1;
+    const onError = (error: ConnectError) => {
+      attempt.pending = false;
+      attempt.error = error;
+      if (this.settled) return;
+      if (this.allFailed()) this.finish({ kind: 'failed', failed: this.failures(this.attempts.length) });
+      else this.tryNext();
+    };
+    socket.once('connect', () => {
+      attempt.pending = false;
+      socket.removeListener('error', onError);
+      // Until the caller's own handlers are on it (after a promise tick); it checks `destroyed`.
+      socket.on('error', ignore);
+      this.finish({ kind: 'connected', socket, address, failed: this.failures(index) }, attempt);
+    });
+    socket.on('error', onError);
+    if (this.next < this.order.length) this.timer = setTimeout(this.startNext, this.attemptDelayMs);
+  }
+}
+
+/**
  * Connects to `port` on one of `addresses` (non-empty, already allowed by the target policy).
  * Resolves once: with the first socket that connected (its own listeners removed, the others
  * destroyed), or with every failure when none did before the last failed or the deadline passed.
@@ -72,62 +150,6 @@ export function connectFirst(
   deadline: DeadlineSlot,
   attemptDelayMs = ATTEMPT_DELAY_MS,
 ): Promise<ConnectResult> {
-  const order = interleaveFamilies(addresses);
-  return new Promise<ConnectResult>((resolve) => {
-    const attempts: Attempt[] = [];
-    let next = 0;
-    let timer: NodeJS.Timeout | undefined;
-    let settled = false;
-
-    const finish = (result: ConnectResult, winner?: Attempt) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      deadline.onPass = null;
-      for (const attempt of attempts) {
-        if (attempt === winner) continue;
-        attempt.socket.removeAllListeners('connect');
-        attempt.socket.destroy();
-      }
-      resolve(result);
-    };
-
-    const failures = (until: number): FailedAttempt[] =>
-      attempts.slice(0, until).map((a) => ({ address: a.address, error: a.error }));
-
-    const allFailed = () => next >= order.length && attempts.every((a) => !a.pending);
-
-    const startNext = () => {
-      clearTimeout(timer);
-      if (settled || next >= order.length) return;
-      const address = order[next++];
-      const socket = net.connect({ host: address, port });
-      const attempt: Attempt = { address, socket, error: null, pending: true };
-      attempts.push(attempt);
-      const index = attempts.length - 1;
-      socket.once('connect', () => {
-        attempt.pending = false;
-        socket.removeListener('error', onError);
-        // Until the caller's own handlers are on it (after a promise tick); it checks `destroyed`.
-        socket.on('error', ignore);
-        finish({ kind: 'connected', socket, address, failed: failures(index) }, attempt);
-      });
-      const onError = (error: ConnectError) => {
-        attempt.pending = false;
-        attempt.error = error;
-        if (settled) return;
-        if (allFailed()) finish({ kind: 'failed', failed: failures(attempts.length) });
-        else startNext();
-      };
-      socket.on('error', onError);
-      if (next < order.length) timer = setTimeout(startNext, attemptDelayMs);
-    };
-
-    if (deadline.passed) {
-      resolve({ kind: 'failed', failed: order.slice(0, 1).map((address) => ({ address, error: null })) });
-      return;
-    }
-    deadline.onPass = () => finish({ kind: 'failed', failed: failures(attempts.length) });
-    startNext();
-  });
+  const order = addresses.length === 1 ? addresses : interleaveFamilies(addresses);
+  return new Promise<ConnectResult>((resolve) => new FirstConnect(order, port, deadline, attemptDelayMs, resolve).start());
 }

@@ -63,11 +63,21 @@ export function encodeQuestion(name: string, type: QueryType): Buffer {
 /** Thrown inside the fast path: the message is left to dns-packet. */
 const NOT_PLAIN = new Error('not a plain reply');
 
+/** A name read at `at` of a message. */
+interface ReadName {
+  at: number;
+  name: string;
+  end: number;
+}
+
 /**
  * A name at `offset` as dns-packet's `name.decode` reads it (labels as UTF-8, compression
- * pointers only backwards, 254 bytes at most); `end` is where the name's own bytes end.
+ * pointers only backwards, 254 bytes at most); `end` is where the name's own bytes end. A name
+ * that is only a pointer to `known` (an answer's owner pointing at the question: the usual reply)
+ * is that name, without reading its labels again.
  */
-function readName(buf: Buffer, offset: number): { name: string; end: number } {
+function readName(buf: Buffer, offset: number, known?: ReadName): ReadName {
+  const at = offset;
   let name = '';
   let total = 0;
   let start = offset;
@@ -87,13 +97,14 @@ function readName(buf: Buffer, offset: number): { name: string; end: number } {
       if (offset + 1 > buf.length) throw NOT_PLAIN;
       const jump = ((len & 0x3f) << 8) | buf[offset];
       if (jump >= start) throw NOT_PLAIN;
+      if (total === 0 && known?.at === jump) return { at, name: known.name, end: offset + 1 };
       if (end === -1) end = offset + 1;
       offset = jump;
       start = jump;
     } else throw NOT_PLAIN;
   }
   if (end === -1) end = offset;
-  return { name: total === 0 ? '.' : name, end };
+  return { at, name: total === 0 ? '.' : name, end };
 }
 
 const hex = (buf: Buffer, at: number) => ((buf[at] << 8) | buf[at + 1]).toString(16);
@@ -107,8 +118,11 @@ function decodePlain(buf: Buffer): DnsReply {
   if (buf.readUInt32BE(8) !== 0) throw NOT_PLAIN; // an authority or additional section
   let offset = 12;
   const questions: NonNullable<DnsReply['questions']> = [];
+  let first: ReadName | undefined;
   for (let i = 0; i < qdcount; i++) {
-    const { name, end } = readName(buf, offset);
+    const read = readName(buf, offset);
+    first ??= read;
+    const { name, end } = read;
     if (end + 4 > buf.length) throw NOT_PLAIN;
     const type = buf.readUInt16BE(end);
     if ((type !== TYPE_A && type !== TYPE_AAAA) || buf.readUInt16BE(end + 2) !== CLASS_IN) throw NOT_PLAIN;
@@ -117,7 +131,7 @@ function decodePlain(buf: Buffer): DnsReply {
   }
   const answers: NonNullable<DnsReply['answers']> = [];
   for (let i = 0; i < ancount; i++) {
-    const { name, end } = readName(buf, offset);
+    const { name, end } = readName(buf, offset, first);
     if (end + 10 > buf.length) throw NOT_PLAIN;
     const type = buf.readUInt16BE(end);
     if (buf.readUInt16BE(end + 2) !== CLASS_IN) throw NOT_PLAIN;
