@@ -19,6 +19,7 @@ import { createScheduler } from './scheduler/scheduler.js';
 import { createSitesRepository } from './sites/sites.repository.js';
 import { sitesRoutes } from './sites/sites.routes.js';
 import { createStatusService } from './status/status.service.js';
+import { createStatusSnapshot } from './status/status.snapshot.js';
 import { statusRoutes } from './status/status.routes.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
@@ -104,7 +105,9 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const rollups = createRollupsRepository(db);
   const gatewayLogLines = createGatewayLogRepository(db);
   const gatewayLogs = createGatewayLogFollower({ repo: gatewayLogLines, clock, logger, retentionHours: config.RETENTION_RAW_HOURS });
-  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock, gatewayLog: gatewayLogLines });
+  // The status snapshot lives in memory, one instance for the recorder, housekeeping and status.
+  const snapshot = createStatusSnapshot(db, checks);
+  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock, gatewayLog: gatewayLogLines, snapshot });
   const alertsRepo = createAlertsRepository(db);
   const metrics = createMetrics({
     db,
@@ -168,11 +171,12 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     outbox,
     sites,
+    snapshot,
     retentionRawHours: config.RETENTION_RAW_HOURS,
     retentionHourlyDays: config.RETENTION_HOURLY_DAYS,
     retentionDailyDays: config.RETENTION_DAILY_DAYS,
   });
-  const status = createStatusService(db, clock);
+  const status = createStatusService(db, clock, snapshot);
   const uptimeSeries: UptimeSeries = (siteId, opts) => rollups.uptimeSeries(siteId, opts);
 
   /**
@@ -188,6 +192,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
         outbox.enqueue(site, open, 'closed');
         logger.info('incident closed: its site was deleted', { siteId: id, site: site.name, incidentId: open.id, kind: open.kind, cause: open.causes[0]?.code ?? null });
       }
+      snapshot.forgetSite(id);
       return sites.delete(id);
     });
 
@@ -243,6 +248,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     incidents,
     outbox,
     recorder,
+    snapshot,
     status,
     rollups,
     metrics,
@@ -358,7 +364,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         await scheduler.stop();
         await probes.close();
-        housekeeping.stop();
+        await housekeeping.stop();
         gatewayLogs.stop();
         await sender.stop();
         await webhooks.stop();

@@ -9,7 +9,7 @@ import type { DiagnosisSite, TimelineCheck } from '../diagnosis/diagnosis.types.
 import type { RoundResult } from '../scheduler/scheduler.js';
 import type { SiteView } from '../sites/sites.repository.js';
 import type { MaintenanceWindow } from '../sites/sites.table.js';
-import { createStatusSnapshot } from '../status/status.snapshot.js';
+import type { StatusSnapshot } from '../status/status.snapshot.js';
 import type { Clock } from '../shared/clock.js';
 import { basename } from 'node:path';
 import type { GatewayLogEvent } from '../gatewaylog/gatewaylog.types.js';
@@ -27,6 +27,8 @@ export interface RecorderDeps {
   incidents: IncidentsRepository;
   alerts: AlertSink;
   clock: Clock;
+  /** The status snapshot shared with status and housekeeping (service.ts makes the one instance). */
+  snapshot: StatusSnapshot;
   /** The gateway-log lines kept per site (src/gatewaylog); read only for a site that fails or has an incident. */
   gatewayLog?: {
     events(siteId: number, since: number): GatewayLogEvent[];
@@ -86,7 +88,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
     transaction: (fn) => db.$client.transaction(fn)(),
     isOpen: () => db.$client.open,
   });
-  const snapshot = createStatusSnapshot(db);
+  const { snapshot } = deps;
   // Per round, on every batch: prepared once. The site's stored state, and whether it has an
   // open incident (a site deleted while its round ran has no row: its checks are dropped).
   const siteNow = db.$client.prepare<[number], { state: SiteView['state']; last: number | null; open: number }>(
