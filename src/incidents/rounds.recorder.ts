@@ -215,7 +215,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
         if (!heldTimer) {
           heldTimer = setTimeout(() => {
             heldTimer = null;
-            if (held.length > 0) deps.heldDue?.();
+            if (held.length > 0 && db.$client.open) deps.heldDue?.();
           }, HOLD_MS);
           heldTimer.unref();
         }
