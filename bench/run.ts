@@ -329,6 +329,11 @@ async function main() {
           ratioToBareGet: round(perCheck / ceiling.bareGetCpuMs, 2),
           ratioToBareGetDns: round(perCheck / ceiling.bareGetDnsCpuMs, 2),
           ratioToPacedGetDns: round(perCheck / ceiling.pacedGetDnsCpuMs, 2),
+          /**
+           * What the process spends beyond the checks themselves (timers, housekeeping, snapshot,
+           * recorder, GC): whole-process CPU minus checks x the paced GET+DNS ceiling, % of one core.
+           */
+          fixedPctOfOneCore: round(((cpuUsed - checksRecorded * ceiling.pacedGetDnsCpuMs) / windowMs) * 100, 2),
           loadProcessPctOfOneCore: round(((childCpu1 - childCpu0) / windowMs) * 100, 1),
           /** CPU ms in the window by thread (Linux), 10 ms resolution. */
           byThreadMs: threads,
@@ -565,7 +570,7 @@ function printSummary(r: any) {
     `on time (started <= 1 s after due): ${w.onTimePct} %  (${w.roundsOnTime}/${w.roundsDue} rounds; skipped ${w.roundsSkipped})`,
     `checks recorded: ${w.checksRecorded} of ~${w.checksExpected} expected (${w.recordedPct} %)  outcomes ${JSON.stringify(w.outcomes)}`,
     `schedule lag ms: p50 ${r.lagMs.p50}  p99 ${r.lagMs.p99}  p99.9 ${r.lagMs.p999}  max ${r.lagMs.max}   event-loop delay p99 ${r.eventLoopDelayMs.p99} max ${r.eventLoopDelayMs.max}`,
-    `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms), ${r.cpu.ratioToPacedGetDns}x GET+DNS paced as probes (${r.ceiling.pacedGetDnsCpuMs} ms); load process ${r.cpu.loadProcessPctOfOneCore} %`,
+    `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms), ${r.cpu.ratioToPacedGetDns}x GET+DNS paced as probes (${r.ceiling.pacedGetDnsCpuMs} ms); fixed costs ${r.cpu.fixedPctOfOneCore} % of one core; load process ${r.cpu.loadProcessPctOfOneCore} %`,
     `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
     `RSS MB: peak ${r.memoryMB.rssPeak}  end ${r.memoryMB.rssEnd}  (heap ${r.memoryMB.heapUsed}; ${r.memoryMB.rssAtStart} before any site)`,
     `  peak by part (rss / V8 heap total / used): ${Object.entries(r.memoryMB.byPhase ?? {})

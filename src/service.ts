@@ -17,8 +17,9 @@ import { createProbeRunner, createTargetPolicy, type ProbeOptions, type ProbeRun
 import type { HttpProbe } from './probes/probes.types.js';
 import { createScheduler } from './scheduler/scheduler.js';
 import { createSitesRepository } from './sites/sites.repository.js';
-import { sitesRoutes } from './sites/sites.routes.js';
+import { sitesRoutes, type SchedulerControl } from './sites/sites.routes.js';
 import { createStatusService } from './status/status.service.js';
+import { createStatusSnapshot } from './status/status.snapshot.js';
 import { statusRoutes } from './status/status.routes.js';
 import { systemClock, type Clock } from './shared/clock.js';
 import type { Logger } from './shared/logger.js';
@@ -104,7 +105,9 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const rollups = createRollupsRepository(db);
   const gatewayLogLines = createGatewayLogRepository(db);
   const gatewayLogs = createGatewayLogFollower({ repo: gatewayLogLines, clock, logger, retentionHours: config.RETENTION_RAW_HOURS });
-  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock, gatewayLog: gatewayLogLines });
+  // The status snapshot lives in memory, one instance for the recorder, housekeeping and status.
+  const snapshot = createStatusSnapshot(db, checks);
+  const recorder = createRoundRecorder({ db, checks, incidents, alerts: loggedIncidentChanges(outbox, logger), clock, gatewayLog: gatewayLogLines, snapshot, heldDue: () => store([]) });
   const alertsRepo = createAlertsRepository(db);
   const metrics = createMetrics({
     db,
@@ -132,10 +135,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   }, 5_000);
   spaceProbe.unref();
   /** The recorder, around which a full disk drops the rounds (counted, logged once a minute) instead of failing each batch. */
-  const record = (rounds: RoundResult[]) => {
+  const record = (rounds: RoundResult[], hold: boolean) => {
     lastRecordAt = clock.now();
     try {
-      const stored = recorder.record(rounds);
+      const stored = recorder.record(rounds, hold);
       storage.succeeded();
       return stored;
     } catch (error) {
@@ -144,22 +147,33 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       return new Map<number, CheckRow[]>();
     }
   };
+  /** Records rounds (held ones with them; `store([])` writes what the recorder holds) and tells metrics and certificates. */
+  const store = (rounds: RoundResult[], hold = false) => {
+    const stored = record(rounds, hold);
+    for (const rows of stored.values()) {
+      metrics.observe(rows);
+      certs.observe(rows);
+    }
+    return stored;
+  };
   const probes = probeRunner(config, logger, overrides);
   const scheduler = createScheduler({
     loadSites: (ids) => (ids ? sites.getMany(ids) : sites.list()),
     probe: probes.probe,
-    record: (rounds) => {
-      const stored = record(rounds);
-      for (const rows of stored.values()) {
-        metrics.observe(rows);
-        certs.observe(rows);
-      }
-      return stored;
-    },
+    record: (rounds) => store(rounds, true),
     clock,
     logger,
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
+  /** The scheduler as the routes use it: a round run on demand is written at once (its caller waits for its checks). */
+  const schedulerControl: SchedulerControl = {
+    siteChanged: (id, current) => scheduler.siteChanged(id, current),
+    siteRemoved: (id) => scheduler.siteRemoved(id),
+    runNow: (id) => {
+      recorder.awaitRound(id);
+      return scheduler.runNow(id);
+    },
+  };
   const sender = createAlertSender({ db, clock, logger, smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, publicUrl: config.PUBLIC_URL });
   const webhooks = createWebhookSender({ db, clock, logger, policy, publicUrl: config.PUBLIC_URL, ...overrides.webhooks });
   const housekeeping = createHousekeeping({
@@ -168,11 +182,12 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     outbox,
     sites,
+    snapshot,
     retentionRawHours: config.RETENTION_RAW_HOURS,
     retentionHourlyDays: config.RETENTION_HOURLY_DAYS,
     retentionDailyDays: config.RETENTION_DAILY_DAYS,
   });
-  const status = createStatusService(db, clock);
+  const status = createStatusService(db, clock, snapshot);
   const uptimeSeries: UptimeSeries = (siteId, opts) => rollups.uptimeSeries(siteId, opts);
 
   /**
@@ -188,6 +203,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
         outbox.enqueue(site, open, 'closed');
         logger.info('incident closed: its site was deleted', { siteId: id, site: site.name, incidentId: open.id, kind: open.kind, cause: open.causes[0]?.code ?? null });
       }
+      snapshot.forgetSite(id);
       return sites.delete(id);
     });
 
@@ -204,7 +220,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
         app: sitesRoutes({
           sites,
           checks,
-          scheduler,
+          scheduler: schedulerControl,
           alertTo: config.ALERT_TO ?? [],
           deleteSite: (id) => deleteSite(id),
           policy,
@@ -220,7 +236,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/metrics', app: metricsRoutes({ metrics, tokens, public: config.METRICS_PUBLIC }) },
       {
         path: '/',
-        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler, deleteSite: (id) => deleteSite(id), tokens, policy, alertTo: config.ALERT_TO ?? [], clock, statusPublic: config.STATUS_PUBLIC }),
+        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler: schedulerControl, deleteSite: (id) => deleteSite(id), tokens, policy, alertTo: config.ALERT_TO ?? [], clock, statusPublic: config.STATUS_PUBLIC }),
       },
     ],
   });
@@ -243,6 +259,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     incidents,
     outbox,
     recorder,
+    snapshot,
     status,
     rollups,
     metrics,
@@ -253,6 +270,8 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     storage,
     storageNotice,
     stopStorage,
+    /** Writes the rounds the recorder holds back (at stop, once the scheduler has stopped). */
+    storeHeld: () => void store([]),
   };
 }
 
@@ -335,7 +354,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
     server.close();
     throw error;
   }
-  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs, webhooks, stopStorage } = built;
+  const { app, db, scheduler, probes, sender, housekeeping, status, sites, gatewayLogs, webhooks, stopStorage, storeHeld } = built;
   fetchApp = (request, env) => app.fetch(request, env as object);
   warnUnheardSites(config, logger, sites);
   scheduler.start();
@@ -357,8 +376,9 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         if ('closeIdleConnections' in server) server.closeIdleConnections();
         await scheduler.stop();
+        storeHeld();
         await probes.close();
-        housekeeping.stop();
+        await housekeeping.stop();
         gatewayLogs.stop();
         await sender.stop();
         await webhooks.stop();

@@ -97,8 +97,10 @@ describe('status at scale', () => {
     const down = await entryOf(b.id);
     expect(down.state).toBe('down');
     expect(down.incident).toMatchObject({ kind: 'bad_gateway' });
-    // A write outside every API path (as housekeeping does): the triggers still see it.
-    t.svc.db.$client.prepare("UPDATE status_snapshot SET uptime_24h = 12.5 WHERE site_id = ? AND target = 'site'").run(b.id);
+    // Changes outside every API path: housekeeping moving the snapshot over an hour (1 of 8 checks
+    // ok), which the snapshot tells of itself, and a raw write to incidents, which the triggers see.
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    t.svc.snapshot.rebase(b.id, 'site', hour, { hour: () => null, hours: () => [{ bucket: hour, count: 8, okCount: 1, latencyHist: [] }] });
     t.svc.db.$client.prepare("UPDATE incidents SET failed_checks = 77 WHERE site_id = ?").run(b.id);
     expect((await entryOf(b.id)).uptime['24h']).toBe(12.5);
     expect((await entryOf(b.id, null)).incident.failedChecks).toBe(77);
@@ -157,7 +159,7 @@ describe('status at scale', () => {
     const raw = (t.svc.db.$client.prepare('SELECT COUNT(*) AS n FROM raw_checks r JOIN rollup_targets k ON k.id = r.tk WHERE k.site_id = ?').get(site.id) as { n: number }).n;
     expect(hourRows().c).toBe(40);
     now += HOUR;
-    const again = createRoundRecorder({ db: t.svc.db, checks: t.svc.checks, incidents: t.svc.incidents, alerts: t.svc.outbox, clock });
+    const again = createRoundRecorder({ db: t.svc.db, checks: t.svc.checks, incidents: t.svc.incidents, alerts: t.svc.outbox, clock, snapshot: t.svc.snapshot });
     again.hours.flushClosed(now);
     expect(hourRows().c).toBe(raw);
   });

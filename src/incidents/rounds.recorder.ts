@@ -9,9 +9,10 @@ import type { DiagnosisSite, TimelineCheck } from '../diagnosis/diagnosis.types.
 import type { RoundResult } from '../scheduler/scheduler.js';
 import type { SiteView } from '../sites/sites.repository.js';
 import type { MaintenanceWindow } from '../sites/sites.table.js';
-import { createStatusSnapshot } from '../status/status.snapshot.js';
+import type { StatusSnapshot } from '../status/status.snapshot.js';
 import type { Clock } from '../shared/clock.js';
 import { basename } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { GatewayLogEvent } from '../gatewaylog/gatewaylog.types.js';
 import { toIncidentState, type IncidentsRepository } from './incidents.repository.js';
 import type { IncidentRow } from './incidents.table.js';
@@ -27,12 +28,27 @@ export interface RecorderDeps {
   incidents: IncidentsRepository;
   alerts: AlertSink;
   clock: Clock;
+  /** The status snapshot shared with status and housekeeping (service.ts makes the one instance). */
+  snapshot: StatusSnapshot;
+  /**
+   * Called when rounds held back (HOLD_MS) are due to be written and no new batch came to take
+   * them: service.ts records them as it does a batch (record([]) writes what is held).
+   */
+  heldDue?: () => void;
   /** The gateway-log lines kept per site (src/gatewaylog); read only for a site that fails or has an incident. */
   gatewayLog?: {
     events(siteId: number, since: number): GatewayLogEvent[];
     attachToIncident(siteId: number, from: number, incidentId: number): void;
   };
 }
+
+/**
+ * How long ordinary rounds (everything up, nothing open) may wait in memory to share one commit:
+ * each commit writes every page it touched to the WAL, so one a second instead of one per batch
+ * writes a page dirtied by many checks once. A SIGKILL loses at most this much of such checks;
+ * a round that opens, updates or resolves an incident, or writes an alert, commits at once.
+ */
+const HOLD_MS = 1000;
 
 /** How far back diagnosis looks before a streak (its baseline), and the most rows it reads. */
 const BASELINE_MS = 60 * 60 * 1000;
@@ -75,6 +91,10 @@ const toDiagnosisSite = (site: SiteView): DiagnosisSite => ({
   upstreams: site.upstreams.map((u) => ({ id: String(u.id), name: u.name, url: u.url })),
 });
 
+/** Nothing failed, no address lost, and no answer slow enough to be far above any baseline. */
+const isPlainlyUp = (round: RoundResult) =>
+  round.checks.every((c) => c.outcome === 'ok' && !c.failedAddresses?.length && (c.ttfbMs ?? 0) <= SLOW_MIN_EXTRA_MS);
+
 /**
  * Stores finished rounds in one transaction: the checks, their hour rollups, and for each
  * site the result of diagnosis (site state, incident opened/updated/resolved, alerts).
@@ -86,7 +106,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
     transaction: (fn) => db.$client.transaction(fn)(),
     isOpen: () => db.$client.open,
   });
-  const snapshot = createStatusSnapshot(db);
+  const { snapshot } = deps;
   // Per round, on every batch: prepared once. The site's stored state, and whether it has an
   // open incident (a site deleted while its round ran has no row: its checks are dropped).
   const siteNow = db.$client.prepare<[number], { state: SiteView['state']; last: number | null; open: number }>(
@@ -98,9 +118,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
   const evaluate = (site: SiteView, hasOpen: boolean, round: RoundResult, now: number) => {
     // Nothing failed, no address lost, and no answer slow enough to be far above any baseline
     // (that takes more than SLOW_MIN_EXTRA_MS): `up` without reading the window.
-    const plainlyUp = round.checks.every(
-      (c) => c.outcome === 'ok' && !c.failedAddresses?.length && (c.ttfbMs ?? 0) <= SLOW_MIN_EXTRA_MS,
-    );
+    const plainlyUp = isPlainlyUp(round);
     if (!hasOpen && plainlyUp && (site.state === 'up' || site.state === 'unknown')) {
       // The common case stays cheap: nothing failing, nothing open.
       return 'up' as const;
@@ -136,39 +154,83 @@ export function createRoundRecorder(deps: RecorderDeps) {
     return result.state;
   };
 
+  /** Rounds held back (ordinary ones), written with the next batch that must commit or after HOLD_MS. */
+  let held: RoundResult[] = [];
+  let heldSince = 0;
+  let heldTimer: NodeJS.Timeout | null = null;
+  /** Sites whose next round someone waits for (a check on demand): it is written at once. */
+  const awaited = new Set<number>();
+
+  /** True when the round can wait: nothing failed or slow, the site stored as up with no open incident. */
+  const mayWait = (round: RoundResult) => {
+    if (awaited.has(round.site.id) || !isPlainlyUp(round)) return false;
+    const row = siteNow.get(round.site.id);
+    return row !== undefined && row.state === 'up' && row.open === 0;
+  };
+
+  const write = (rounds: RoundResult[]): Map<number, CheckRow[]> => {
+    const now = deps.clock.now();
+    const stored = new Map<number, CheckRow[]>();
+    db.transaction(() => {
+      // A site deleted while its round ran took its history with it: drop its checks too.
+      const current = new Map<number, { state: SiteView['state']; last: number | null; open: number }>();
+      for (const round of rounds) {
+        const row = siteNow.get(round.site.id);
+        if (row) current.set(round.site.id, row);
+      }
+      const live = rounds.filter((r) => current.has(r.site.id));
+      const rows = live.flatMap((r) => r.checks);
+      const inserted = rows.length ? deps.checks.insertReturning(rows) : [];
+      for (const row of inserted) {
+        const list = stored.get(row.siteId);
+        if (list) list.push(row);
+        else stored.set(row.siteId, [row]);
+      }
+      hours.record(rows, now);
+      snapshot.observe(inserted);
+      for (const round of live) {
+        const { state: storedState, last, open } = current.get(round.site.id)!;
+        const site = { ...round.site, state: storedState };
+        const state = evaluate(site, open === 1, round, now);
+        // The site's row is rewritten when its state changes, else at most every
+        // ROUND_MARK_EVERY_MS: a write per round dirtied a page of sites per check.
+        if (state !== storedState || last === null || round.startedAt - last >= ROUND_MARK_EVERY_MS || round.startedAt < last) {
+          setSiteRound.run(state, round.startedAt, site.id);
+        }
+      }
+    });
+    return stored;
+  };
+
   return {
-    record(rounds: RoundResult[]): Map<number, CheckRow[]> {
-      const now = deps.clock.now();
-      const stored = new Map<number, CheckRow[]>();
-      db.transaction(() => {
-        // A site deleted while its round ran took its history with it: drop its checks too.
-        const current = new Map<number, { state: SiteView['state']; last: number | null; open: number }>();
-        for (const round of rounds) {
-          const row = siteNow.get(round.site.id);
-          if (row) current.set(round.site.id, row);
+    /**
+     * Stores finished rounds, or holds them back when all of them can wait (HOLD_MS at most):
+     * the returned map has the checks stored now per site (held ones included once written).
+     * Only the scheduler's batches (`hold`) may wait; `record([])` writes whatever is held.
+     */
+    record(rounds: RoundResult[], hold = false): Map<number, CheckRow[]> {
+      if (hold && deps.heldDue && rounds.length > 0 && (held.length === 0 || performance.now() - heldSince < HOLD_MS) && rounds.every(mayWait)) {
+        if (held.length === 0) heldSince = performance.now();
+        for (const round of rounds) held.push(round);
+        if (!heldTimer) {
+          heldTimer = setTimeout(() => {
+            heldTimer = null;
+            if (held.length > 0 && db.$client.open) deps.heldDue?.();
+          }, HOLD_MS);
+          heldTimer.unref();
         }
-        const live = rounds.filter((r) => current.has(r.site.id));
-        const rows = live.flatMap((r) => r.checks);
-        const inserted = rows.length ? deps.checks.insertReturning(rows) : [];
-        for (const row of inserted) {
-          const list = stored.get(row.siteId);
-          if (list) list.push(row);
-          else stored.set(row.siteId, [row]);
-        }
-        hours.record(rows, now);
-        snapshot.observe(inserted);
-        for (const round of live) {
-          const { state: storedState, last, open } = current.get(round.site.id)!;
-          const site = { ...round.site, state: storedState };
-          const state = evaluate(site, open === 1, round, now);
-          // The site's row is rewritten when its state changes, else at most every
-          // ROUND_MARK_EVERY_MS: a write per round dirtied a page of sites per check.
-          if (state !== storedState || last === null || round.startedAt - last >= ROUND_MARK_EVERY_MS || round.startedAt < last) {
-            setSiteRound.run(state, round.startedAt, site.id);
-          }
-        }
-      });
-      return stored;
+        return new Map();
+      }
+      for (const round of rounds) awaited.delete(round.site.id);
+      const all = held.length > 0 ? held.concat(rounds) : rounds;
+      held = [];
+      if (heldTimer) clearTimeout(heldTimer);
+      heldTimer = null;
+      return write(all);
+    },
+    /** The next round of this site is written at once (someone waits for its checks). */
+    awaitRound(siteId: number): void {
+      awaited.add(siteId);
     },
     /** Hour rollups held in memory until their hour closes (tests, the bench). */
     hours,

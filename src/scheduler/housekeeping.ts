@@ -8,7 +8,7 @@ import { createWebhooksRepository } from '../alerts/webhooks.repository.js';
 import { createCertNoticesPruner } from '../certs/certs.retention.js';
 import { settings } from '../db/settings.table.js';
 import { DAY_WATERMARK_KEY, HOUR_WATERMARK_KEY } from '../status/status.service.js';
-import { createStatusSnapshot } from '../status/status.snapshot.js';
+import { SNAPSHOT_FLUSH_EVERY_MS, type StatusSnapshot } from '../status/status.snapshot.js';
 import type { SitesRepository } from '../sites/sites.repository.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
@@ -41,6 +41,8 @@ export interface HousekeepingDeps {
   logger: Logger;
   outbox: { enqueueReminders(site: (id: number) => { id: number; name: string; url: string; alertEmails: string[]; maintenance: { from: number; to: number }[] } | undefined): number };
   sites: SitesRepository;
+  /** The status snapshot (in memory, shared): housekeeping moves it over finished hours and writes it to its table. */
+  snapshot: StatusSnapshot;
   retentionRawHours: number;
   /** Hour rollups are kept this many days (RETENTION_HOURLY_DAYS, 90 by default). */
   retentionHourlyDays?: number;
@@ -58,7 +60,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   const { db } = deps;
   const sqlite = db.$client;
   const rollups = createRollupsRepository(db);
-  const snapshot = createStatusSnapshot(db);
+  const { snapshot } = deps;
   const webhooks = createWebhooksRepository(db);
   const pruneCertNotices = createCertNoticesPruner(db);
   const hourlyDays = deps.retentionHourlyDays ?? 90;
@@ -75,6 +77,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
   let alertCursor = 0;
   const allKeys = sqlite.prepare<[], { id: number; site_id: number; target: string }>('SELECT id, site_id, target FROM rollup_targets');
   let task: ScheduledTask | null = null;
+  let flushTimer: NodeJS.Timeout | null = null;
   let busy = false;
   let stopped = false;
 
@@ -263,11 +266,21 @@ export function createHousekeeping(deps: HousekeepingDeps) {
     start() {
       stopped = false;
       task = cron.schedule('* * * * *', runOnce, { name: 'gatewatch-housekeeping' });
+      flushTimer = setInterval(() => {
+        snapshot.flush(() => new Promise((resolve) => setImmediate(resolve))).catch((error: unknown) =>
+          deps.logger.error('status snapshot flush failed', { error: String(error) }),
+        );
+      }, SNAPSHOT_FLUSH_EVERY_MS);
+      flushTimer.unref();
     },
-    stop() {
+    /** Stops the jobs and writes the whole status snapshot (call it once no round is recorded any more). */
+    async stop(): Promise<void> {
       stopped = true;
       void task?.stop();
       task = null;
+      if (flushTimer) clearInterval(flushTimer);
+      flushTimer = null;
+      await snapshot.flush();
     },
     runOnce,
   };

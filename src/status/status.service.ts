@@ -3,7 +3,7 @@ import type { Db } from '../db/client.js';
 import type { Cause } from '../diagnosis/diagnosis.types.js';
 import type { SiteView } from '../sites/sites.repository.js';
 import type { Clock } from '../shared/clock.js';
-import { createStatusSnapshot, type TargetStatus } from './status.snapshot.js';
+import type { StatusSnapshot, TargetStatus } from './status.snapshot.js';
 
 /** The status snapshot's base covers the hour rollups before this time (ms). */
 export const HOUR_WATERMARK_KEY = 'rollup_hour_watermark';
@@ -35,37 +35,27 @@ const certificateOf = (s: TargetStatus | undefined) => (s?.cert ? { expiresAt: s
 const uptimeOf = (s: TargetStatus | undefined): UptimeFigures => s?.uptime ?? { '24h': null, '7d': null, '30d': null };
 
 /**
- * Uptime as every answer writes it: percent, rounded to 3 decimals, a whole number without a
- * fraction (`100`, `0`, `99.875`). SQLite writes a REAL 100 as `100.0` where JSON.stringify writes
- * `100`: whole values go out as integers so that both renderings read the same.
- */
-const uptimeSql = (column: string) => `CASE WHEN ${column} = CAST(${column} AS INTEGER) THEN CAST(${column} AS INTEGER) ELSE ${column} END`;
-
-/**
- * The status entry of one site, rendered by SQLite (one JSON text: no row objects, no
- * re-serialising). A subquery's JSON comes back as text: json() makes it JSON again.
+ * What an entry reads from the database: the site's row and its open incident (rendered by SQLite
+ * as JSON text); the rest comes from the status snapshot in memory.
  */
 const entrySql = (full: boolean, where: 'one' | 'range') => `
-  SELECT s.id AS id, json_object(
-    'id', s.id,
-    'name', s.name,
-    'state', CASE WHEN s.paused THEN 'paused' ELSE s.state END,
-    'lastCheck', CASE WHEN ss.last_at IS NULL THEN NULL ELSE json_object(
-      'at', ss.last_at, 'outcome', ss.last_outcome, 'statusCode', ss.last_status_code,
-      'totalMs', ss.last_total_ms, 'ttfbMs', ss.last_ttfb_ms${full ? ", 'errorMessage', ss.last_error_message" : ''}) END,
-    'latencyMs', json_object('last', ss.last_ttfb_ms, 'p50_24h', ss.p50_ms_24h, 'p95_24h', ss.p95_ms_24h),
-    'uptime', json_object('24h', ${uptimeSql('ss.uptime_24h')}, '7d', ${uptimeSql('ss.uptime_7d')}, '30d', ${uptimeSql('ss.uptime_30d')}),
-    'incident', json((
+  SELECT s.id AS id, s.name AS name, CASE WHEN s.paused THEN 'paused' ELSE s.state END AS state, s.url AS url, (
       SELECT json_object(
         'id', i.id, 'kind', i.kind, 'openedAt', i.opened_at, 'failedChecks', i.failed_checks,
         'topCause', CASE WHEN json_array_length(i.causes) > 0 THEN json_object(
           'code', json_extract(i.causes, '$[0].code'),${full ? " 'summary', json_extract(i.causes, '$[0].summary')," : ''}
           'confidence', json_extract(i.causes, '$[0].confidence')) END)
-      FROM incidents i WHERE i.site_id = s.id AND i.state = 'open' ORDER BY i.opened_at DESC LIMIT 1)),
-    'certificate', CASE WHEN ss.cert_expires_at IS NULL THEN NULL ELSE json_object('expiresAt', ss.cert_expires_at, 'issuer', ss.cert_issuer) END${full ? ",\n    'url', s.url" : ''}
-  ) AS entry
-  FROM sites s LEFT JOIN status_snapshot ss ON ss.site_id = s.id AND ss.target = 'site'
+      FROM incidents i WHERE i.site_id = s.id AND i.state = 'open' ORDER BY i.opened_at DESC LIMIT 1) AS incident
+  FROM sites s
   WHERE ${where === 'one' ? 's.id = ?' : 's.id BETWEEN ? AND ?'}`;
+
+interface SiteRow {
+  id: number;
+  name: string;
+  state: string;
+  url: string;
+  incident: string | null;
+}
 
 /** After LIST_BUDGET_MS of rendering, the list yields to the event loop. */
 const LIST_BUDGET_MS = 40;
@@ -77,19 +67,20 @@ const REFRESH_EVERY_MS = 250;
 /** The most time one background pass renders for. */
 const REFRESH_BUDGET_MS = 5;
 
-type Rendered = { id: number; entry: string };
 
 /**
- * Sites whose status entry may have changed since it was rendered, filled by temporary triggers
- * on every table an entry reads (site, snapshot, incidents): whatever writes them, and however,
- * marks the site. Temporary objects live with this connection only; they are not part of the
- * schema and need no migration.
+ * Sites whose status entry may have changed since it was rendered: the status snapshot tells of
+ * its own changes (onChange), and temporary triggers on the tables an entry reads (sites,
+ * incidents) mark the site whatever writes them. Temporary objects live with this connection
+ * only; they are not part of the schema and need no migration.
  */
 const DIRTY_SQL = `
   CREATE TEMP TABLE IF NOT EXISTS status_dirty (site_id INTEGER PRIMARY KEY);
+  DROP TRIGGER IF EXISTS temp.status_dirty_status_snapshot_insert;
+  DROP TRIGGER IF EXISTS temp.status_dirty_status_snapshot_update;
+  DROP TRIGGER IF EXISTS temp.status_dirty_status_snapshot_delete;
   ${[
     ['sites', 'id'],
-    ['status_snapshot', 'site_id'],
     ['incidents', 'site_id'],
   ]
     .flatMap(([table, column]) =>
@@ -114,17 +105,20 @@ const DIRTY_SQL = `
  * changed, so that a list call renders only the sites checked or changed since the last one: at
  * 10,000 sites checked every minute and a list read every second, under 200 entries instead of all.
  */
-export function createStatusService(db: Db, _clock: Clock) {
-  const snapshot = createStatusSnapshot(db);
+export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnapshot) {
   db.$client.exec(DIRTY_SQL);
+  /** Sites whose snapshot entry changed since the last forgetChanged (the triggers mark the rest). */
+  const snapshotChanged = new Set<number>();
+  snapshot.onChange((siteId) => snapshotChanged.add(siteId));
   const takeDirty = db.$client.prepare<[], { site_id: number }>('DELETE FROM temp.status_dirty RETURNING site_id');
   const pageIds = db.$client.prepare<[number, number], { id: number }>('SELECT id FROM sites ORDER BY id LIMIT ? OFFSET ?');
   // Without the token, only the sites marked public are listed (and counted).
   const publicPageIds = db.$client.prepare<[number, number], { id: number }>('SELECT id FROM sites WHERE public = 1 ORDER BY id LIMIT ? OFFSET ?');
   const countPublic = db.$client.prepare<[], { n: number }>('SELECT count(*) AS n FROM sites WHERE public = 1');
   const variant = (full: boolean) => ({
-    one: db.$client.prepare<[number], Rendered>(entrySql(full, 'one')),
-    range: db.$client.prepare<[number, number], Rendered>(entrySql(full, 'range')),
+    one: db.$client.prepare<[number], SiteRow>(entrySql(full, 'one')),
+    range: db.$client.prepare<[number, number], SiteRow>(entrySql(full, 'range')),
+    full,
     cache: new Map<number, string>(),
     /** When the list was last read in this variant (performance.now()). */
     readAt: -Infinity,
@@ -144,12 +138,37 @@ export function createStatusService(db: Db, _clock: Clock) {
   /** Drops the cached entries of the sites marked since the last call (to render again if warm). */
   const forgetChanged = () => {
     const now = performance.now();
-    for (const { site_id: id } of takeDirty.all()) {
+    const forget = (id: number) => {
       for (const v of variants) {
         v.cache.delete(id);
         if (warm(v, now)) v.toRender.add(id);
       }
-    }
+    };
+    for (const { site_id: id } of takeDirty.all()) forget(id);
+    for (const id of snapshotChanged) forget(id);
+    snapshotChanged.clear();
+  };
+
+  /** One site's list entry as JSON text: its row and open incident, and its own target's snapshot. */
+  const render = (r: SiteRow, full: boolean): string => {
+    const own = snapshot.target(r.id, 'site');
+    const last = own?.last;
+    const lastCheck = last
+      ? full
+        ? { at: last.at, outcome: last.outcome, statusCode: last.statusCode, totalMs: last.totalMs, ttfbMs: last.ttfbMs, errorMessage: last.errorMessage }
+        : { at: last.at, outcome: last.outcome, statusCode: last.statusCode, totalMs: last.totalMs, ttfbMs: last.ttfbMs }
+      : null;
+    return JSON.stringify({
+      id: r.id,
+      name: r.name,
+      state: r.state,
+      lastCheck,
+      latencyMs: { last: last?.ttfbMs ?? null, p50_24h: own?.p50Ms24h ?? null, p95_24h: own?.p95Ms24h ?? null },
+      uptime: uptimeOf(own),
+      incident: r.incident === null ? null : (JSON.parse(r.incident) as unknown),
+      certificate: certificateOf(own),
+      url: full ? r.url : undefined,
+    });
   };
 
   /**
@@ -176,7 +195,7 @@ export function createStatusService(db: Db, _clock: Clock) {
         if (v.cache.has(id)) continue;
         const row = v.one.get(id);
         if (row) {
-          v.cache.set(id, row.entry);
+          v.cache.set(id, render(row, v.full));
           backgroundRenders++;
         }
       }
@@ -230,7 +249,7 @@ export function createStatusService(db: Db, _clock: Clock) {
       if (missing > ids.length / 4) {
         for (let i = 0; i < ids.length; i += RANGE_ROWS) {
           const last = ids[Math.min(i + RANGE_ROWS, ids.length) - 1].id;
-          for (const row of range.all(ids[i].id, last)) cache.set(row.id, row.entry);
+          for (const row of range.all(ids[i].id, last)) cache.set(row.id, render(row, full));
           await yieldIfLong();
         }
       }
@@ -238,11 +257,12 @@ export function createStatusService(db: Db, _clock: Clock) {
         const id = ids[i].id;
         let entry = cache.get(id);
         if (entry === undefined) {
-          entry = one.get(id)?.entry;
-          if (entry === undefined) {
+          const row = one.get(id);
+          if (row === undefined) {
             parts[i] = '';
             continue; // deleted while the list was read
           }
+          entry = render(row, full);
           cache.set(id, entry);
           await yieldIfLong();
         }

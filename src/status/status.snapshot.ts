@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { HourFigures } from '../checks/rollups.repository.js';
 import { bucketOf, latencyOf, mergeHist, percentileOf, subtractHist, trimHist } from '../checks/rollups.js';
+import type { ChecksRepository } from '../checks/checks.repository.js';
 import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
 import type { LiveHour } from './status.table.js';
@@ -93,90 +95,178 @@ function derive(base: Base, live: LiveHour[]) {
   };
 }
 
-/** The window columns of a snapshot row, in the order both write statements bind them. */
-const windowParams = (base: Base, live: LiveHour[], d: ReturnType<typeof derive>) => [
-  base.through,
-  base.c24,
-  base.ok24,
-  base.c7,
-  base.ok7,
-  base.c30,
-  base.ok30,
-  JSON.stringify(base.hist24),
-  JSON.stringify(live),
-  d.uptime24h,
-  d.uptime7d,
-  d.uptime30d,
-  d.p50,
-  d.p95,
-];
-
-const baseOf = (r: Row): Base => ({
-  through: r.base_through,
-  c24: r.base_24h_count,
-  ok24: r.base_24h_ok,
-  c7: r.base_7d_count,
-  ok7: r.base_7d_ok,
-  c30: r.base_30d_count,
-  ok30: r.base_30d_ok,
-  hist24: JSON.parse(r.base_24h_hist) as number[],
-});
-
 const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0, ok7: 0, c30: 0, ok30: 0, hist24: [] });
 
-const SELECT_COLUMNS = `site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message, last_addresses,
-  last_address, last_total_ms, last_ttfb_ms, cert_expires_at, cert_issuer, base_through, base_24h_count, base_24h_ok, base_7d_count, base_7d_ok, base_30d_count,
-  base_30d_ok, base_24h_hist, live`;
+/** The settings key holding the newest check id that the flushed rows include (rebuild replays the checks after it). */
+export const SNAPSHOT_FLUSHED_KEY = 'status_snapshot_flushed_at';
+/** How often the changed entries are written to status_snapshot. */
+export const SNAPSHOT_FLUSH_EVERY_MS = 60_000;
+/** The longest one slice of a flush holds the event loop (and the write lock). */
+const FLUSH_SLICE_MS = 10;
+/** Checks read at a time while rebuilding after a kill. */
+const REPLAY_ROWS = 5000;
 
-const READ_COLUMNS = `site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message, last_addresses,
-  last_address, last_total_ms, last_ttfb_ms, cert_expires_at, cert_issuer, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h`;
+type Figures = ReturnType<typeof derive>;
 
-interface ReadRow extends LastCheckColumns {
-  uptime_24h: number | null;
-  uptime_7d: number | null;
-  uptime_30d: number | null;
-  p50_ms_24h: number | null;
-  p95_ms_24h: number | null;
+/** One target's snapshot in memory, changed in place by `observe` and `rebase`. */
+interface Entry {
+  siteId: number;
+  target: string;
+  lastCheckId: number | null;
+  lastAt: number | null;
+  lastOutcome: Outcome | null;
+  lastStatusCode: number | null;
+  lastErrorMessage: string | null;
+  lastAddresses: string[] | null;
+  lastAddress: string | null;
+  lastTotalMs: number | null;
+  lastTtfbMs: number | null;
+  certExpiresAt: number | null;
+  certIssuer: string | null;
+  base: Base;
+  /** The hours since `base.through`, oldest first. */
+  live: LiveHour[];
+  /** Uptime and percentiles, computed on the first read after a change. */
+  figures: Figures | null;
+  /** Changed since it was last written. */
+  dirty: boolean;
 }
 
-const toStatus = (r: ReadRow): TargetStatus => ({
-  siteId: r.site_id,
-  target: r.target,
-  last:
-    r.last_at === null
-      ? null
-      : {
-          checkId: r.last_check_id,
-          at: r.last_at,
-          outcome: r.last_outcome!,
-          statusCode: r.last_status_code,
-          errorMessage: r.last_error_message,
-          addresses: r.last_addresses ? (JSON.parse(r.last_addresses) as string[]) : [],
-          address: r.last_address,
-          totalMs: r.last_total_ms,
-          ttfbMs: r.last_ttfb_ms,
-        },
-  uptime: { '24h': r.uptime_24h, '7d': r.uptime_7d, '30d': r.uptime_30d },
-  p50Ms24h: r.p50_ms_24h,
-  p95Ms24h: r.p95_ms_24h,
-  cert: r.cert_expires_at === null ? null : { expiresAt: r.cert_expires_at, issuer: r.cert_issuer },
+const entryOfRow = (r: Row): Entry => {
+  const base: Base = {
+    through: r.base_through,
+    c24: r.base_24h_count,
+    ok24: r.base_24h_ok,
+    c7: r.base_7d_count,
+    ok7: r.base_7d_ok,
+    c30: r.base_30d_count,
+    ok30: r.base_30d_ok,
+    hist24: JSON.parse(r.base_24h_hist) as number[],
+  };
+  return {
+    siteId: r.site_id,
+    target: r.target,
+    lastCheckId: r.last_check_id,
+    lastAt: r.last_at,
+    lastOutcome: r.last_outcome,
+    lastStatusCode: r.last_status_code,
+    lastErrorMessage: r.last_error_message,
+    lastAddresses: r.last_addresses ? (JSON.parse(r.last_addresses) as string[]) : null,
+    lastAddress: r.last_address,
+    lastTotalMs: r.last_total_ms,
+    lastTtfbMs: r.last_ttfb_ms,
+    certExpiresAt: r.cert_expires_at,
+    certIssuer: r.cert_issuer,
+    base,
+    live: (JSON.parse(r.live) as LiveHour[]).filter((h) => h.hour >= base.through),
+    figures: null,
+    dirty: false,
+  };
+};
+
+const newEntry = (siteId: number, target: string): Entry => ({
+  siteId,
+  target,
+  lastCheckId: null,
+  lastAt: null,
+  lastOutcome: null,
+  lastStatusCode: null,
+  lastErrorMessage: null,
+  lastAddresses: null,
+  lastAddress: null,
+  lastTotalMs: null,
+  lastTtfbMs: null,
+  certExpiresAt: null,
+  certIssuer: null,
+  base: emptyBase(0),
+  live: [],
+  figures: null,
+  dirty: false,
 });
 
+const figuresOf = (e: Entry): Figures => (e.figures ??= derive(e.base, e.live));
+
+const toStatus = (e: Entry): TargetStatus => {
+  const f = figuresOf(e);
+  return {
+    siteId: e.siteId,
+    target: e.target,
+    last:
+      e.lastAt === null
+        ? null
+        : {
+            checkId: e.lastCheckId,
+            at: e.lastAt,
+            outcome: e.lastOutcome!,
+            statusCode: e.lastStatusCode,
+            errorMessage: e.lastErrorMessage,
+            addresses: e.lastAddresses ?? [],
+            address: e.lastAddress,
+            totalMs: e.lastTotalMs,
+            ttfbMs: e.lastTtfbMs,
+          },
+    uptime: { '24h': f.uptime24h, '7d': f.uptime7d, '30d': f.uptime30d },
+    p50Ms24h: f.p50,
+    p95Ms24h: f.p95,
+    cert: e.certExpiresAt === null ? null : { expiresAt: e.certExpiresAt, issuer: e.certIssuer },
+  };
+};
+
+/** Adds one check to the hour it falls in (when the base does not hold that hour yet). */
+function countCheck(e: Entry, c: CheckRow): void {
+  const hour = c.startedAt - (c.startedAt % HOUR);
+  if (hour < e.base.through) return;
+  const live = e.live;
+  let h: LiveHour | undefined;
+  for (let i = live.length - 1; i >= 0; i--) {
+    if (live[i].hour === hour) {
+      h = live[i];
+      break;
+    }
+  }
+  if (!h) {
+    h = { hour, count: 0, ok: 0, hist: [] };
+    live.push(h);
+    if (live.length > 1 && live[live.length - 2].hour > hour) live.sort((a, b) => a.hour - b.hour);
+  }
+  h.count++;
+  if (c.outcome === 'ok') h.ok++;
+  const latency = latencyOf(c);
+  if (latency !== null) {
+    const b = bucketOf(latency);
+    while (h.hist.length <= b) h.hist.push(0);
+    h.hist[b]++;
+  }
+}
+
 /**
- * The status snapshot (status.table.ts): one row per target, so that status costs one row per
- * site however long the history and however many sites. The recorder calls `observe` with every
- * stored check (in its transaction); housekeeping calls `rebase` for each target when it has
- * folded an hour into the hour rollups; status reads one site's targets with `forSite` (the list renders its entries in SQL).
+ * The status snapshot: one entry per target (a site's url or an upstream), so that status costs
+ * one entry per site however long the history. It lives in memory, created once by service.ts
+ * and shared: the recorder calls `observe` with every stored check; housekeeping calls `rebase`
+ * when it has folded an hour into the hour rollups and `flush` every SNAPSHOT_FLUSH_EVERY_MS and
+ * at stop; status reads it with `forSite` and `target`.
+ *
+ * status_snapshot holds a copy written in key order by `flush` (a few sequential pages a minute
+ * instead of a random page per check), plus a certificate change at once (metrics and the
+ * certificate code read those dates from the table). After a kill, the entries are rebuilt from
+ * the rows plus the checks stored after the id in SNAPSHOT_FLUSHED_KEY; a row already holding a
+ * check (its last_check_id) does not count it twice.
  */
-export function createStatusSnapshot(db: Db) {
+export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'since'>) {
   const sqlite = db.$client;
-  const getRow = sqlite.prepare<[number, string], Row>(`SELECT ${SELECT_COLUMNS} FROM status_snapshot WHERE site_id = ? AND target = ?`);
+  const bySite = new Map<number, Map<string, Entry>>();
+  let dirty: Entry[] = [];
+  const listeners: ((siteId: number) => void)[] = [];
+  /** The newest check id observed (every check up to it is in the entries). */
+  let observedId = 0;
+  let flushing: Promise<void> | null = null;
+
   const upsert = sqlite.prepare(
     `INSERT INTO status_snapshot (site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message,
        last_addresses, last_address, last_total_ms, last_ttfb_ms, base_through, base_24h_count, base_24h_ok, base_7d_count, base_7d_ok,
        base_30d_count, base_30d_ok, base_24h_hist, live, uptime_24h, uptime_7d, uptime_30d, p50_ms_24h, p95_ms_24h,
        cert_expires_at, cert_issuer)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM sites WHERE id = ?)
      ON CONFLICT (site_id, target) DO UPDATE SET
        last_check_id = excluded.last_check_id, last_at = excluded.last_at, last_outcome = excluded.last_outcome,
        last_status_code = excluded.last_status_code, last_error_message = excluded.last_error_message,
@@ -185,70 +275,181 @@ export function createStatusSnapshot(db: Db) {
        base_24h_ok = excluded.base_24h_ok, base_7d_count = excluded.base_7d_count, base_7d_ok = excluded.base_7d_ok,
        base_30d_count = excluded.base_30d_count, base_30d_ok = excluded.base_30d_ok, base_24h_hist = excluded.base_24h_hist,
        live = excluded.live, uptime_24h = excluded.uptime_24h, uptime_7d = excluded.uptime_7d, uptime_30d = excluded.uptime_30d,
-       p50_ms_24h = excluded.p50_ms_24h, p95_ms_24h = excluded.p95_ms_24h,
-       cert_issuer = CASE WHEN excluded.cert_expires_at IS NULL THEN cert_issuer ELSE excluded.cert_issuer END,
-       cert_expires_at = COALESCE(excluded.cert_expires_at, cert_expires_at)`,
+       p50_ms_24h = excluded.p50_ms_24h, p95_ms_24h = excluded.p95_ms_24h, cert_issuer = excluded.cert_issuer,
+       cert_expires_at = excluded.cert_expires_at`,
   );
-  const updateBase = sqlite.prepare(
-    `UPDATE status_snapshot SET base_through = ?, base_24h_count = ?, base_24h_ok = ?, base_7d_count = ?, base_7d_ok = ?,
-       base_30d_count = ?, base_30d_ok = ?, base_24h_hist = ?, live = ?, uptime_24h = ?, uptime_7d = ?, uptime_30d = ?,
-       p50_ms_24h = ?, p95_ms_24h = ? WHERE site_id = ? AND target = ?`,
+  const readAll = sqlite.prepare<[], Row>(
+    `SELECT site_id, target, last_check_id, last_at, last_outcome, last_status_code, last_error_message, last_addresses,
+       last_address, last_total_ms, last_ttfb_ms, cert_expires_at, cert_issuer, base_through, base_24h_count, base_24h_ok,
+       base_7d_count, base_7d_ok, base_30d_count, base_30d_ok, base_24h_hist, live
+     FROM status_snapshot ORDER BY site_id, target`,
   );
-  const readSite = sqlite.prepare<[number], ReadRow>(`SELECT ${READ_COLUMNS} FROM status_snapshot WHERE site_id = ?`);
   const targetsOf = sqlite.prepare<[number, number], { site_id: number; target: string }>(
     'SELECT site_id, target FROM status_snapshot WHERE site_id >= ? AND site_id <= ?',
   );
   const remove = sqlite.prepare('DELETE FROM status_snapshot WHERE site_id = ? AND target = ?');
+  const readMark = sqlite.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?');
+  const writeMark = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+
+  const get = (siteId: number, target: string) => bySite.get(siteId)?.get(target);
+  const add = (e: Entry) => {
+    let targets = bySite.get(e.siteId);
+    if (!targets) bySite.set(e.siteId, (targets = new Map()));
+    targets.set(e.target, e);
+  };
+  const drop = (siteId: number, target: string) => {
+    const targets = bySite.get(siteId);
+    targets?.delete(target);
+    if (targets?.size === 0) bySite.delete(siteId);
+  };
+  const changed = (e: Entry) => {
+    e.figures = null;
+    if (!e.dirty) {
+      e.dirty = true;
+      dirty.push(e);
+    }
+    for (const fn of listeners) fn(e.siteId);
+  };
+
+  /** Writes one entry's row; false when its site is gone (the entry goes too). */
+  const write = (e: Entry): boolean => {
+    const f = figuresOf(e);
+    const b = e.base;
+    e.dirty = false;
+    const written = upsert.run(
+      e.siteId,
+      e.target,
+      e.lastCheckId,
+      e.lastAt,
+      e.lastOutcome,
+      e.lastStatusCode,
+      e.lastErrorMessage,
+      e.lastAddresses ? JSON.stringify(e.lastAddresses) : null,
+      e.lastAddress,
+      e.lastTotalMs,
+      e.lastTtfbMs,
+      b.through,
+      b.c24,
+      b.ok24,
+      b.c7,
+      b.ok7,
+      b.c30,
+      b.ok30,
+      JSON.stringify(b.hist24),
+      JSON.stringify(e.live),
+      f.uptime24h,
+      f.uptime7d,
+      f.uptime30d,
+      f.p50,
+      f.p95,
+      e.certExpiresAt,
+      e.certIssuer,
+      e.siteId,
+    ).changes;
+    if (written === 0) drop(e.siteId, e.target);
+    return written > 0;
+  };
+
+  /** Counts one check; `replay` (rebuild) skips a check its row already holds. */
+  const observeOne = (c: CheckRow, replay: boolean): void => {
+    let e = get(c.siteId, c.target);
+    if (replay && e && e.lastCheckId !== null && c.id <= e.lastCheckId) return;
+    if (!e) add((e = newEntry(c.siteId, c.target)));
+    if (c.id > observedId) observedId = c.id;
+    countCheck(e, c);
+    let certChanged = false;
+    if (e.lastAt === null || c.startedAt >= e.lastAt) {
+      e.lastCheckId = c.id;
+      e.lastAt = c.startedAt;
+      e.lastOutcome = c.outcome;
+      e.lastStatusCode = c.statusCode;
+      e.lastErrorMessage = c.errorMessage;
+      e.lastAddresses = c.addresses;
+      e.lastAddress = c.address;
+      e.lastTotalMs = c.totalMs;
+      e.lastTtfbMs = c.ttfbMs;
+      const expiresAt = c.certExpiresAt ?? null;
+      if (expiresAt !== null && (expiresAt !== e.certExpiresAt || (c.certIssuer ?? null) !== e.certIssuer)) {
+        e.certExpiresAt = expiresAt;
+        e.certIssuer = c.certIssuer ?? null;
+        certChanged = true;
+      }
+    }
+    changed(e);
+    // Metrics and the certificate watch read the dates from the table.
+    if (certChanged && !replay) write(e);
+  };
+
+  /** Writes the entries changed before the call, in key order, in slices of about FLUSH_SLICE_MS. */
+  const flushNow = async (pause: (() => Promise<void>) | null): Promise<void> => {
+    const through = observedId;
+    const batch = dirty;
+    dirty = [];
+    batch.sort((a, b) => a.siteId - b.siteId || (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+    let i = 0;
+    while (i < batch.length) {
+      if (!sqlite.open) return;
+      const t0 = performance.now();
+      sqlite.transaction(() => {
+        do {
+          const e = batch[i++];
+          // Changed again meanwhile and queued anew, or written at once since: either way current.
+          if (e.dirty) write(e);
+        } while (i < batch.length && (pause === null || performance.now() - t0 < FLUSH_SLICE_MS));
+      })();
+      if (pause && i < batch.length) await pause();
+    }
+    if (sqlite.open) writeMark.run(SNAPSHOT_FLUSHED_KEY, String(through));
+  };
+
+  // Start: the rows, then the checks stored since the last flush (a kill loses none of them).
+  for (const r of readAll.all()) {
+    const e = entryOfRow(r);
+    add(e);
+    if (e.lastCheckId !== null && e.lastCheckId > observedId) observedId = e.lastCheckId;
+  }
+  const mark = readMark.get(SNAPSHOT_FLUSHED_KEY);
+  let replayed = 0;
+  if (mark) {
+    let after = Number(mark.value);
+    for (;;) {
+      const rows = checks.since(0, after, REPLAY_ROWS);
+      for (const c of rows) observeOne(c, true);
+      replayed += rows.length;
+      if (rows.length < REPLAY_ROWS) break;
+      after = rows[rows.length - 1].id;
+    }
+  }
 
   return {
-    /** Adds stored checks (inside the recorder's transaction): last check, live hour counts, derived figures. */
-    observe(checks: CheckRow[]): void {
-      for (const c of checks) {
-        const row = getRow.get(c.siteId, c.target);
-        const base = row ? baseOf(row) : emptyBase(0);
-        const live = row ? (JSON.parse(row.live) as LiveHour[]).filter((h) => h.hour >= base.through) : [];
-        const hour = Math.floor(c.startedAt / HOUR) * HOUR;
-        if (hour >= base.through) {
-          let h = live.find((x) => x.hour === hour);
-          if (!h) {
-            h = { hour, count: 0, ok: 0, hist: [] };
-            live.push(h);
-            live.sort((a, b) => a.hour - b.hour);
-          }
-          h.count++;
-          if (c.outcome === 'ok') h.ok++;
-          const latency = latencyOf(c);
-          if (latency !== null) {
-            const b = bucketOf(latency);
-            while (h.hist.length <= b) h.hist.push(0);
-            h.hist[b]++;
-          }
-        }
-        const newer = !row || row.last_at === null || c.startedAt >= row.last_at;
-        const d = derive(base, live);
-        upsert.run(
-          c.siteId,
-          c.target,
-          newer ? c.id : row!.last_check_id,
-          newer ? c.startedAt : row!.last_at,
-          newer ? c.outcome : row!.last_outcome,
-          newer ? c.statusCode : row!.last_status_code,
-          newer ? c.errorMessage : row!.last_error_message,
-          newer ? JSON.stringify(c.addresses) : row!.last_addresses,
-          newer ? c.address : row!.last_address,
-          newer ? c.totalMs : row!.last_total_ms,
-          newer ? c.ttfbMs : row!.last_ttfb_ms,
-          ...windowParams(base, live, d),
-          newer ? (c.certExpiresAt ?? null) : null,
-          newer ? (c.certIssuer ?? null) : null,
-        );
-      }
+    /** Checks counted at start that the flushed rows did not hold yet (after a kill). */
+    replayed,
+
+    /** Adds stored checks (inside the recorder's transaction): last check, live hour counts; a new certificate is written at once. */
+    observe(rows: CheckRow[]): void {
+      for (const c of rows) observeOne(c, false);
+    },
+
+    /** Calls `fn(siteId)` whenever an entry of that site changes (the status list's cache). */
+    onChange(fn: (siteId: number) => void): void {
+      listeners.push(fn);
+    },
+
+    /**
+     * Writes the changed entries to status_snapshot in key order, yielding between slices with
+     * `pause` (none: all at once, as at stop), then moves SNAPSHOT_FLUSHED_KEY. One at a time.
+     */
+    async flush(pause: (() => Promise<void>) | null = null): Promise<void> {
+      if (flushing && pause) return flushing;
+      if (flushing) await flushing;
+      flushing = flushNow(pause).finally(() => (flushing = null));
+      return flushing;
     },
 
     /**
      * Moves one target's base to cover the full hours before `through` (= `hour` + 1 h, the hour
      * housekeeping has just folded). One hour forward is incremental: add `hour`, drop the hour
-     * that leaves each window. Anything else (a new row, a gap) sums the hour rollups again.
+     * that leaves each window. Anything else (a new entry, a gap) sums the hour rollups again.
      * `hourOf(bucket)` reads one hour rollup; `hoursOf(from, to, histFrom)` several.
      */
     rebase(
@@ -258,11 +459,11 @@ export function createStatusSnapshot(db: Db) {
       rollups: { hour(bucket: number): HourFigures | null; hours(from: number, to: number, histFrom: number): HourFigures[] },
     ): void {
       const through = hour + HOUR;
-      const row = getRow.get(siteId, target);
-      if (!row || row.base_through >= through) return;
+      const e = get(siteId, target);
+      if (!e || e.base.through >= through) return;
       let base: Base;
-      if (row.base_through === hour) {
-        base = baseOf(row);
+      if (e.base.through === hour) {
+        base = e.base;
         base.through = through;
         const added = rollups.hour(hour);
         if (added) {
@@ -307,23 +508,36 @@ export function createStatusSnapshot(db: Db) {
         }
       }
       base.hist24 = trimHist(base.hist24);
-      const live = (JSON.parse(row.live) as LiveHour[]).filter((h) => h.hour >= through);
-      const d = derive(base, live);
-      updateBase.run(
-        ...windowParams(base, live, d),
-        siteId,
-        target,
-      );
+      e.base = base;
+      e.live = e.live.filter((h) => h.hour >= through);
+      changed(e);
     },
 
-    /** Drops rows of sites `fromId..toId` whose target is no longer one of `keep` (a removed upstream). */
+    /** Drops entries (and rows) of sites `fromId..toId` whose target is no longer one of `keep` (a removed upstream). */
     dropStale(fromId: number, toId: number, keep: (siteId: number, target: string) => boolean): void {
       for (const r of targetsOf.all(fromId, toId)) if (!keep(r.site_id, r.target)) remove.run(r.site_id, r.target);
+      for (const [siteId, targets] of bySite) {
+        if (siteId < fromId || siteId > toId) continue;
+        for (const target of [...targets.keys()]) if (!keep(siteId, target)) drop(siteId, target);
+      }
+    },
+
+    /** Forgets a deleted site (its rows went with it). */
+    forgetSite(siteId: number): void {
+      bySite.delete(siteId);
+    },
+
+    /** One target's figures, if it has been checked. */
+    target(siteId: number, target: string): TargetStatus | undefined {
+      const e = get(siteId, target);
+      return e ? toStatus(e) : undefined;
     },
 
     /** Every target's figures of one site, by target. */
     forSite(siteId: number): Map<string, TargetStatus> {
-      return new Map(readSite.all(siteId).map((r) => [r.target, toStatus(r)]));
+      const out = new Map<string, TargetStatus>();
+      for (const [target, e] of bySite.get(siteId) ?? []) out.set(target, toStatus(e));
+      return out;
     },
   };
 }

@@ -49,6 +49,7 @@ export function createTestService(env: Record<string, string> = {}, overrides: S
     },
     async close() {
       await svc.scheduler.stop();
+      svc.storeHeld();
       await svc.sender.stop();
       await svc.webhooks.stop();
       svc.housekeeping.stop();
