@@ -15,8 +15,8 @@ import { incidentsRoutes } from './incidents/incidents.routes.js';
 import { createRoundRecorder, type AlertSink } from './incidents/rounds.recorder.js';
 import { createProbeRunner, createTargetPolicy, type ProbeOptions, type ProbeRunner } from './probes/index.js';
 import type { HttpProbe } from './probes/probes.types.js';
-import { createScheduler } from './scheduler/scheduler.js';
-import { createSitesRepository } from './sites/sites.repository.js';
+import { createScheduler, type Scheduler } from './scheduler/scheduler.js';
+import { createSitesRepository, type SiteView } from './sites/sites.repository.js';
 import { sitesRoutes } from './sites/sites.routes.js';
 import { createStatusService } from './status/status.service.js';
 import { statusRoutes } from './status/status.routes.js';
@@ -173,6 +173,17 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     retentionDailyDays: config.RETENTION_DAILY_DAYS,
   });
   const status = createStatusService(db, clock);
+  /** The scheduler as the routes that edit sites see it: an edit or deletion also renews the site's metrics lines. */
+  const siteEvents: Scheduler = Object.assign(Object.create(scheduler) as Scheduler, {
+    siteChanged(id: number, site?: SiteView) {
+      scheduler.siteChanged(id, site);
+      metrics.siteChanged(id);
+    },
+    siteRemoved(id: number) {
+      scheduler.siteRemoved(id);
+      metrics.siteRemoved(id);
+    },
+  });
   const uptimeSeries: UptimeSeries = (siteId, opts) => rollups.uptimeSeries(siteId, opts);
 
   /**
@@ -204,7 +215,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
         app: sitesRoutes({
           sites,
           checks,
-          scheduler,
+          scheduler: siteEvents,
           alertTo: config.ALERT_TO ?? [],
           deleteSite: (id) => deleteSite(id),
           policy,
@@ -220,7 +231,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/metrics', app: metricsRoutes({ metrics, tokens, public: config.METRICS_PUBLIC }) },
       {
         path: '/',
-        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler, deleteSite: (id) => deleteSite(id), tokens, clock, statusPublic: config.STATUS_PUBLIC }),
+        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler: siteEvents, deleteSite: (id) => deleteSite(id), tokens, clock, statusPublic: config.STATUS_PUBLIC }),
       },
     ],
   });
@@ -364,6 +375,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await webhooks.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();
+        built.metrics.stop();
         stopStorage();
         closeDatabase(db);
       })();
