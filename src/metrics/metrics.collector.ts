@@ -1,9 +1,8 @@
-import { Readable } from 'node:stream';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import { OUTCOMES } from '../probes/probes.types.js';
-import { createSiteBlocks, TARGET_FAMILIES, yieldToLoop } from './metrics.blocks.js';
+import { createSiteBlocks, TARGET_FAMILIES } from './metrics.blocks.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../scheduler/scheduler.js';
 
 export interface MetricsDeps {
@@ -18,10 +17,6 @@ export interface MetricsDeps {
 
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
 const LAG_BOUNDS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/** A scrape yields to the event loop after this long (ms) of copying, so it never holds the scheduler for long. */
-const SLICE_MS = 4;
-/** The size of the pieces the exposition is written in. */
-const CHUNK_BYTES = 128 * 1024;
 
 /**
  * GET /metrics. Counters and process metrics live in a prom-client Registry of our own (not the
@@ -52,35 +47,18 @@ export function createMetrics(deps: MetricsDeps) {
   const blocks = createSiteBlocks(deps.db);
 
   /**
-   * The exposition in pieces of CHUNK_BYTES: prom-client's families, then each per-target family
-   * (its HELP and TYPE, then every site's kept lines of it: all samples of a family together), then
-   * the lag histogram. Stale sites are rendered first, in slices; copying yields every SLICE_MS.
+   * The exposition in pieces: prom-client's families, then each per-target family (its HELP and
+   * TYPE, then every group's kept lines of it: all samples of a family together), then the lag
+   * histogram. Stale groups are rendered first, in slices.
    */
   async function* exposition(): AsyncGenerator<Buffer> {
     await blocks.renderStale();
     const own = await registry.metrics();
     yield Buffer.from(own.endsWith('\n') || own === '' ? own : `${own}\n`);
-    let since = performance.now();
     for (let f = 0; f < TARGET_FAMILIES.length; f++) {
       const [name, help] = TARGET_FAMILIES[f];
-      let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
-      let pos = chunk.write(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
-      for (const { block, offsets } of blocks.blocks()) {
-        const from = offsets[f];
-        const length = offsets[f + 1] - from;
-        if (length === 0) continue;
-        if (pos + length > chunk.length) {
-          yield chunk.subarray(0, pos);
-          chunk = Buffer.allocUnsafe(Math.max(CHUNK_BYTES, length));
-          pos = 0;
-          if (performance.now() - since >= SLICE_MS) {
-            await yieldToLoop();
-            since = performance.now();
-          }
-        }
-        pos += block.copy(chunk, pos, from, from + length);
-      }
-      yield chunk.subarray(0, pos);
+      yield Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
+      yield* blocks.pieces(f);
     }
     yield Buffer.from(lagHistogram());
   }
@@ -119,12 +97,10 @@ export function createMetrics(deps: MetricsDeps) {
     /** A site was created or edited: its lines are rendered again. */
     siteChanged: (id: number) => blocks.siteChanged(id),
     /** A site was deleted: its lines go. */
-    siteRemoved: (id: number) => blocks.siteRemoved(id),
+    siteRemoved: (id: number) => blocks.siteChanged(id),
 
     /** The whole exposition, in the Prometheus text format (version 0.0.4), as a stream of pieces. */
-    stream(): Readable {
-      return Readable.from(exposition(), { objectMode: false });
-    },
+    stream: (): AsyncGenerator<Buffer> => exposition(),
 
     /** The whole exposition as one string (tests). */
     async text(): Promise<string> {

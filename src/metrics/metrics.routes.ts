@@ -14,6 +14,25 @@ export interface MetricsRoutesDeps {
   public: boolean;
 }
 
+/**
+ * A web stream that takes the next piece only when the socket asks for it (Readable.toWeb reads
+ * ahead: the whole 11 MB would sit in memory while the client reads).
+ */
+const pulled = (pieces: AsyncIterator<Buffer>) =>
+  new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const next = await pieces.next();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      async cancel() {
+        await pieces.return?.(undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+
 /** Whether Accept-Encoding takes gzip (not with q=0). */
 const wantsGzip = (accept: string | undefined) => accept !== undefined && /(?:^|[\s,])(?:gzip|\*)\s*(?:,|$|;\s*q=(?!0(?:\.0*)?\s*(?:,|$)))/i.test(accept);
 
@@ -32,10 +51,10 @@ export const metricsRoutes = (deps: MetricsRoutesDeps) =>
     // Streamed: at 10,000 sites the exposition is 11 MB, never held as one string. gzip (as
     // Prometheus asks) at level 1: the text compresses ~10x even so, and a higher level costs CPU.
     const gzip = wantsGzip(c.req.header('accept-encoding'));
-    const body = deps.metrics.stream();
+    const pieces = deps.metrics.stream();
     const headers: Record<string, string> = { 'Content-Type': deps.metrics.contentType, Vary: 'Accept-Encoding' };
-    if (!gzip) return c.body(Readable.toWeb(body) as ReadableStream, 200, headers);
-    const zipped = createGzip({ level: 1 });
-    pipeline(body, zipped, () => {}); // a client gone destroys both; nothing to report
-    return c.body(Readable.toWeb(zipped) as ReadableStream, 200, { ...headers, 'Content-Encoding': 'gzip' });
+    if (!gzip) return c.body(pulled(pieces), 200, headers);
+    const zipped = createGzip({ level: 1, chunkSize: 64 * 1024 });
+    pipeline(Readable.from(pieces, { objectMode: false }), zipped, () => {}); // a client gone destroys both; nothing to report
+    return c.body(pulled(zipped[Symbol.asyncIterator]()), 200, { ...headers, 'Content-Encoding': 'gzip' });
   });
