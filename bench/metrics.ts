@@ -143,7 +143,7 @@ const t0 = performance.now();
 recordRounds(views);
 console.log(`${siteCount} sites x ${1 + upstreamCount} targets recorded in ${round((performance.now() - t0) / 1000, 1)} s`);
 global.gc?.();
-const rssBefore = process.memoryUsage().rss;
+const memBefore = process.memoryUsage();
 
 // The first scrape with every site stale (as right after a start with checks already in).
 const [first, firstStall] = await withStall(() => get(port, false));
@@ -172,7 +172,7 @@ for (let n = 0; n < Math.min(5, scrapes); n++) {
   coldTimes.push((await get(port, false)).ms);
 }
 global.gc?.();
-const rssAfter = process.memoryUsage().rss;
+const memAfter = process.memoryUsage();
 const gunzipped = gunzipSync(gzBody).toString();
 const sameFamilies = gunzipped.split('\n').filter((l) => l.startsWith('# TYPE')).join() === identity.toString().split('\n').filter((l) => l.startsWith('# TYPE')).join();
 
@@ -199,7 +199,10 @@ const result = {
   floor: { identity: stats(floor.identity), gzip: stats(floor.gzip) },
   ratioToFloor: { identity: round(quantile(times.identity, 0.5)! / quantile(floor.identity, 0.5)!, 2), gzip: round(quantile(times.gzip, 0.5)! / quantile(floor.gzip, 0.5)!, 2) },
   stallMs: { p50: stats(stalls).p50, max: stats(stalls).max },
-  rssMb: { beforeRender: mb(rssBefore), afterScrapes: mb(rssAfter) },
+  rssMb: { beforeRender: mb(memBefore.rss), afterScrapes: mb(memAfter.rss) },
+  // The kept lines are Buffers (arrayBuffers); the bench's own copies of the last bodies count too.
+  heapMb: { beforeRender: mb(memBefore.heapUsed), afterScrapes: mb(memAfter.heapUsed) },
+  arrayBuffersMb: { beforeRender: mb(memBefore.arrayBuffers), afterScrapes: mb(memAfter.arrayBuffers) },
   gzipSameFamilies: sameFamilies,
 };
 console.log(JSON.stringify(result, null, 2));

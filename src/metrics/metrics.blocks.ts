@@ -1,3 +1,4 @@
+import { constants, deflateRawSync } from 'node:zlib';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 
@@ -28,6 +29,11 @@ const SLICE_MS = 4;
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
 const seconds = (ms: number) => String(ms / 1000);
+/**
+ * A piece of a gzip member's deflate stream: compressed on its own and ended with a sync flush, so
+ * that pieces compressed at different times can follow each other (gzip.ts writes the member).
+ */
+export const rawDeflate = (piece: Buffer) => deflateRawSync(piece, { level: 1, finishFlush: constants.Z_SYNC_FLUSH });
 export const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One target's last check, as its series need it (one entry per target, replaced by each check). */
@@ -54,6 +60,8 @@ interface Group {
   targets: Map<number, Map<string, Target>>;
   /** Each family's lines (TARGET_FAMILIES order); null until first rendered. */
   families: Buffer[] | null;
+  /** The same, each compressed on its own (rawDeflate), once a gzip scrape has been asked for. */
+  deflated: Buffer[] | null;
 }
 
 /** Sites per group: ~1 ms to render one (three range queries and its sites' lines). */
@@ -73,6 +81,8 @@ export function createSiteBlocks(db: Db) {
   /** Group keys in ascending order, for the scrape; null when a group was added or removed. */
   let order: Group[] | null = null;
   const stale = new Set<Group>();
+  /** Whether groups keep their lines compressed too: from the first gzip scrape on (Prometheus always asks for it). */
+  let gzipAsked = false;
   const selectSites = sqlite.prepare<[number, number], { id: number; name: string; state: string; paused: number }>(
     'SELECT id, name, state, paused FROM sites WHERE id >= ? AND id < ? ORDER BY id',
   );
@@ -87,7 +97,7 @@ export function createSiteBlocks(db: Db) {
     const key = Math.floor(siteId / GROUP_SIZE);
     let group = groups.get(key);
     if (!group) {
-      group = { key, targets: new Map(), families: null };
+      group = { key, targets: new Map(), families: null, deflated: null };
       groups.set(key, group);
       order = null;
     }
@@ -136,6 +146,7 @@ export function createSiteBlocks(db: Db) {
     }
     for (const id of group.targets.keys()) if (!alive.has(id)) group.targets.delete(id); // deleted sites
     group.families = parts.map((p) => Buffer.from(p));
+    group.deflated = gzipAsked ? group.families.map(rawDeflate) : null;
   };
 
   /** Renders stale groups until `budgetMs` has passed; true when none is left. */
@@ -212,12 +223,18 @@ export function createSiteBlocks(db: Db) {
       while (!renderFor(SLICE_MS)) await yieldToLoop();
     },
 
-    /** Each group's lines of `family` (an index into TARGET_FAMILIES), in site order. */
-    *pieces(family: number): Generator<Buffer> {
+    /**
+     * Each group's lines of `family` (an index into TARGET_FAMILIES), in site order, with the same
+     * compressed on its own when `gzip` (then kept compressed from now on).
+     */
+    *pieces(family: number, gzip: boolean): Generator<{ raw: Buffer; deflated: Buffer | null }> {
+      gzipAsked ||= gzip;
       order ??= [...groups.values()].sort((a, b) => a.key - b.key);
       for (const group of order) {
-        const piece = group.families?.[family];
-        if (piece && piece.length > 0) yield piece;
+        const raw = group.families?.[family];
+        if (!raw || raw.length === 0) continue;
+        if (gzip) group.deflated ??= group.families!.map(rawDeflate);
+        yield { raw, deflated: gzip ? group.deflated![family] : null };
       }
     },
 

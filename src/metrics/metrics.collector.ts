@@ -3,6 +3,7 @@ import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import { OUTCOMES } from '../probes/probes.types.js';
 import { createSiteBlocks, TARGET_FAMILIES } from './metrics.blocks.js';
+import { gzipMember } from './metrics.gzip.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../scheduler/scheduler.js';
 
 export interface MetricsDeps {
@@ -25,6 +26,8 @@ const LAG_BOUNDS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
  * entry per target, replaced by each check), and are kept encoded per site until the site
  * changes (metrics.blocks.ts says why they are not prom-client gauges).
  */
+const plain = (text: string) => ({ raw: Buffer.from(text), deflated: null });
+
 export function createMetrics(deps: MetricsDeps) {
   const registry = new Registry();
   if (deps.processMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'gatewatch_' });
@@ -49,18 +52,22 @@ export function createMetrics(deps: MetricsDeps) {
   /**
    * The exposition in pieces: prom-client's families, then each per-target family (its HELP and
    * TYPE, then every group's kept lines of it: all samples of a family together), then the lag
-   * histogram. Stale groups are rendered first, in slices.
+   * histogram. Stale groups are rendered first, in slices. With `gzip`, the groups' pieces come
+   * with their kept compressed form.
    */
-  async function* exposition(): AsyncGenerator<Buffer> {
+  async function* exposition(gzip: boolean): AsyncGenerator<{ raw: Buffer; deflated: Buffer | null }> {
     await blocks.renderStale();
     const own = await registry.metrics();
-    yield Buffer.from(own.endsWith('\n') || own === '' ? own : `${own}\n`);
+    yield plain(own.endsWith('\n') || own === '' ? own : `${own}\n`);
     for (let f = 0; f < TARGET_FAMILIES.length; f++) {
       const [name, help] = TARGET_FAMILIES[f];
-      yield Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
-      yield* blocks.pieces(f);
+      yield plain(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`);
+      yield* blocks.pieces(f, gzip);
     }
-    yield Buffer.from(lagHistogram());
+    yield plain(lagHistogram());
+  }
+  async function* identity(): AsyncGenerator<Buffer> {
+    for await (const piece of exposition(false)) yield piece.raw;
   }
 
   /** The scheduler's lag histogram in Prometheus buckets; the sum counts each round at its bucket's upper bound. */
@@ -99,13 +106,13 @@ export function createMetrics(deps: MetricsDeps) {
     /** A site was deleted: its lines go. */
     siteRemoved: (id: number) => blocks.siteChanged(id),
 
-    /** The whole exposition, in the Prometheus text format (version 0.0.4), as a stream of pieces. */
-    stream: (): AsyncGenerator<Buffer> => exposition(),
+    /** The whole exposition, in the Prometheus text format (version 0.0.4), as a stream of pieces; one gzip member with `gzip`. */
+    stream: (gzip: boolean): AsyncGenerator<Buffer> => (gzip ? gzipMember(exposition(true)) : identity()),
 
     /** The whole exposition as one string (tests). */
     async text(): Promise<string> {
       const parts: Buffer[] = [];
-      for await (const part of exposition()) parts.push(part);
+      for await (const part of identity()) parts.push(part);
       return Buffer.concat(parts).toString();
     },
 

@@ -1,5 +1,3 @@
-import { Readable, pipeline } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { Hono } from 'hono';
 import type { AppEnv } from '../app.js';
 import type { TokenStore } from '../auth/token.js';
@@ -48,13 +46,10 @@ export const metricsRoutes = (deps: MetricsRoutesDeps) =>
         throw new AppError(401, 'auth.unauthorized', token ? 'the bearer token is not valid' : 'missing Authorization: Bearer <token> header (or set METRICS_PUBLIC=true)');
       }
     }
-    // Streamed: at 10,000 sites the exposition is 11 MB, never held as one string. gzip (as
-    // Prometheus asks) at level 1: the text compresses ~10x even so, and a higher level costs CPU.
+    // Streamed: at 10,000 sites the exposition is 12 MB, never held as one string. gzip as
+    // Prometheus asks, from pieces kept compressed (level 1: the text compresses ~15x even so).
     const gzip = wantsGzip(c.req.header('accept-encoding'));
-    const pieces = deps.metrics.stream();
     const headers: Record<string, string> = { 'Content-Type': deps.metrics.contentType, Vary: 'Accept-Encoding' };
-    if (!gzip) return c.body(pulled(pieces), 200, headers);
-    const zipped = createGzip({ level: 1, chunkSize: 64 * 1024 });
-    pipeline(Readable.from(pieces, { objectMode: false }), zipped, () => {}); // a client gone destroys both; nothing to report
-    return c.body(pulled(zipped[Symbol.asyncIterator]()), 200, { ...headers, 'Content-Encoding': 'gzip' });
+    if (gzip) headers['Content-Encoding'] = 'gzip';
+    return c.body(pulled(deps.metrics.stream(gzip)), 200, headers);
   });
