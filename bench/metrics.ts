@@ -157,7 +157,7 @@ let gzBody: Buffer = Buffer.alloc(0);
 for (let n = 0; n < scrapes; n++) {
   const sample = views.filter((_, i) => (i + n * 7919) % Math.round(1 / staleShare) === 0);
   recordRounds(sample);
-  await renderedAll(); // the background renderer's time between two real scrapes (15 s)
+  await renderedAll(); // the background renderer's pass between two real scrapes (15 s)
   for (const gzip of [false, true]) {
     const [res, stall] = await withStall(() => get(port, gzip));
     times[gzip ? 'gzip' : 'identity'].push(res.ms);
@@ -204,6 +204,7 @@ const result = {
   heapMb: { beforeRender: mb(memBefore.heapUsed), afterScrapes: mb(memAfter.heapUsed) },
   arrayBuffersMb: { beforeRender: mb(memBefore.arrayBuffers), afterScrapes: mb(memAfter.arrayBuffers) },
   gzipSameFamilies: sameFamilies,
+  keptMb: mb(svc.metrics.counts().keptBytes),
 };
 console.log(JSON.stringify(result, null, 2));
 

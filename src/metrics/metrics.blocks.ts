@@ -25,6 +25,8 @@ const SITE_STATES = new Set(['up', 'degraded', 'down', 'paused', 'unknown']);
 const PHASES = ['dns', 'connect', 'tls', 'ttfb', 'total'] as const;
 /** Background re-rendering works this long (ms) before it yields to the event loop. */
 const SLICE_MS = 4;
+/** At most one background pass this often (ms), besides the one before each expected scrape. */
+const PASS_EVERY_MS = 5_000;
 
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
@@ -33,7 +35,9 @@ const seconds = (ms: number) => String(ms / 1000);
  * A piece of a gzip member's deflate stream: compressed on its own and ended with a sync flush, so
  * that pieces compressed at different times can follow each other (gzip.ts writes the member).
  */
-export const rawDeflate = (piece: Buffer) => deflateRawSync(piece, { level: 1, finishFlush: constants.Z_SYNC_FLUSH });
+export const rawDeflate = (piece: Buffer) =>
+  // Copied: zlib's answer can be a slice of its 16 KiB output buffer, which a kept piece would hold on to.
+  Buffer.from(deflateRawSync(piece, { level: 1, finishFlush: constants.Z_SYNC_FLUSH }));
 export const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One target's last check, as its series need it (one entry per target, replaced by each check). */
@@ -49,6 +53,15 @@ interface Target {
   certAt: number | null;
 }
 
+/** One site's per-target last checks, and its lines of each family as last rendered. */
+interface SiteLines {
+  targets: Map<string, Target>;
+  /** What the lines were rendered for besides the checks (name, state, cause, upstream names). */
+  seen: string;
+  /** Null when a check came since. */
+  lines: string[] | null;
+}
+
 /**
  * The sites whose ids share `Math.floor(id / GROUP_SIZE)`: the unit that is rendered again. A
  * group keeps each family's lines of its sites as one Buffer, so a scrape writes about 80 ready
@@ -56,8 +69,8 @@ interface Target {
  */
 interface Group {
   key: number;
-  /** Per-target last checks of the group's sites, by site id. */
-  targets: Map<number, Map<string, Target>>;
+  /** The group's sites, by id. */
+  sites: Map<number, SiteLines>;
   /** Each family's lines (TARGET_FAMILIES order); null until first rendered. */
   families: Buffer[] | null;
   /** The same, each compressed on its own (rawDeflate), once a gzip scrape has been asked for. */
@@ -97,7 +110,7 @@ export function createSiteBlocks(db: Db) {
     const key = Math.floor(siteId / GROUP_SIZE);
     let group = groups.get(key);
     if (!group) {
-      group = { key, targets: new Map(), families: null, deflated: null };
+      group = { key, sites: new Map(), families: null, deflated: null };
       groups.set(key, group);
       order = null;
     }
@@ -108,43 +121,71 @@ export function createSiteBlocks(db: Db) {
     kick();
   };
 
-  /** The group's lines of each family, from its sites as stored now and their kept checks. */
+  const siteOf = (group: Group, id: number): SiteLines => {
+    let site = group.sites.get(id);
+    if (!site) group.sites.set(id, (site = { targets: new Map(), seen: '', lines: null }));
+    return site;
+  };
+
+  /** One site's lines of each family. */
+  const renderSite = (row: { id: number; name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>) => {
+    const base = `site_id="${row.id}",site="${esc(row.name)}"`;
+    const lines = ['', '', '', '', '', ''];
+    for (const [key, t] of site.targets) {
+      const name = key === 'site' ? 'site' : upstreams.get(key);
+      if (name === undefined) {
+        site.targets.delete(key); // a removed upstream
+        continue;
+      }
+      const labels = `${base},target="${esc(name)}"`;
+      if (t.ok !== null) {
+        lines[0] += `gatewatch_probe_success{${labels}} ${t.ok ? 1 : 0}\n`;
+        for (let k = 0; k < PHASES.length; k++) {
+          const ms = t.phases[k];
+          if (ms !== null) lines[1] += `gatewatch_probe_duration_seconds{${labels},phase="${PHASES[k]}"} ${seconds(ms)}\n`;
+        }
+        if (t.statusCode !== null) lines[2] += `gatewatch_probe_http_status_code{${labels}} ${t.statusCode}\n`;
+      }
+      if (t.certAt !== null) lines[3] += `gatewatch_cert_expiry_timestamp_seconds{${labels}} ${Math.floor(t.certAt / 1000)}\n`;
+    }
+    // Only the current state's series (value 1), as DESIGN.md says: a state the site left goes
+    // stale in Prometheus. Five series per site would double the exposition at 10,000 sites.
+    lines[4] = `gatewatch_site_state{${base},state="${state}"} 1\n`;
+    if (cause !== undefined) lines[5] = `gatewatch_incident_open{${base},cause="${esc(cause)}"} 1\n`;
+    return lines;
+  };
+
+  /**
+   * The group's lines of each family, from its sites as stored now: a site is rendered again when
+   * a check came or its name, state, incident or upstreams changed, else its lines are reused.
+   */
   const render = (group: Group): void => {
     const from = group.key * GROUP_SIZE;
     const to = from + GROUP_SIZE;
     const rows = selectSites.all(from, to);
-    const upstreams = new Map(selectUpstreams.all(from, to).map((u) => [String(u.id), u.name]));
-    const open = new Map(selectOpen.all(from, to).map((i) => [i.site_id, i.cause ?? 'unknown']));
-    const parts: string[] = ['', '', '', '', '', ''];
-    const alive = new Set<number>();
-    for (const site of rows) {
-      alive.add(site.id);
-      const base = `site_id="${site.id}",site="${esc(site.name)}"`;
-      for (const [key, t] of group.targets.get(site.id) ?? []) {
-        const name = key === 'site' ? 'site' : upstreams.get(key);
-        if (name === undefined) {
-          group.targets.get(site.id)!.delete(key); // a removed upstream
-          continue;
-        }
-        const labels = `${base},target="${esc(name)}"`;
-        if (t.ok !== null) {
-          parts[0] += `gatewatch_probe_success{${labels}} ${t.ok ? 1 : 0}\n`;
-          for (let k = 0; k < PHASES.length; k++) {
-            const ms = t.phases[k];
-            if (ms !== null) parts[1] += `gatewatch_probe_duration_seconds{${labels},phase="${PHASES[k]}"} ${seconds(ms)}\n`;
-          }
-          if (t.statusCode !== null) parts[2] += `gatewatch_probe_http_status_code{${labels}} ${t.statusCode}\n`;
-        }
-        if (t.certAt !== null) parts[3] += `gatewatch_cert_expiry_timestamp_seconds{${labels}} ${Math.floor(t.certAt / 1000)}\n`;
-      }
-      // Only the current state's series (value 1), as DESIGN.md says: a state the site left goes
-      // stale in Prometheus. Five series per site would double the exposition at 10,000 sites.
-      const state = site.paused ? 'paused' : SITE_STATES.has(site.state) ? site.state : 'unknown';
-      parts[4] += `gatewatch_site_state{${base},state="${state}"} 1\n`;
-      const cause = open.get(site.id);
-      if (cause !== undefined) parts[5] += `gatewatch_incident_open{${base},cause="${esc(cause)}"} 1\n`;
+    const upstreams = new Map<number, Map<string, string>>();
+    for (const u of selectUpstreams.all(from, to)) {
+      const names = upstreams.get(u.site_id) ?? new Map<string, string>();
+      names.set(String(u.id), u.name);
+      upstreams.set(u.site_id, names);
     }
-    for (const id of group.targets.keys()) if (!alive.has(id)) group.targets.delete(id); // deleted sites
+    const open = new Map(selectOpen.all(from, to).map((i) => [i.site_id, i.cause ?? 'unknown']));
+    const parts = ['', '', '', '', '', ''];
+    const alive = new Set<number>();
+    for (const row of rows) {
+      alive.add(row.id);
+      const site = siteOf(group, row.id);
+      const state = row.paused ? 'paused' : SITE_STATES.has(row.state) ? row.state : 'unknown';
+      const cause = open.get(row.id);
+      const names = upstreams.get(row.id) ?? new Map<string, string>();
+      const seen = `${row.name}\0${state}\0${cause}\0${[...names].join('\0')}`;
+      if (site.lines === null || site.seen !== seen) {
+        site.lines = renderSite(row, site, state, cause, names);
+        site.seen = seen;
+      }
+      for (let f = 0; f < FAMILIES; f++) parts[f] += site.lines[f];
+    }
+    for (const id of group.sites.keys()) if (!alive.has(id)) group.sites.delete(id); // deleted sites
     group.families = parts.map((p) => Buffer.from(p));
     group.deflated = gzipAsked ? group.families.map(rawDeflate) : null;
   };
@@ -166,8 +207,12 @@ export function createSiteBlocks(db: Db) {
 
   let running = false;
   let stopped = false;
-  /** Starts the background renderer when it is not running: slices of SLICE_MS, one per turn of the event loop. */
-  function kick() {
+  let timer: NodeJS.Timeout | null = null;
+  let lastScrape = 0;
+  let scrapeEvery = 0;
+  /** Renders every stale group, in slices of SLICE_MS, one per turn of the event loop. */
+  const pass = () => {
+    timer = null;
     if (running || stopped) return;
     running = true;
     const slice = () => {
@@ -177,19 +222,31 @@ export function createSiteBlocks(db: Db) {
       }
       setImmediate(slice);
     };
-    setImmediate(slice);
+    slice();
+  };
+  /**
+   * Plans a background pass: at most one every PASS_EVERY_MS (checks arrive all the time, and a
+   * group rendered for one check is rendered again for the next), and one a second before the
+   * next scrape is expected, so that it finds little stale.
+   */
+  function kick(delayMs = PASS_EVERY_MS) {
+    if (timer || stopped) return;
+    const untilScrape = scrapeEvery > 0 ? lastScrape + scrapeEvery - 1_000 - performance.now() : -1;
+    timer = setTimeout(pass, untilScrape >= 0 ? Math.min(delayMs, untilScrape) : delayMs);
+    timer.unref();
   }
 
   /** At start: every site's group, and the targets' last certificates (their checks arrive with the next rounds). */
   const load = () => {
-    for (const s of sqlite.prepare<[], { id: number }>('SELECT id FROM sites ORDER BY id').all()) groupOf(s.id).targets.set(s.id, new Map());
+    for (const s of sqlite.prepare<[], { id: number }>('SELECT id FROM sites ORDER BY id').all()) siteOf(groupOf(s.id), s.id);
     const certs = sqlite.prepare<[], { site_id: number; target: string; cert_expires_at: number }>(
       'SELECT site_id, target, cert_expires_at FROM status_snapshot WHERE cert_expires_at IS NOT NULL',
     );
     for (const c of certs.all()) {
-      groupOf(c.site_id).targets.get(c.site_id)?.set(c.target, { name: c.target, at: 0, ok: null, statusCode: null, phases: [], certAt: c.cert_expires_at });
+      groupOf(c.site_id).sites.get(c.site_id)?.targets.set(c.target, { name: c.target, at: 0, ok: null, statusCode: null, phases: [], certAt: c.cert_expires_at });
     }
-    for (const group of groups.values()) markStale(group);
+    for (const group of groups.values()) stale.add(group);
+    kick(0);
   };
   load();
 
@@ -197,11 +254,11 @@ export function createSiteBlocks(db: Db) {
     /** Takes a stored check (after each recorded batch): the target's last one; its group goes stale. */
     observe(row: CheckRow): void {
       const group = groupOf(row.siteId);
-      let targets = group.targets.get(row.siteId);
-      if (!targets) group.targets.set(row.siteId, (targets = new Map()));
-      const prev = targets.get(row.target);
+      const site = siteOf(group, row.siteId);
+      const prev = site.targets.get(row.target);
       if (prev && prev.at > row.startedAt) return;
-      targets.set(row.target, {
+      site.lines = null;
+      site.targets.set(row.target, {
         name: row.targetName,
         at: row.startedAt,
         ok: row.outcome === 'ok',
@@ -218,8 +275,11 @@ export function createSiteBlocks(db: Db) {
       markStale(groupOf(id));
     },
 
-    /** Renders what is still stale, yielding to the event loop every SLICE_MS. */
+    /** Renders what is still stale, yielding to the event loop every SLICE_MS (a scrape); learns how often scrapes come. */
     async renderStale(): Promise<void> {
+      const now = performance.now();
+      if (lastScrape > 0 && now - lastScrape > 2_000) scrapeEvery = now - lastScrape;
+      lastScrape = now;
       while (!renderFor(SLICE_MS)) await yieldToLoop();
     },
 
@@ -238,11 +298,16 @@ export function createSiteBlocks(db: Db) {
       }
     },
 
-    /** Groups kept, and those still to render (for the bench and tests). */
-    counts: () => ({ groups: groups.size, stale: stale.size }),
+    /** Groups kept, those still to render, and the bytes kept (for the bench). */
+    counts: () => {
+      let bytes = 0;
+      for (const g of groups.values()) for (const b of [...(g.families ?? []), ...(g.deflated ?? [])]) bytes += b.length;
+      return { groups: groups.size, stale: stale.size, keptBytes: bytes };
+    },
 
     stop(): void {
       stopped = true;
+      if (timer) clearTimeout(timer);
     },
   };
 }
