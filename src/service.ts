@@ -165,10 +165,19 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     maxConcurrentProbes: config.MAX_CONCURRENT_PROBES,
   });
-  /** The scheduler as the routes use it: a round run on demand is written at once (its caller waits for its checks). */
+  /**
+   * The scheduler as the routes use it: a round run on demand is written at once (its caller waits
+   * for its checks), and an edit or deletion also renews the site's metrics lines.
+   */
   const schedulerControl: SchedulerControl = {
-    siteChanged: (id, current) => scheduler.siteChanged(id, current),
-    siteRemoved: (id) => scheduler.siteRemoved(id),
+    siteChanged: (id, current) => {
+      scheduler.siteChanged(id, current);
+      metrics.siteChanged(id);
+    },
+    siteRemoved: (id) => {
+      scheduler.siteRemoved(id);
+      metrics.siteRemoved(id);
+    },
     runNow: (id) => {
       recorder.awaitRound(id);
       return scheduler.runNow(id);
@@ -384,6 +393,7 @@ export async function startService(config: Config, logger: Logger, overrides: Se
         await webhooks.stop();
         await Promise.race([closed, new Promise((r) => setTimeout(r, 3000).unref())]);
         status.stop();
+        built.metrics.stop();
         stopStorage();
         closeDatabase(db);
       })();

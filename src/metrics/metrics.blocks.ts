@@ -1,0 +1,315 @@
+import { constants, deflateRawSync } from 'node:zlib';
+import type { CheckRow } from '../checks/checks.table.js';
+import type { Db } from '../db/client.js';
+
+/**
+ * The per-target families, in the order they are exposed; each group of sites keeps its lines of
+ * each one encoded, so that a scrape writes buffers instead of rendering 130,000 lines at 10,000 sites.
+ *
+ * Why hand-written and not prom-client gauges: prom-client keeps each sample as an object in a
+ * label map and renders every one of them again at each scrape (10,000 sites took seconds); these
+ * are the same text-format lines (names, HELP, TYPE, label escaping as DESIGN.md "Metrics"),
+ * rendered once per change of the site.
+ */
+export const TARGET_FAMILIES = [
+  ['gatewatch_probe_success', 'Whether the last check of the target succeeded (1) or not (0).'],
+  ['gatewatch_probe_duration_seconds', 'Phases of the last check of the target, cumulative from its start (dns, connect, tls, ttfb, total).'],
+  ['gatewatch_probe_http_status_code', 'HTTP status of the last check of the target (absent when none was received).'],
+  ['gatewatch_cert_expiry_timestamp_seconds', 'When the leaf certificate last seen on the target expires (unix seconds).'],
+  ['gatewatch_site_state', 'The site state: 1 for the current one (up, degraded, down, paused, unknown).'],
+  ['gatewatch_incident_open', 'An open incident of the site, labelled with its top cause.'],
+] as const;
+const FAMILIES = TARGET_FAMILIES.length;
+
+const SITE_STATES = new Set(['up', 'degraded', 'down', 'paused', 'unknown']);
+const PHASES = ['dns', 'connect', 'tls', 'ttfb', 'total'] as const;
+/** Background re-rendering works this long (ms) before it yields to the event loop. */
+const SLICE_MS = 4;
+/** At most one background pass this often (ms), besides the one before each expected scrape. */
+const PASS_EVERY_MS = 5_000;
+
+/** A label value as the text format wants it: backslash, double quote and newline escaped. */
+export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
+const seconds = (ms: number) => String(ms / 1000);
+/**
+ * A piece of a gzip member's deflate stream: compressed on its own and ended with a sync flush, so
+ * that pieces compressed at different times can follow each other (gzip.ts writes the member).
+ */
+export const rawDeflate = (piece: Buffer) =>
+  // Copied: zlib's answer can be a slice of its 16 KiB output buffer, which a kept piece would hold on to.
+  Buffer.from(deflateRawSync(piece, { level: 1, finishFlush: constants.Z_SYNC_FLUSH }));
+export const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** One target's last check, as its series need it (one entry per target, replaced by each check). */
+interface Target {
+  /** The check's target name: the label when the upstream is not (or no longer) known. */
+  name: string;
+  /** startedAt of the last check: an older one arriving late never replaces a newer one. */
+  at: number;
+  ok: boolean | null;
+  statusCode: number | null;
+  phases: (number | null)[];
+  /** The last certificate seen (kept when a later check saw none), unix ms. */
+  certAt: number | null;
+}
+
+/** One site's per-target last checks, and its lines of each family as last rendered. */
+interface SiteLines {
+  targets: Map<string, Target>;
+  /** What the lines were rendered for besides the checks (name, state, cause, upstream names). */
+  seen: string;
+  /** Null when a check came since. */
+  lines: string[] | null;
+}
+
+/**
+ * The sites whose ids share `Math.floor(id / GROUP_SIZE)`: the unit that is rendered again. A
+ * group keeps each family's lines of its sites as one Buffer, so a scrape writes about 80 ready
+ * buffers per family at 10,000 sites, and copies nothing.
+ */
+interface Group {
+  key: number;
+  /** The group's sites, by id. */
+  sites: Map<number, SiteLines>;
+  /** Each family's lines (TARGET_FAMILIES order); null until first rendered. */
+  families: Buffer[] | null;
+  /** The same, each compressed on its own (rawDeflate), once a gzip scrape has been asked for. */
+  deflated: Buffer[] | null;
+}
+
+/** Sites per group: ~1 ms to render one (three range queries and its sites' lines). */
+const GROUP_SIZE = 128;
+
+/**
+ * The per-target families, kept per group of sites and rendered again only when one of its sites
+ * changes: a check recorded for it (`observe`), an edit or a deletion (`siteChanged`,
+ * `siteRemoved`). Stale groups are rendered in the background in slices of a few ms, from start
+ * and after each recorded batch, so a scrape mostly writes ready buffers (`pieces`). Per-target
+ * values are the checks as recorded (kept in memory); names, states, open incidents and upstream
+ * names are read when a group is rendered, by id range.
+ */
+export function createSiteBlocks(db: Db) {
+  const sqlite = db.$client;
+  const groups = new Map<number, Group>();
+  /** Group keys in ascending order, for the scrape; null when a group was added or removed. */
+  let order: Group[] | null = null;
+  const stale = new Set<Group>();
+  /** Whether groups keep their lines compressed too: from the first gzip scrape on (Prometheus always asks for it). */
+  let gzipAsked = false;
+  const selectSites = sqlite.prepare<[number, number], { id: number; name: string; state: string; paused: number }>(
+    'SELECT id, name, state, paused FROM sites WHERE id >= ? AND id < ? ORDER BY id',
+  );
+  const selectUpstreams = sqlite.prepare<[number, number], { id: number; site_id: number; name: string }>(
+    'SELECT id, site_id, name FROM upstreams WHERE site_id >= ? AND site_id < ?',
+  );
+  const selectOpen = sqlite.prepare<[number, number], { site_id: number; cause: string | null }>(
+    `SELECT site_id, json_extract(causes, '$[0].code') AS cause FROM incidents WHERE site_id >= ? AND site_id < ? AND state = 'open'`,
+  );
+
+  const groupOf = (siteId: number): Group => {
+    const key = Math.floor(siteId / GROUP_SIZE);
+    let group = groups.get(key);
+    if (!group) {
+      group = { key, sites: new Map(), families: null, deflated: null };
+      groups.set(key, group);
+      order = null;
+    }
+    return group;
+  };
+  const markStale = (group: Group) => {
+    stale.add(group);
+    kick();
+  };
+
+  const siteOf = (group: Group, id: number): SiteLines => {
+    let site = group.sites.get(id);
+    if (!site) group.sites.set(id, (site = { targets: new Map(), seen: '', lines: null }));
+    return site;
+  };
+
+  /** One site's lines of each family. */
+  const renderSite = (row: { id: number; name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>) => {
+    const base = `site_id="${row.id}",site="${esc(row.name)}"`;
+    const lines = ['', '', '', '', '', ''];
+    for (const [key, t] of site.targets) {
+      const name = key === 'site' ? 'site' : upstreams.get(key);
+      if (name === undefined) {
+        site.targets.delete(key); // a removed upstream
+        continue;
+      }
+      const labels = `${base},target="${esc(name)}"`;
+      if (t.ok !== null) {
+        lines[0] += `gatewatch_probe_success{${labels}} ${t.ok ? 1 : 0}\n`;
+        for (let k = 0; k < PHASES.length; k++) {
+          const ms = t.phases[k];
+          if (ms !== null) lines[1] += `gatewatch_probe_duration_seconds{${labels},phase="${PHASES[k]}"} ${seconds(ms)}\n`;
+        }
+        if (t.statusCode !== null) lines[2] += `gatewatch_probe_http_status_code{${labels}} ${t.statusCode}\n`;
+      }
+      if (t.certAt !== null) lines[3] += `gatewatch_cert_expiry_timestamp_seconds{${labels}} ${Math.floor(t.certAt / 1000)}\n`;
+    }
+    // Only the current state's series (value 1), as DESIGN.md says: a state the site left goes
+    // stale in Prometheus. Five series per site would double the exposition at 10,000 sites.
+    lines[4] = `gatewatch_site_state{${base},state="${state}"} 1\n`;
+    if (cause !== undefined) lines[5] = `gatewatch_incident_open{${base},cause="${esc(cause)}"} 1\n`;
+    return lines;
+  };
+
+  /**
+   * The group's lines of each family, from its sites as stored now: a site is rendered again when
+   * a check came or its name, state, incident or upstreams changed, else its lines are reused.
+   */
+  const render = (group: Group): void => {
+    const from = group.key * GROUP_SIZE;
+    const to = from + GROUP_SIZE;
+    const rows = selectSites.all(from, to);
+    const upstreams = new Map<number, Map<string, string>>();
+    for (const u of selectUpstreams.all(from, to)) {
+      const names = upstreams.get(u.site_id) ?? new Map<string, string>();
+      names.set(String(u.id), u.name);
+      upstreams.set(u.site_id, names);
+    }
+    const open = new Map(selectOpen.all(from, to).map((i) => [i.site_id, i.cause ?? 'unknown']));
+    const parts = ['', '', '', '', '', ''];
+    const alive = new Set<number>();
+    for (const row of rows) {
+      alive.add(row.id);
+      const site = siteOf(group, row.id);
+      const state = row.paused ? 'paused' : SITE_STATES.has(row.state) ? row.state : 'unknown';
+      const cause = open.get(row.id);
+      const names = upstreams.get(row.id) ?? new Map<string, string>();
+      const seen = `${row.name}\0${state}\0${cause}\0${[...names].join('\0')}`;
+      if (site.lines === null || site.seen !== seen) {
+        site.lines = renderSite(row, site, state, cause, names);
+        site.seen = seen;
+      }
+      for (let f = 0; f < FAMILIES; f++) parts[f] += site.lines[f];
+    }
+    for (const id of group.sites.keys()) if (!alive.has(id)) group.sites.delete(id); // deleted sites
+    group.families = parts.map((p) => Buffer.from(p));
+    group.deflated = gzipAsked ? group.families.map(rawDeflate) : null;
+  };
+
+  /** Renders stale groups until `budgetMs` has passed; true when none is left. */
+  const renderFor = (budgetMs: number): boolean => {
+    if (!sqlite.open) {
+      stale.clear();
+      return true;
+    }
+    const until = performance.now() + budgetMs;
+    for (const group of stale) {
+      stale.delete(group);
+      if (groups.get(group.key) === group) render(group);
+      if (performance.now() >= until) return stale.size === 0;
+    }
+    return true;
+  };
+
+  let running = false;
+  let stopped = false;
+  let timer: NodeJS.Timeout | null = null;
+  let lastScrape = 0;
+  let scrapeEvery = 0;
+  /** Renders every stale group, in slices of SLICE_MS, one per turn of the event loop. */
+  const pass = () => {
+    timer = null;
+    if (running || stopped) return;
+    running = true;
+    const slice = () => {
+      if (stopped || renderFor(SLICE_MS)) {
+        running = false;
+        return;
+      }
+      setImmediate(slice);
+    };
+    slice();
+  };
+  /**
+   * Plans a background pass: at most one every PASS_EVERY_MS (checks arrive all the time, and a
+   * group rendered for one check is rendered again for the next), and one a second before the
+   * next scrape is expected, so that it finds little stale.
+   */
+  function kick(delayMs = PASS_EVERY_MS) {
+    if (timer || stopped) return;
+    const untilScrape = scrapeEvery > 0 ? lastScrape + scrapeEvery - 1_000 - performance.now() : -1;
+    timer = setTimeout(pass, untilScrape >= 0 ? Math.min(delayMs, untilScrape) : delayMs);
+    timer.unref();
+  }
+
+  /** At start: every site's group, and the targets' last certificates (their checks arrive with the next rounds). */
+  const load = () => {
+    for (const s of sqlite.prepare<[], { id: number }>('SELECT id FROM sites ORDER BY id').all()) siteOf(groupOf(s.id), s.id);
+    const certs = sqlite.prepare<[], { site_id: number; target: string; cert_expires_at: number }>(
+      'SELECT site_id, target, cert_expires_at FROM status_snapshot WHERE cert_expires_at IS NOT NULL',
+    );
+    for (const c of certs.all()) {
+      groupOf(c.site_id).sites.get(c.site_id)?.targets.set(c.target, { name: c.target, at: 0, ok: null, statusCode: null, phases: [], certAt: c.cert_expires_at });
+    }
+    for (const group of groups.values()) stale.add(group);
+    kick(0);
+  };
+  load();
+
+  return {
+    /** Takes a stored check (after each recorded batch): the target's last one; its group goes stale. */
+    observe(row: CheckRow): void {
+      const group = groupOf(row.siteId);
+      const site = siteOf(group, row.siteId);
+      const prev = site.targets.get(row.target);
+      if (prev && prev.at > row.startedAt) return;
+      site.lines = null;
+      site.targets.set(row.target, {
+        name: row.targetName,
+        at: row.startedAt,
+        ok: row.outcome === 'ok',
+        statusCode: row.statusCode,
+        phases: [row.dnsMs, row.connectMs, row.tlsMs, row.ttfbMs, row.totalMs],
+        certAt: row.certExpiresAt ?? prev?.certAt ?? null,
+      });
+      // The recorder may have changed the site's state or incident in the same transaction.
+      markStale(group);
+    },
+
+    /** The site was created, edited (name, upstreams, paused) or deleted. */
+    siteChanged(id: number): void {
+      markStale(groupOf(id));
+    },
+
+    /** Renders what is still stale, yielding to the event loop every SLICE_MS (a scrape); learns how often scrapes come. */
+    async renderStale(): Promise<void> {
+      const now = performance.now();
+      if (lastScrape > 0 && now - lastScrape > 2_000) scrapeEvery = now - lastScrape;
+      lastScrape = now;
+      while (!renderFor(SLICE_MS)) await yieldToLoop();
+    },
+
+    /**
+     * Each group's lines of `family` (an index into TARGET_FAMILIES), in site order, with the same
+     * compressed on its own when `gzip` (then kept compressed from now on).
+     */
+    *pieces(family: number, gzip: boolean): Generator<{ raw: Buffer; deflated: Buffer | null }> {
+      gzipAsked ||= gzip;
+      order ??= [...groups.values()].sort((a, b) => a.key - b.key);
+      for (const group of order) {
+        const raw = group.families?.[family];
+        if (!raw || raw.length === 0) continue;
+        if (gzip) group.deflated ??= group.families!.map(rawDeflate);
+        yield { raw, deflated: gzip ? group.deflated![family] : null };
+      }
+    },
+
+    /** Groups kept, those still to render, and the bytes kept (for the bench). */
+    counts: () => {
+      let bytes = 0;
+      for (const g of groups.values()) for (const b of [...(g.families ?? []), ...(g.deflated ?? [])]) bytes += b.length;
+      return { groups: groups.size, stale: stale.size, keptBytes: bytes };
+    },
+
+    stop(): void {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+export type SiteBlocks = ReturnType<typeof createSiteBlocks>;

@@ -1,0 +1,125 @@
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createHttpProbe } from '../src/probes/http.probe.js';
+import { createResolver } from '../src/probes/dns.resolver.js';
+import { createTargetPolicy } from '../src/probes/target-policy.js';
+import { listen, trackForCleanup } from './support/http-servers.js';
+import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
+
+const track = trackForCleanup();
+let services: TestService[] = [];
+afterEach(async () => {
+  for (const s of services) await s.close();
+  services = [];
+});
+
+/** The per-target families: stable between two scrapes when no check ran in between. */
+const PER_TARGET = /^gatewatch_(probe_|cert_expiry|site_state|incident_open)/;
+
+const scrape = async (t: TestService, gzip = false) => {
+  const res = await t.svc.app.request('/metrics', { headers: { authorization: `Bearer ${TEST_TOKEN}`, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) } });
+  expect(res.status).toBe(200);
+  const raw = Buffer.from(await res.arrayBuffer());
+  return { encoding: res.headers.get('content-encoding'), text: gzip ? gunzipSync(raw).toString() : raw.toString() };
+};
+
+/** Every per-target sample as `name{labels} value`, sorted. */
+const samples = (text: string) =>
+  parsePrometheusTextFormat(text)
+    .filter((f) => PER_TARGET.test(f.name))
+    .flatMap((f) => f.metrics.map((m) => `${f.name}${JSON.stringify(Object.entries(m.labels ?? {}).sort())} ${m.value}`))
+    .sort();
+
+const sampleOf = (text: string, name: string, labels: Record<string, string>) =>
+  parsePrometheusTextFormat(text)
+    .find((f) => f.name === name)
+    ?.metrics.filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)) ?? [];
+
+/** A service with a real probe, and a loopback server whose status the test sets. */
+async function setUp() {
+  const answer = { status: 200 };
+  const server = track(await listen(http.createServer((_req, res) => res.writeHead(answer.status).end('x'))));
+  const probe = createHttpProbe({ resolver: createResolver(), policy: createTargetPolicy() });
+  const t = createTestService({ ALERT_GROUP_SECONDS: '0' }, { probe });
+  services.push(t);
+  const create = async (name: string) =>
+    (await t.call('POST', '/api/sites', { name, url: server.url, intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: server.url }] })).body as { id: number };
+  const checkNow = async (id: number) => expect((await t.call('POST', `/api/sites/${id}/check`)).status).toBe(200);
+  return { answer, t, create, checkNow };
+}
+
+describe('GET /metrics kept lines', () => {
+  it("renews a site's lines after its next check, shows a new site, follows an edit and drops a deleted site", async () => {
+    const { answer, t, create, checkNow } = await setUp();
+    const alpha = await create('alpha');
+    await checkNow(alpha.id);
+    let text = (await scrape(t)).text;
+    expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(alpha.id), target: 'site' })[0].value).toBe('1');
+    expect(sampleOf(text, 'gatewatch_probe_http_status_code', { site_id: String(alpha.id), target: 'api-1' })[0].value).toBe('200');
+
+    // The next check changes the lines.
+    answer.status = 503;
+    await checkNow(alpha.id);
+    text = (await scrape(t)).text;
+    expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(alpha.id), target: 'site' })[0].value).toBe('0');
+    expect(sampleOf(text, 'gatewatch_probe_http_status_code', { site_id: String(alpha.id), target: 'api-1' })[0].value).toBe('503');
+
+    // A new site appears at once (its state), then with its checks.
+    const beta = await create('beta');
+    text = (await scrape(t)).text;
+    expect(sampleOf(text, 'gatewatch_site_state', { site_id: String(beta.id) }).map((m) => m.labels!.state)).toEqual(['unknown']);
+    expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(beta.id) })).toHaveLength(0);
+    await checkNow(beta.id);
+    text = (await scrape(t)).text;
+    expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(beta.id) })).toHaveLength(2);
+
+    // An edit: the new name (escaped and read back) and the renamed upstream on every line of the site.
+    const edit = await t.call('PATCH', `/api/sites/${alpha.id}`, { name: 'alpha "2"', upstreams: [{ name: 'api-main', url: 'http://127.0.0.1:9/' }] });
+    expect(edit.status, JSON.stringify(edit.body)).toBe(200);
+    text = (await scrape(t)).text;
+    const alphaLines = parsePrometheusTextFormat(text).flatMap((f) => f.metrics.filter((m) => m.labels?.site_id === String(alpha.id)));
+    expect(alphaLines.length).toBeGreaterThan(0);
+    expect(new Set(alphaLines.map((m) => m.labels!.site))).toEqual(new Set(['alpha "2"']));
+    const targets = new Set(sampleOf(text, 'gatewatch_probe_success', { site_id: String(alpha.id) }).map((m) => m.labels!.target));
+    expect(targets.has('api-1')).toBe(false);
+
+    // A deletion: none of the site's lines is left.
+    expect((await t.call('DELETE', `/api/sites/${beta.id}`)).status).toBe(204);
+    text = (await scrape(t)).text;
+    const ids = parsePrometheusTextFormat(text).flatMap((f) => f.metrics.map((m) => m.labels?.site_id)).filter(Boolean);
+    expect(ids).toContain(String(alpha.id));
+    expect(ids).not.toContain(String(beta.id));
+  }, 30_000);
+
+  it('answers gzip with the same samples as identity, and keeps each family in one piece', async () => {
+    const { answer, t, create, checkNow } = await setUp();
+    // More sites than one group of kept lines (128 ids), some failing: every family spans groups.
+    for (let i = 0; i < 300; i++) await create(`site-${i}`);
+    const checked = [1, 2, 130, 131, 299];
+    for (const id of checked.slice(0, 3)) await checkNow(id);
+    answer.status = 502;
+    for (const id of checked.slice(3)) await checkNow(id);
+
+    const identity = await scrape(t);
+    const gzip = await scrape(t, true);
+    expect(identity.encoding).toBeNull();
+    expect(gzip.encoding).toBe('gzip');
+    expect(samples(gzip.text)).toEqual(samples(identity.text));
+    expect(samples(identity.text).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(300);
+    expect(sampleOf(identity.text, 'gatewatch_probe_success', {})).toHaveLength(checked.length * 2);
+
+    // The text format wants all samples of a family together: each TYPE once, and every sample
+    // under its own family's TYPE line.
+    for (const { text } of [identity, gzip]) {
+      const typed: string[] = [];
+      for (const line of text.split('\n')) {
+        if (line.startsWith('# TYPE ')) typed.push(line.split(' ')[2]);
+        else if (line && !line.startsWith('#')) expect(line.startsWith(typed[typed.length - 1])).toBe(true);
+      }
+      expect(new Set(typed).size).toBe(typed.length);
+      expect(typed).toContain('gatewatch_probe_duration_seconds');
+    }
+  }, 60_000);
+});
