@@ -27,7 +27,7 @@ function fillTheDisk() {
   const pages = (sqlite.pragma('page_count', { simple: true }) as number) + 0;
   sqlite.pragma(`max_page_count = ${pages}`);
   const insert = sqlite.prepare('INSERT INTO test_filler (x) VALUES (zeroblob(?))');
-  for (const size of [4000, 500, 50]) {
+  for (const size of [4000, 500, 50, 8, 1]) {
     for (;;) {
       try {
         insert.run(size);
@@ -61,9 +61,19 @@ describe('a full disk', () => {
     await waitFor(() => countChecks() >= 18, { timeoutMs: 20_000, message: 'first checks stored' });
     expect((await t.call('GET', '/healthz', undefined, { token: null })).status).toBe(200);
 
+    // Rounds stop while the disk fills, so that the first write that finds no room is a check on
+    // demand below, and no round slips into the room the checks' own pages still have.
+    expect((await t.call('PATCH', `/api/sites/${site.id}`, { paused: true })).status).toBe(200);
     fillTheDisk();
+    // A check is a few dozen bytes: checks on demand are stored while those pages take a row,
+    // then the first that finds no room is a 507 storage.full.
+    let now = await t.call('POST', `/api/sites/${site.id}/check`);
+    for (let i = 0; i < 200 && now.status === 200; i++) now = await t.call('POST', `/api/sites/${site.id}/check`);
+    expect(now.status).toBe(507);
+    expect(now.body.error.code).toBe('storage.full');
+    const stuckAt = countChecks();
 
-    // Rounds keep running but their checks cannot be stored: /healthz says so, with the reason.
+    // Checks cannot be stored: /healthz says so, with the reason.
     const health = await waitFor(
       async () => {
         const h = await t!.call('GET', '/healthz', undefined, { token: null });
@@ -73,7 +83,6 @@ describe('a full disk', () => {
     );
     expect(health.body).toMatchObject({ ok: false, storage: 'failing' });
     expect(health.body.reason).toMatch(/database or disk is full.*checks are not being stored/);
-    const stuckAt = countChecks();
 
     // Writes through the API: a clear 507, never a 500 (and no stack trace in the log).
     const answers: number[] = [];
@@ -87,9 +96,6 @@ describe('a full disk', () => {
     }
     expect(answers).toContain(507);
     expect(answers.filter((s) => s !== 201 && s !== 507)).toEqual([]);
-    const now = await t.call('POST', `/api/sites/${site.id}/check`);
-    expect(now.status).toBe(507);
-    expect(now.body.error.code).toBe('storage.full');
 
     // The operator hears of it by email (straight to SMTP: the outbox is in the full database).
     const notice = await waitFor(() => smtp!.messages.find((m) => /checks are not being stored/.test(m.subject)), { timeoutMs: 20_000, message: 'the operator notice' });
@@ -107,6 +113,7 @@ describe('a full disk', () => {
 
     // Space returns: everything resumes by itself.
     freeTheDisk();
+    expect((await t.call('PATCH', `/api/sites/${site.id}`, { paused: false })).status).toBe(200);
     await waitFor(async () => (await t!.call('GET', '/healthz', undefined, { token: null })).status === 200, { timeoutMs: 20_000, message: 'healthz 200 again' });
     await waitFor(() => countChecks() > stuckAt, { timeoutMs: 20_000, message: 'checks stored again' });
     const again = await t.call('POST', '/api/sites', { name: 'after', url: `${target.url}after`, paused: true });

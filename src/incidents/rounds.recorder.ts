@@ -222,11 +222,22 @@ export function createRoundRecorder(deps: RecorderDeps) {
         return new Map();
       }
       for (const round of rounds) awaited.delete(round.site.id);
-      const all = held.length > 0 ? held.concat(rounds) : rounds;
+      const before = held;
       held = [];
       if (heldTimer) clearTimeout(heldTimer);
       heldTimer = null;
-      return write(all);
+      if (before.length === 0) return write(rounds);
+      // A held round of a site that has a round in this batch too is judged before it, in its own
+      // transaction: diagnosis reads the site's window, which must not yet hold the later checks.
+      const sites = new Set(rounds.map((r) => r.site.id));
+      if (!before.some((r) => sites.has(r.site.id))) return write(before.concat(rounds));
+      const stored = write(before);
+      for (const [siteId, rows] of write(rounds)) {
+        const list = stored.get(siteId);
+        if (list) list.push(...rows);
+        else stored.set(siteId, rows);
+      }
+      return stored;
     },
     /** The next round of this site is written at once (someone waits for its checks). */
     awaitRound(siteId: number): void {
