@@ -583,6 +583,18 @@ describe('causes', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('several causes', () => {
+  it('a DNS change seen in the same round as the first 502: the change ranks first, not after the failure', () => {
+    // The upstream's check starts a moment after the site's in each round: the change it sees in
+    // the first failing round is part of that round, not a consequence of the failure.
+    const tl = timeline()
+      .healthy(40)
+      .dns('app-1', ['10.0.0.9'])
+      .repeat(3, 'bad_gateway', { 'app-1': 'conn_refused' });
+    const incident = once(tl).incident!;
+    expect(codes(incident.causes).slice(0, 2)).toEqual(['dns_change', 'upstream_down']);
+    expect(top(incident).summary).toMatch(/^the address of upstream app-1 changed \(10\.0\.0\.5 -> 10\.0\.0\.9\) 0s before the first failure/);
+  });
+
   it('a DNS change, then the upstream refusing: the change ranks first, the refusal is kept lower', () => {
     // app-1.internal is re-pointed at 12:40; the new address refuses at once. nginx kept its old
     // answer until 12:42, when it started answering 502.

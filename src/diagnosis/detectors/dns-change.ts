@@ -47,7 +47,9 @@ function findingFor(ctx: DiagnosisContext, target: TargetView): Finding | null {
   if (earlier.length >= 2) return null;
 
   const change = recent[0];
-  const changedAt = change.check.startedAt;
+  // The round's time, not the check's: an upstream's check starts a moment after the site's in
+  // the same round, and a change seen in the first failing round is not after the failure.
+  const changedAt = ctx.roundAt(change.check.startedAt);
   const arrow = `${formatAddresses(change.before)} -> ${formatAddresses(change.after)}`;
   const evidence = [
     `${target.label} (${target.host}) resolved to ${formatAddresses(change.before)} at ${ctx.at(change.previous.startedAt)}, then to ${formatAddresses(change.after)} at ${ctx.at(changedAt)}, ${relation(ctx, changedAt)}`,
