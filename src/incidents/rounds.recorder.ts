@@ -168,9 +168,9 @@ export function createRoundRecorder(deps: RecorderDeps) {
     return row !== undefined && row.state === 'up' && row.open === 0;
   };
 
-  const write = (rounds: RoundResult[]): Map<number, CheckRow[]> => {
+  /** Writes rounds in one transaction; their stored checks are added to `stored` per site. */
+  const write = (rounds: RoundResult[], stored = new Map<number, CheckRow[]>()): Map<number, CheckRow[]> => {
     const now = deps.clock.now();
-    const stored = new Map<number, CheckRow[]>();
     db.transaction(() => {
       // A site deleted while its round ran took its history with it: drop its checks too.
       const current = new Map<number, { state: SiteView['state']; last: number | null; open: number }>();
@@ -231,13 +231,7 @@ export function createRoundRecorder(deps: RecorderDeps) {
       // transaction: diagnosis reads the site's window, which must not yet hold the later checks.
       const sites = new Set(rounds.map((r) => r.site.id));
       if (!before.some((r) => sites.has(r.site.id))) return write(before.concat(rounds));
-      const stored = write(before);
-      for (const [siteId, rows] of write(rounds)) {
-        const list = stored.get(siteId);
-        if (list) list.push(...rows);
-        else stored.set(siteId, rows);
-      }
-      return stored;
+      return write(rounds, write(before));
     },
     /** The next round of this site is written at once (someone waits for its checks). */
     awaitRound(siteId: number): void {

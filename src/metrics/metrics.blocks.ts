@@ -1,3 +1,4 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { constants, deflateRawSync } from 'node:zlib';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
@@ -38,7 +39,6 @@ const seconds = (ms: number) => String(ms / 1000);
 export const rawDeflate = (piece: Buffer) =>
   // Copied: zlib's answer can be a slice of its 16 KiB output buffer, which a kept piece would hold on to.
   Buffer.from(deflateRawSync(piece, { level: 1, finishFlush: constants.Z_SYNC_FLUSH }));
-export const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** One target's last check, as its series need it (one entry per target, replaced by each check). */
 interface Target {

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import cron, { type ScheduledTask } from 'node-cron';
 import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
@@ -267,7 +268,7 @@ export function createHousekeeping(deps: HousekeepingDeps) {
       stopped = false;
       task = cron.schedule('* * * * *', runOnce, { name: 'gatewatch-housekeeping' });
       flushTimer = setInterval(() => {
-        snapshot.flush(() => new Promise((resolve) => setImmediate(resolve))).catch((error: unknown) =>
+        snapshot.flush(() => nextTurn()).catch((error: unknown) =>
           deps.logger.error('status snapshot flush failed', { error: String(error) }),
         );
       }, SNAPSHOT_FLUSH_EVERY_MS);

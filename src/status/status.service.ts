@@ -76,9 +76,6 @@ const REFRESH_BUDGET_MS = 5;
  */
 const DIRTY_SQL = `
   CREATE TEMP TABLE IF NOT EXISTS status_dirty (site_id INTEGER PRIMARY KEY);
-  DROP TRIGGER IF EXISTS temp.status_dirty_status_snapshot_insert;
-  DROP TRIGGER IF EXISTS temp.status_dirty_status_snapshot_update;
-  DROP TRIGGER IF EXISTS temp.status_dirty_status_snapshot_delete;
   ${[
     ['sites', 'id'],
     ['incidents', 'site_id'],
