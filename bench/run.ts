@@ -531,12 +531,26 @@ function dbFigures(sqlite: import('better-sqlite3').Database, p: { sites: number
     entry.rows = (sqlite.prepare(`SELECT COUNT(*) AS n FROM "${tbl}"`).get() as { n: number }).n;
     entry.bytesPerRow = entry.rows ? round(entry.bytes / entry.rows, 1) : null;
   }
-  const checks = byTable.checks?.rows ?? 0;
-  const perCheck = byTable.checks?.bytesPerRow ?? 0;
+  // A raw check costs its raw_checks row plus its share of a check_chunks row, which lists the
+  // rowids of one target's checks in a 10-minute chunk. The window's chunks are young (partly
+  // filled, or still in memory), so a full chunk is modelled from what the stored ones show: the
+  // row's own cost plus the bytes of one listed id, times the checks a chunk holds at this interval.
+  // check_details rows are shared by a target's checks while their strings do not change: they
+  // are counted per site below, as what a target keeps whatever its history.
+  const checks = byTable.raw_checks?.rows ?? 0;
+  const rawRowBytes = byTable.raw_checks?.bytesPerRow ?? 0;
+  const chunkText = sqlite
+    .prepare("SELECT COUNT(*) AS n, SUM(length(ids)) AS chars, SUM(length(ids) - length(replace(ids, ',', '')) + 1) AS ids FROM check_chunks")
+    .get() as { n: number; chars: number | null; ids: number | null };
+  const bytesPerId = chunkText.ids ? chunkText.chars! / chunkText.ids : 6;
+  const chunkRowOverhead = chunkText.n ? Math.max(0, (byTable.check_chunks?.bytes ?? 0) / chunkText.n - chunkText.chars! / chunkText.n) : 16;
+  const checksPerChunk = Math.max(1, 600 / p.intervalS);
+  const perCheck = round(rawRowBytes + (chunkRowOverhead + checksPerChunk * bytesPerId) / checksPerChunk, 1) ?? 0;
   const perHourRow = byTable.rollup_hours?.bytesPerRow ?? 0;
   const perDayRow = byTable.rollup_days?.bytesPerRow ?? 0;
-  // What does not grow with time: a site's row, its upstreams, each target's snapshot and key.
-  const perSite = ['sites', 'upstreams', 'status_snapshot', 'rollup_targets'].reduce((a, t) => a + (byTable[t]?.bytes ?? 0), 0) / Math.max(1, p.sites);
+  // What does not grow with time: a site's row, its upstreams, each target's snapshot, key and
+  // check details (the dictionary of strings its checks share).
+  const perSite = ['sites', 'upstreams', 'status_snapshot', 'rollup_targets', 'check_details'].reduce((a, t) => a + (byTable[t]?.bytes ?? 0), 0) / Math.max(1, p.sites);
   // Steady state under the default retention: raw checks 48 h, hour rollups 90 days, day rollups 730 days.
   const project = (sitesN: number) => {
     const targets = sitesN * p.targetsPerRound;
@@ -558,6 +572,7 @@ function dbFigures(sqlite: import('better-sqlite3').Database, p: { sites: number
     checks,
     bytesPerCheck: checks ? round((pageSize * pages) / checks, 1) : null,
     checkRowBytes: perCheck,
+    chunkModel: { bytesPerId: round(bytesPerId, 1), chunkRowOverhead: round(chunkRowOverhead, 1), checksPerChunk },
     tables: byTable,
     steadyState: [project(p.sites), ...(p.sites === 10_000 ? [] : [project(10_000)])],
   };
@@ -591,7 +606,7 @@ function printSummary(r: any) {
       : []),
     ...(r.pages ? pagesSummary(r.pages) : []),
     `POST /api/sites: ${r.creation.perSecond} /s (${r.params.concurrency} in flight)`,
-    `DB: ${r.db.bytesPerCheck} bytes per check (file / checks), check row with indexes ${r.db.checkRowBytes} B; hour rollup row ${r.db.tables.rollup_hours?.bytesPerRow} B, day rollup row ${r.db.tables.rollup_days?.bytesPerRow} B`,
+    `DB: ${r.db.bytesPerCheck} bytes per check (file / raw checks), raw check with its index share ${r.db.checkRowBytes} B; hour rollup row ${r.db.tables.rollup_hours?.bytesPerRow} B, day rollup row ${r.db.tables.rollup_days?.bytesPerRow} B`,
     ...r.db.steadyState.map(
       (s: any) =>
         `steady state for ${s.sites} sites: raw 48 h ${s.rawChecksGB} GB + hour rollups 90 d ${s.hourRollupsGB} GB + day rollups 730 d ${s.dayRollupsGB} GB + per site ${s.fixedGB} GB = ${s.totalGB} GB`,
