@@ -24,7 +24,8 @@ export function prefill(
 ): PrefillReport {
   const t0 = Date.now();
   const sqlite = db.$client;
-  const rollups = createRollupsRepository(db);
+  const raw = createChecksRepository(db);
+  const rollups = createRollupsRepository(db, raw);
   const ids = (sqlite.prepare('SELECT id FROM sites ORDER BY id').all() as { id: number }[]).map((r) => r.id);
   const upstreamsOf = new Map<number, number[]>();
   for (const r of sqlite.prepare('SELECT id, site_id AS siteId FROM upstreams ORDER BY site_id, position').all() as { id: number; siteId: number }[]) {
@@ -32,7 +33,6 @@ export function prefill(
     list.push(r.id);
     upstreamsOf.set(r.siteId, list);
   }
-  const raw = createChecksRepository(db);
   const check = (siteId: number, target: string, targetName: string, startedAt: number): NewCheckRow => ({
     siteId, target, targetName, startedAt, outcome: 'ok', statusCode: 200, addresses: ['127.0.0.10'], address: '127.0.0.10',
     dnsMs: 1, connectMs: 1, ttfbMs: 2, totalMs: 2,
@@ -70,6 +70,8 @@ export function prefill(
       raw.insertMany(batch);
       checks += batch.length;
     }
+    // This repository is the bench's own, not the service's: its open chunks are written now.
+    raw.writeOpenChunks();
     // Two hours on the hourly line and two days on the daily line: one of each to prune now, one kept (its bytes per row measured).
     keys.sort((a, b) => a - b);
     for (const hour of [hourEdge - HOUR, hourEdge]) {
