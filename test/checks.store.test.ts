@@ -230,4 +230,24 @@ describe('open chunks, kept in memory until written', () => {
     expect(repo.openChunkCount()).toBe(0);
     expect(repo.list(siteId, { limit: 1000 })).toEqual([]);
   });
+
+  it("notes a dictionary row's use in memory and writes its seen_at with the chunks, again after a crash", async () => {
+    const { siteId, repo } = await setup();
+    const start = Math.floor(T0 / CHUNK_MS) * CHUNK_MS;
+    const seenAt = () => (t!.svc.db.$client.prepare('SELECT seen_at AS n FROM check_details WHERE body LIKE ?').get('["site",%') as { n: number }).n;
+    const at = (minute: number) => t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + minute * 60_000)]));
+    for (let m = 0; m <= 12; m++) at(m);
+    // Used again at minute 11 (its seen_at 10 minutes old): noted, not written yet.
+    expect(seenAt()).toBe(start);
+    at(13);
+    // The first chunk is written (13 min = its end + CHUNK_WRITE_DELAY_MS), and the dictionary row with it.
+    expect(CHUNK_WRITE_DELAY_MS).toBe(3 * 60_000);
+    expect(seenAt()).toBe(start + 11 * 60_000);
+    for (let m = 14; m <= 22; m++) at(m);
+    expect(seenAt()).toBe(start + 11 * 60_000);
+    // As after a SIGKILL: a fresh repository notes the use again from the raw checks not yet indexed.
+    const again = createChecksRepository(t!.svc.db);
+    again.writeOpenChunks();
+    expect(seenAt()).toBe(start + 22 * 60_000);
+  });
 });

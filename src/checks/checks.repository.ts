@@ -121,7 +121,7 @@ export function createChecksRepository(db: Db) {
   );
   const readSetting = sqlite.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?');
   const writeSetting = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
-  const rowsAbove = sqlite.prepare<[number], { id: number; tk: number; t: number }>('SELECT id, tk, t FROM raw_checks WHERE id > ? ORDER BY id');
+  const rowsAbove = sqlite.prepare<[number], { id: number; tk: number; t: number; d: number }>('SELECT id, tk, t, d FROM raw_checks WHERE id > ? ORDER BY id');
   const chunkAt = sqlite.prepare<[number], { ids: string }>('SELECT ids FROM check_chunks WHERE id = ?');
   const lastChunk = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM check_chunks');
   const firstChunk = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM check_chunks');
@@ -151,6 +151,14 @@ export function createChecksRepository(db: Db) {
 
   /** The chunks not written yet: chunk index -> target key -> rowids, ascending. */
   const open = new Map<number, Map<number, number[]>>();
+  /**
+   * Dictionary rows used again since their seen_at was written: detail id -> startedAt. Written
+   * with the chunks, in id order (a page of the dictionary once per chunk, not once per row).
+   */
+  const touches = new Map<number, number>();
+  const touch = (id: number, at: number) => {
+    if ((touches.get(id) ?? 0) < at) touches.set(id, at);
+  };
   /** The newest startedAt inserted: the clock by which chunks close. */
   let latest = 0;
   let through = Number(readSetting.get(CHUNKS_THROUGH_KEY)?.value ?? NaN);
@@ -188,7 +196,7 @@ export function createChecksRepository(db: Db) {
    */
   const writeOpen = (upTo: number) => {
     const due = [...open.keys()].filter((c) => c < upTo).sort((a, b) => a - b);
-    if (due.length === 0) return;
+    if (due.length === 0 && touches.size === 0) return;
     for (const chunk of due) {
       const ofChunk = open.get(chunk)!;
       for (const key of [...ofChunk.keys()].sort((a, b) => a - b)) {
@@ -197,6 +205,11 @@ export function createChecksRepository(db: Db) {
       }
       open.delete(chunk);
     }
+    for (const id of [...touches.keys()].sort((a, b) => a - b)) {
+      const at = touches.get(id)!;
+      touchDetail.run(at, id, at);
+    }
+    touches.clear();
     let firstOpen = Number.POSITIVE_INFINITY;
     for (const ofChunk of open.values()) for (const ids of ofChunk.values()) firstOpen = Math.min(firstOpen, ids[0]);
     const next = firstOpen === Number.POSITIVE_INFINITY ? (maxId.get()?.id ?? 0) : firstOpen - 1;
@@ -216,6 +229,7 @@ export function createChecksRepository(db: Db) {
    * At start: a database from before in-memory chunks has every row indexed; otherwise the
    * rows above the mark (a crash lost their open chunks) are put back in memory, less those a
    * stored chunk already lists (a late check's chunk written while the mark stayed below it).
+   * Their dictionary rows are touched again: a touch waits for the chunks, so a crash lost it.
    */
   const restoreOpen = () => {
     if (Number.isNaN(through)) {
@@ -225,6 +239,7 @@ export function createChecksRepository(db: Db) {
     }
     for (const r of rowsAbove.iterate(through)) {
       addOpen(Math.floor(r.t / CHUNK_MS), r.tk, r.id);
+      touch(r.d, r.t);
       latest = Math.max(latest, r.t);
     }
     for (const [chunk, ofChunk] of open) {
@@ -270,16 +285,16 @@ export function createChecksRepository(db: Db) {
     const cached = details.get(body);
     if (cached) {
       if (cached.seenAt >= startedAt - CHUNK_MS) return cached;
-      touchDetail.run(startedAt, cached.id, startedAt);
       if (detailExists.get(cached.id)) {
         cached.seenAt = startedAt;
+        touch(cached.id, startedAt);
         return cached;
       }
       details.delete(body);
     }
     let id = findDetail.get(body)?.id;
     if (id === undefined) id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
-    else touchDetail.run(startedAt, id, startedAt);
+    else touch(id, startedAt);
     if (details.size >= DETAIL_CACHE_MAX) details.clear();
     const entry = { id, seenAt: startedAt };
     details.set(body, entry);
@@ -506,8 +521,9 @@ export function createChecksRepository(db: Db) {
       let n = pruneRaw.run(bound, before, limit).changes;
       if (n < limit) n += pruneChunks.run(Math.floor(before / CHUNK_MS) * KEY_SPAN, limit - n).changes;
       if (n < limit) for (const chunk of open.keys()) if (chunk < Math.floor(before / CHUNK_MS)) open.delete(chunk);
-      // A margin of two chunks: a dictionary row's seen_at is refreshed at most once a chunk.
-      if (n < limit) n += pruneDetails.run(before - 2 * CHUNK_MS, limit - n).changes;
+      // A margin of three chunks: a dictionary row's use is noted at most once a chunk, and written
+      // with the next chunks (up to a chunk and CHUNK_WRITE_DELAY_MS later).
+      if (n < limit) n += pruneDetails.run(before - 3 * CHUNK_MS, limit - n).changes;
       return n;
     },
 
