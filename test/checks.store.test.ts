@@ -87,6 +87,7 @@ describe('raw checks in the compact layout', () => {
     for (let i = 0; i < 30; i++) rows.push(plain(siteId, 'site', T0 + i * 60_000), plain(siteId, up, T0 + i * 60_000));
     rows.push(plain(siteId, 'site', T0 + 30 * 60_000, { outcome: 'bad_gateway', statusCode: 502, errorMessage: 'HTTP 502' }));
     repo.insertMany(rows);
+    repo.writeClosedChunks();
     // Two targets' names, plus the one error text.
     expect(count('SELECT COUNT(*) AS n FROM check_details')).toBe(3);
     expect(count('SELECT COUNT(*) AS n FROM raw_checks')).toBe(61);
@@ -140,6 +141,11 @@ describe('raw checks in the compact layout', () => {
 });
 
 describe('open chunks, kept in memory until written', () => {
+  /** As the recorder does: a transaction, then the chunks that closed. */
+  const insert = (rows: NewCheckRow[]) => {
+    t!.svc.db.transaction(() => t!.svc.checks.insertMany(rows));
+    t!.svc.checks.writeClosedChunks();
+  };
   const chunkRows = (count: (sql: string, ...args: unknown[]) => number) => count('SELECT COUNT(*) AS n FROM check_chunks');
   const through = () =>
     Number((t!.svc.db.$client.prepare('SELECT value FROM settings WHERE key = ?').get(CHUNKS_THROUGH_KEY) as { value: string } | undefined)?.value);
@@ -152,18 +158,18 @@ describe('open chunks, kept in memory until written', () => {
       return row ? row.ids.split(',').map(Number) : [];
     };
     // One round a minute through the chunk: nothing stored, every check read.
-    for (let i = 0; i < 10; i++) t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + i * 60_000), plain(siteId, up, start + i * 60_000)]));
+    for (let i = 0; i < 10; i++) insert([plain(siteId, 'site', start + i * 60_000), plain(siteId, up, start + i * 60_000)]);
     expect(chunkRows(count)).toBe(0);
     expect(repo.openChunkCount()).toBe(2);
     expect(repo.list(siteId, { limit: 100 })).toHaveLength(20);
     expect(repo.ofTarget(siteId, up, start, start + CHUNK_MS)).toHaveLength(10);
     expect(repo.window(siteId, start + 5 * 60_000, 100).map((c) => c.startedAt)).toEqual([5, 5, 6, 6, 7, 7, 8, 8, 9, 9].map((i) => start + i * 60_000));
     // The next chunk starts; the closed one stays in memory until CHUNK_WRITE_DELAY_MS after its end.
-    t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + CHUNK_MS + CHUNK_WRITE_DELAY_MS - 1)]));
+    insert([plain(siteId, 'site', start + CHUNK_MS + CHUNK_WRITE_DELAY_MS - 1)]);
     expect(chunkRows(count)).toBe(0);
     // A check late for the closed chunk joins it.
-    t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + CHUNK_MS - 1)]));
-    t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + CHUNK_MS + CHUNK_WRITE_DELAY_MS)]));
+    insert([plain(siteId, 'site', start + CHUNK_MS - 1)]);
+    insert([plain(siteId, 'site', start + CHUNK_MS + CHUNK_WRITE_DELAY_MS)]);
     expect(chunkRows(count)).toBe(2);
     expect(repo.openChunkCount()).toBe(1);
     expect(rowsOfChunk()).toHaveLength(11);
@@ -172,7 +178,7 @@ describe('open chunks, kept in memory until written', () => {
     expect(through()).toBe(firstOpen - 1);
     expect(repo.list(siteId, { limit: 100 })).toHaveLength(23);
     // A check later still for a written chunk is appended to its row.
-    t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + 1), plain(siteId, 'site', start + 2 * CHUNK_MS + CHUNK_WRITE_DELAY_MS)]));
+    insert([plain(siteId, 'site', start + 1), plain(siteId, 'site', start + 2 * CHUNK_MS + CHUNK_WRITE_DELAY_MS)]);
     expect(rowsOfChunk()).toHaveLength(12);
     expect(repo.ofTarget(siteId, 'site', start, start + CHUNK_MS)).toHaveLength(12);
     repo.writeOpenChunks();
@@ -184,9 +190,9 @@ describe('open chunks, kept in memory until written', () => {
   it('a repository opened after a crash (open chunks never written) rebuilds them from the raw checks, each row once', async () => {
     const { siteId, up, repo, count } = await setup();
     const start = Math.floor(T0 / CHUNK_MS) * CHUNK_MS;
-    for (let i = 0; i < 25; i++) t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + i * 60_000), plain(siteId, up, start + i * 60_000)]));
+    for (let i = 0; i < 25; i++) insert([plain(siteId, 'site', start + i * 60_000), plain(siteId, up, start + i * 60_000)]);
     // A late check for the first chunk, written while the third is still open.
-    t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + 60_000 + 1)]));
+    insert([plain(siteId, 'site', start + 60_000 + 1)]);
     expect(repo.openChunkCount()).toBeGreaterThan(0);
     const before = repo.list(siteId, { limit: 100 });
     expect(before).toHaveLength(51);
@@ -207,9 +213,9 @@ describe('open chunks, kept in memory until written', () => {
   it('deleting a site removes the checks of its open chunks too', async () => {
     const { siteId, up, repo, count } = await setup();
     const now = Date.now();
-    t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', now - 120_000), plain(siteId, up, now - 120_000), plain(siteId, 'site', now - 60_000)]));
+    insert([plain(siteId, 'site', now - 120_000), plain(siteId, up, now - 120_000), plain(siteId, 'site', now - 60_000)]);
     const other = (await t!.call('POST', '/api/sites', { name: 'b', url: 'http://127.0.0.1:9/' })).body.id as number;
-    t!.svc.db.transaction(() => repo.insertMany([plain(other, 'site', now - 60_000)]));
+    insert([plain(other, 'site', now - 60_000)]);
     expect(repo.openChunkCount()).toBe(3);
     expect((await t!.call('DELETE', `/api/sites/${siteId}`)).status).toBe(204);
     await t!.svc.housekeeping.runOnce();
@@ -235,7 +241,7 @@ describe('open chunks, kept in memory until written', () => {
     const { siteId, repo } = await setup();
     const start = Math.floor(T0 / CHUNK_MS) * CHUNK_MS;
     const seenAt = () => (t!.svc.db.$client.prepare('SELECT seen_at AS n FROM check_details WHERE body LIKE ?').get('["site",%') as { n: number }).n;
-    const at = (minute: number) => t!.svc.db.transaction(() => repo.insertMany([plain(siteId, 'site', start + minute * 60_000)]));
+    const at = (minute: number) => insert([plain(siteId, 'site', start + minute * 60_000)]);
     for (let m = 0; m <= 12; m++) at(m);
     // Used again at minute 11 (its seen_at 10 minutes old): noted, not written yet.
     expect(seenAt()).toBe(start);
@@ -249,5 +255,20 @@ describe('open chunks, kept in memory until written', () => {
     const again = createChecksRepository(t!.svc.db);
     again.writeOpenChunks();
     expect(seenAt()).toBe(start + 22 * 60_000);
+  });
+
+  it('a rolled-back insert leaves no check in the reads, even when another target takes its rowid', async () => {
+    const { siteId, up, repo } = await setup();
+    insert([plain(siteId, 'site', T0)]);
+    expect(() =>
+      t!.svc.db.transaction(() => {
+        repo.insertMany([plain(siteId, 'site', T0 + 60_000)]);
+        throw new Error('rolled back');
+      }),
+    ).toThrow('rolled back');
+    insert([plain(siteId, up, T0 + 60_000)]);
+    expect(repo.list(siteId, { limit: 10, target: 'site' }).map((c) => c.startedAt)).toEqual([T0]);
+    expect(repo.list(siteId, { limit: 10, target: up }).map((c) => c.startedAt)).toEqual([T0 + 60_000]);
+    expect(repo.list(siteId, { limit: 10 })).toHaveLength(2);
   });
 });

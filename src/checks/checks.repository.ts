@@ -191,38 +191,33 @@ export function createChecksRepository(db: Db) {
   };
 
   /**
-   * Writes the open chunks with an index below `upTo` (each row once, in key order) and moves
-   * CHUNKS_THROUGH_KEY up to the first row still only in memory. Inside the caller's transaction.
+   * Writes the open chunks with an index below `upTo` (each row once, in key order) and the
+   * dictionary rows' uses, and moves CHUNKS_THROUGH_KEY up to the first row still only in
+   * memory, in its own transaction; memory lets go of them only once it committed. Called
+   * outside any transaction: one that rolled back later would leave rows indexed nowhere.
    */
-  const writeOpen = (upTo: number) => {
+  const writeChunks = (upTo: number) => {
     const due = [...open.keys()].filter((c) => c < upTo).sort((a, b) => a - b);
     if (due.length === 0 && touches.size === 0) return;
-    for (const chunk of due) {
-      const ofChunk = open.get(chunk)!;
-      for (const key of [...ofChunk.keys()].sort((a, b) => a - b)) {
-        const ids = ofChunk.get(key)!;
-        writeChunk.run({ id: chunk * KEY_SPAN + key, last: ids[ids.length - 1], ids: encodeIds(ids), first: ids[0], rest: ids.length > 1 ? `,${encodeIds(ids.slice(1), ids[0])}` : '' });
-      }
-      open.delete(chunk);
-    }
-    for (const id of [...touches.keys()].sort((a, b) => a - b)) {
-      const at = touches.get(id)!;
-      touchDetail.run(at, id, at);
-    }
-    touches.clear();
+    const noted = [...touches].sort((a, b) => a[0] - b[0]);
     let firstOpen = Number.POSITIVE_INFINITY;
-    for (const ofChunk of open.values()) for (const ids of ofChunk.values()) firstOpen = Math.min(firstOpen, ids[0]);
-    const next = firstOpen === Number.POSITIVE_INFINITY ? (maxId.get()?.id ?? 0) : firstOpen - 1;
-    if (next !== through) {
-      writeSetting.run(CHUNKS_THROUGH_KEY, String(next));
-      through = next;
-    }
-  };
-
-  /** Writes the chunks closed for CHUNK_WRITE_DELAY_MS by the newest check's clock. */
-  const writeClosed = () => {
-    const upTo = Math.floor((latest - CHUNK_WRITE_DELAY_MS) / CHUNK_MS);
-    if (openBounds().lo < upTo) writeOpen(upTo);
+    for (const [chunk, ofChunk] of open) if (chunk >= upTo) for (const ids of ofChunk.values()) firstOpen = Math.min(firstOpen, ids[0]);
+    const next = sqlite.transaction(() => {
+      for (const chunk of due) {
+        const ofChunk = open.get(chunk)!;
+        for (const key of [...ofChunk.keys()].sort((a, b) => a - b)) {
+          const ids = ofChunk.get(key)!;
+          writeChunk.run({ id: chunk * KEY_SPAN + key, last: ids[ids.length - 1], ids: encodeIds(ids), first: ids[0], rest: ids.length > 1 ? `,${encodeIds(ids.slice(1), ids[0])}` : '' });
+        }
+      }
+      for (const [id, at] of noted) touchDetail.run(at, id, at);
+      const mark = firstOpen === Number.POSITIVE_INFINITY ? (maxId.get()?.id ?? 0) : firstOpen - 1;
+      if (mark !== through) writeSetting.run(CHUNKS_THROUGH_KEY, String(mark));
+      return mark;
+    })();
+    for (const chunk of due) open.delete(chunk);
+    for (const [id, at] of noted) if (touches.get(id) === at) touches.delete(id);
+    through = next;
   };
 
   /**
@@ -464,22 +459,28 @@ export function createChecksRepository(db: Db) {
       return start == null ? [] : rowsFrom.all(start, from, limit).map(toRow);
     },
 
-    /** Inserts rows (and writes the chunks that closed); the caller wraps a batch in one transaction. */
+    /** Inserts rows; the caller wraps a batch in one transaction, then calls writeClosedChunks. */
     insertMany(rows: NewCheckRow[]): void {
       for (const row of rows) insertOne(row);
-      writeClosed();
     },
 
     /** Inserts rows and returns them as stored, with their ids (as insertMany). */
     insertReturning(rows: NewCheckRow[]): CheckRow[] {
-      const stored = rows.map(insertOne);
-      writeClosed();
-      return stored;
+      return rows.map(insertOne);
+    },
+
+    /**
+     * Writes the chunks closed CHUNK_WRITE_DELAY_MS ago by the newest check's clock, in their own
+     * transaction: call it after the transaction that inserted checks, never inside one.
+     */
+    writeClosedChunks(): void {
+      const upTo = Math.floor((latest - CHUNK_WRITE_DELAY_MS) / CHUNK_MS);
+      if (openBounds().lo < upTo) writeChunks(upTo);
     },
 
     /** Writes every open chunk (at stop, once no check is recorded any more), in its own transaction. */
     writeOpenChunks(): void {
-      sqlite.transaction(() => writeOpen(Number.POSITIVE_INFINITY))();
+      writeChunks(Number.POSITIVE_INFINITY);
     },
 
     /** How many targets' chunks are held in memory (tests, metrics). */

@@ -26,6 +26,7 @@ export function upgradeChecks(db: Db, repo: ChecksRepository, opts: { batch?: nu
         .where(inArray(checks.id, rows.map((r) => r.id)))
         .run();
     });
+    repo.writeClosedChunks();
     after = rows[rows.length - 1].id;
     report.rows += rows.length;
     report.batches++;

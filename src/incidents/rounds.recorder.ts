@@ -199,6 +199,8 @@ export function createRoundRecorder(deps: RecorderDeps) {
         }
       }
     });
+    // After the commit: a chunk that closed is written once its checks are stored for good.
+    deps.checks.writeClosedChunks();
     return stored;
   };
 
