@@ -70,9 +70,11 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     throw new StartupError(`cannot open the database at ${resolvePath(config.DATABASE_PATH)} (DATABASE_PATH): ${describeSystemError(error)}`);
   }
   // The data step of the storage upgrade (0.1 rollups into rollup_hours), before the recorder reads them.
-  const upgraded = upgradeRollups(db);
+  // One checks repository for the whole service: it keeps the open chunks in memory.
+  const checks = createChecksRepository(db);
+  const upgraded = upgradeRollups(db, checks);
   if (upgraded.batches > 0) logger.info('rollups upgraded', { ...upgraded });
-  const movedChecks = upgradeChecks(db);
+  const movedChecks = upgradeChecks(db, checks);
   if (movedChecks.batches > 0) logger.info('checks upgraded', { ...movedChecks });
 
   if (!config.API_TOKEN && !hasStoredToken(db)) {
@@ -90,7 +92,6 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   const tokens = createTokenStore(db, config.API_TOKEN);
 
   const sites = createSitesRepository(db, clock);
-  const checks = createChecksRepository(db);
   const incidents = createIncidentsRepository(db);
   const webhooksRepo = createWebhooksRepository(db);
   const policy = createTargetPolicy({ allow: config.ALLOW_TARGETS, deny: config.DENY_TARGETS });
@@ -102,7 +103,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     clock,
     logger,
   });
-  const rollups = createRollupsRepository(db);
+  const rollups = createRollupsRepository(db, checks);
   const gatewayLogLines = createGatewayLogRepository(db);
   const gatewayLogs = createGatewayLogFollower({ repo: gatewayLogLines, clock, logger, retentionHours: config.RETENTION_RAW_HOURS });
   // The status snapshot lives in memory, one instance for the recorder, housekeeping and status.
@@ -191,6 +192,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     logger,
     outbox,
     sites,
+    checks,
     snapshot,
     retentionRawHours: config.RETENTION_RAW_HOURS,
     retentionHourlyDays: config.RETENTION_HOURLY_DAYS,
@@ -279,8 +281,16 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     storage,
     storageNotice,
     stopStorage,
-    /** Writes the rounds the recorder holds back (at stop, once the scheduler has stopped). */
-    storeHeld: () => void store([]),
+    /** Writes the rounds the recorder holds back, then the open chunks (at stop, once the scheduler has stopped). */
+    storeHeld: () => {
+      store([]);
+      try {
+        checks.writeOpenChunks();
+      } catch (error) {
+        // Nothing is lost: the next start rebuilds them from the raw checks.
+        if (!isStorageFull(error)) throw error;
+      }
+    },
   };
 }
 

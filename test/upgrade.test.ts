@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createChecksRepository } from '../src/checks/checks.repository.js';
 import { upgradeChecks } from '../src/checks/checks.upgrade.js';
 import { upgradeRollups } from '../src/checks/rollups.upgrade.js';
 import { loadConfig } from '../src/config.js';
@@ -75,16 +76,17 @@ describe('upgrade in place from 0.1', () => {
 
     // The new migration, then the data step in batches of 37 rows.
     const db = openDatabase(file);
+    const checks = createChecksRepository(db);
     let batches = 0;
-    const report = upgradeRollups(db, { batch: 37, afterBatch: () => batches++ });
+    const report = upgradeRollups(db, checks, { batch: 37, afterBatch: () => batches++ });
     expect(report.hourRows).toBe(2 * 72);
     expect(report.minuteRows).toBe(2 * 31);
     expect(batches).toBeGreaterThan(5);
     for (const table of ['rollups_hour', 'rollups_minute']) {
       expect((db.$client.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n, table).toBe(0);
     }
-    expect(upgradeRollups(db).batches).toBe(0);
-    expect(upgradeChecks(db).rows).toBe(2 * 151);
+    expect(upgradeRollups(db, checks).batches).toBe(0);
+    expect(upgradeChecks(db, checks).rows).toBe(2 * 151);
     expect((db.$client.prepare('SELECT COUNT(*) AS n FROM raw_checks').get() as { n: number }).n).toBe(2 * 151);
     closeDatabase(db);
 
@@ -143,10 +145,11 @@ describe('upgrade in place from 0.2', () => {
 
     let batches = 0;
     const db = openDatabase(file);
-    expect(upgradeChecks(db, { batch: 37, afterBatch: () => batches++ })).toEqual({ rows: 240, batches: 7 });
+    const checks = createChecksRepository(db);
+    expect(upgradeChecks(db, checks, { batch: 37, afterBatch: () => batches++ })).toEqual({ rows: 240, batches: 7 });
     expect(batches).toBe(7);
     expect((db.$client.prepare('SELECT COUNT(*) AS n FROM checks').get() as { n: number }).n).toBe(0);
-    expect(upgradeChecks(db).batches).toBe(0);
+    expect(upgradeChecks(db, checks).batches).toBe(0);
     closeDatabase(db);
 
     const svc = buildService(loadConfig({ DATABASE_PATH: file, API_TOKEN: 'test-token-0123456789abcdef', LOG_LEVEL: 'silent' }), silentLogger, {

@@ -24,7 +24,8 @@ export function prefill(
 ): PrefillReport {
   const t0 = Date.now();
   const sqlite = db.$client;
-  const rollups = createRollupsRepository(db);
+  const raw = createChecksRepository(db);
+  const rollups = createRollupsRepository(db, raw);
   const ids = (sqlite.prepare('SELECT id FROM sites ORDER BY id').all() as { id: number }[]).map((r) => r.id);
   const upstreamsOf = new Map<number, number[]>();
   for (const r of sqlite.prepare('SELECT id, site_id AS siteId FROM upstreams ORDER BY site_id, position').all() as { id: number; siteId: number }[]) {
@@ -32,7 +33,6 @@ export function prefill(
     list.push(r.id);
     upstreamsOf.set(r.siteId, list);
   }
-  const raw = createChecksRepository(db);
   const check = (siteId: number, target: string, targetName: string, startedAt: number): NewCheckRow => ({
     siteId, target, targetName, startedAt, outcome: 'ok', statusCode: 200, addresses: ['127.0.0.10'], address: '127.0.0.10',
     dnsMs: 1, connectMs: 1, ttfbMs: 2, totalMs: 2,
@@ -83,5 +83,7 @@ export function prefill(
     mark.run('rollup_hour_watermark', String(Math.floor(p.now / HOUR) * HOUR));
     mark.run('rollup_day_watermark', String(Math.floor(p.now / DAY) * DAY));
   })();
+  // This repository is the bench's own, not the service's: its open chunks are written now.
+  raw.writeOpenChunks();
   return { checks, hourRollups: hours, dayRollups: days, ms: Date.now() - t0 };
 }

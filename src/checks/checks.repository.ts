@@ -7,6 +7,13 @@ export type CheckView = Omit<CheckRow, 'incidentId'> & { incidentId: number | nu
 
 /** Raw checks are indexed per target and per chunk of this many ms (check_chunks). */
 export const CHUNK_MS = 10 * 60_000;
+/**
+ * A chunk's row is written once, this long after the chunk ends (a round's last checks arrive up
+ * to a probe's time-out after it started); until then the chunk lives in memory.
+ */
+export const CHUNK_WRITE_DELAY_MS = 3 * 60_000;
+/** Setting: the highest raw_checks id up to which every row is listed in a stored check_chunks row. */
+export const CHUNKS_THROUGH_KEY = 'check_chunks_through';
 const KEY_SPAN = 2 ** 24;
 const DETAIL_CACHE_MAX = 50_000;
 
@@ -57,6 +64,17 @@ const sameDetails = (a: CheckRow, b: CheckRow) =>
   sameList(a.addresses, b.addresses) &&
   sameList(a.failedAddresses, b.failedAddresses);
 
+/** Encodes ids as `ids` does ("first,delta,delta..."), continuing from `after` when given. */
+function encodeIds(ids: number[], after = 0): string {
+  let out = '';
+  let prev = after;
+  for (const id of ids) {
+    out += out === '' ? String(id - prev) : `,${id - prev}`;
+    prev = id;
+  }
+  return out;
+}
+
 /** Decodes a chunk's `ids` ("first,delta,delta..."). */
 export function chunkIds(ids: string): number[] {
   const out: number[] = [];
@@ -71,6 +89,12 @@ export function chunkIds(ids: string): number[] {
 /**
  * Raw checks in the compact layout (checks.table.ts: raw_checks, check_details, check_chunks),
  * read and written as CheckRow-shaped objects. Every statement is prepared once.
+ *
+ * The open chunks (the current 10 minutes, and the last until CHUNK_WRITE_DELAY_MS after it
+ * ends) are kept in memory and read as if stored: a chunk row is written once, not rewritten
+ * with each check (a random page dirtied per check). The raw rows themselves are written at
+ * once; after a crash the open chunks are rebuilt from the rows above CHUNKS_THROUGH_KEY.
+ * So there must be ONE instance per database, shared by every reader and writer.
  */
 export function createChecksRepository(db: Db) {
   const sqlite = db.$client;
@@ -90,10 +114,14 @@ export function createChecksRepository(db: Db) {
   const insertRaw = sqlite.prepare(
     'INSERT INTO raw_checks (id, tk, t, o, st, dns, con, tls, ttfb, tot, d, inc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
   );
-  const upsertChunk = sqlite.prepare(
-    `INSERT INTO check_chunks (id, last, ids) VALUES (?, ?, ?)
-     ON CONFLICT (id) DO UPDATE SET ids = ids || ',' || (excluded.last - last), last = excluded.last`,
+  // A chunk written again (a check late for a chunk already written, or rows found again after a crash) is appended to.
+  const writeChunk = sqlite.prepare<{ id: number; last: number; ids: string; first: number; rest: string }>(
+    `INSERT INTO check_chunks (id, last, ids) VALUES (@id, @last, @ids)
+     ON CONFLICT (id) DO UPDATE SET ids = ids || ',' || (@first - last) || @rest, last = excluded.last`,
   );
+  const readSetting = sqlite.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?');
+  const writeSetting = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+  const rowsAbove = sqlite.prepare<[number], { id: number; tk: number; t: number; d: number }>('SELECT id, tk, t, d FROM raw_checks WHERE id > ? ORDER BY id');
   const chunkAt = sqlite.prepare<[number], { ids: string }>('SELECT ids FROM check_chunks WHERE id = ?');
   const lastChunk = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM check_chunks');
   const firstChunk = sqlite.prepare<[], { id: number | null }>('SELECT MIN(id) AS id FROM check_chunks');
@@ -115,10 +143,113 @@ export function createChecksRepository(db: Db) {
     `DELETE FROM check_details WHERE id IN (SELECT id FROM check_details WHERE seen_at < ?
        AND id NOT IN (SELECT d FROM raw_checks WHERE inc IS NOT NULL) LIMIT ?)`,
   );
-  const deleteRaw = sqlite.prepare('DELETE FROM raw_checks WHERE id = ?');
+  // With its key: an open chunk may list the id of a row whose transaction rolled back, since taken by another target's check.
+  const deleteRaw = sqlite.prepare('DELETE FROM raw_checks WHERE id = ? AND tk = ?');
   const deleteHeldOf = sqlite.prepare('DELETE FROM raw_checks WHERE inc IS NOT NULL AND tk = ?');
   const deleteChunk = sqlite.prepare('DELETE FROM check_chunks WHERE id = ?');
   const holdRow = sqlite.prepare('UPDATE raw_checks SET inc = ? WHERE id = ? AND inc IS NULL');
+
+  /** The chunks not written yet: chunk index -> target key -> rowids, ascending. */
+  const open = new Map<number, Map<number, number[]>>();
+  /**
+   * Dictionary rows used again since their seen_at was written: detail id -> startedAt. Written
+   * with the chunks, in id order (a page of the dictionary once per chunk, not once per row).
+   */
+  const touches = new Map<number, number>();
+  const touch = (id: number, at: number) => {
+    if ((touches.get(id) ?? 0) < at) touches.set(id, at);
+  };
+  /** The newest startedAt inserted: the clock by which chunks close. */
+  let latest = 0;
+  let through = Number(readSetting.get(CHUNKS_THROUGH_KEY)?.value ?? NaN);
+
+  const addOpen = (chunk: number, key: number, id: number) => {
+    let ofChunk = open.get(chunk);
+    if (!ofChunk) open.set(chunk, (ofChunk = new Map()));
+    const ids = ofChunk.get(key);
+    if (!ids) ofChunk.set(key, [id]);
+    else if (id > ids[ids.length - 1]) ids.push(id);
+    else if (!ids.includes(id)) ids.splice(ids.findIndex((x) => x > id), 0, id);
+  };
+
+  /** Stored and open rowids of one target's chunk. */
+  const idsOf = (chunk: number, key: number): number[] => {
+    const c = chunkAt.get(chunk * KEY_SPAN + key);
+    const stored = c ? chunkIds(c.ids) : [];
+    const pending = open.get(chunk)?.get(key);
+    return pending ? stored.concat(pending) : stored;
+  };
+
+  const openBounds = () => {
+    let lo = Number.POSITIVE_INFINITY;
+    let hi = Number.NEGATIVE_INFINITY;
+    for (const chunk of open.keys()) {
+      lo = Math.min(lo, chunk);
+      hi = Math.max(hi, chunk);
+    }
+    return { lo, hi };
+  };
+
+  /**
+   * Writes the open chunks with an index below `upTo` (each row once, in key order) and the
+   * dictionary rows' uses, and moves CHUNKS_THROUGH_KEY up to the first row still only in
+   * memory, in its own transaction; memory lets go of them only once it committed. Called
+   * outside any transaction: one that rolled back later would leave rows indexed nowhere.
+   */
+  const writeChunks = (upTo: number) => {
+    const due = [...open.keys()].filter((c) => c < upTo).sort((a, b) => a - b);
+    if (due.length === 0 && touches.size === 0) return;
+    const noted = [...touches].sort((a, b) => a[0] - b[0]);
+    let firstOpen = Number.POSITIVE_INFINITY;
+    for (const [chunk, ofChunk] of open) if (chunk >= upTo) for (const ids of ofChunk.values()) firstOpen = Math.min(firstOpen, ids[0]);
+    const next = sqlite.transaction(() => {
+      for (const chunk of due) {
+        const ofChunk = open.get(chunk)!;
+        for (const key of [...ofChunk.keys()].sort((a, b) => a - b)) {
+          const ids = ofChunk.get(key)!;
+          writeChunk.run({ id: chunk * KEY_SPAN + key, last: ids[ids.length - 1], ids: encodeIds(ids), first: ids[0], rest: ids.length > 1 ? `,${encodeIds(ids.slice(1), ids[0])}` : '' });
+        }
+      }
+      for (const [id, at] of noted) touchDetail.run(at, id, at);
+      const mark = firstOpen === Number.POSITIVE_INFINITY ? (maxId.get()?.id ?? 0) : firstOpen - 1;
+      if (mark !== through) writeSetting.run(CHUNKS_THROUGH_KEY, String(mark));
+      return mark;
+    })();
+    for (const chunk of due) open.delete(chunk);
+    for (const [id, at] of noted) if (touches.get(id) === at) touches.delete(id);
+    through = next;
+  };
+
+  /**
+   * At start: a database from before in-memory chunks has every row indexed; otherwise the
+   * rows above the mark (a crash lost their open chunks) are put back in memory, less those a
+   * stored chunk already lists (a late check's chunk written while the mark stayed below it).
+   * Their dictionary rows are touched again: a touch waits for the chunks, so a crash lost it.
+   */
+  const restoreOpen = () => {
+    if (Number.isNaN(through)) {
+      through = maxId.get()?.id ?? 0;
+      writeSetting.run(CHUNKS_THROUGH_KEY, String(through));
+      return;
+    }
+    for (const r of rowsAbove.iterate(through)) {
+      addOpen(Math.floor(r.t / CHUNK_MS), r.tk, r.id);
+      touch(r.d, r.t);
+      latest = Math.max(latest, r.t);
+    }
+    for (const [chunk, ofChunk] of open) {
+      for (const [key, ids] of ofChunk) {
+        const c = chunkAt.get(chunk * KEY_SPAN + key);
+        if (!c) continue;
+        const stored = new Set(chunkIds(c.ids));
+        const rest = ids.filter((id) => !stored.has(id));
+        if (rest.length) ofChunk.set(key, rest);
+        else ofChunk.delete(key);
+      }
+      if (ofChunk.size === 0) open.delete(chunk);
+    }
+  };
+  restoreOpen();
 
   /** The key of a target (rollup_targets); with `create`, one is made for a target seen for the first time. */
   const targetState = (siteId: number, target: string): TargetState => {
@@ -149,16 +280,16 @@ export function createChecksRepository(db: Db) {
     const cached = details.get(body);
     if (cached) {
       if (cached.seenAt >= startedAt - CHUNK_MS) return cached;
-      touchDetail.run(startedAt, cached.id, startedAt);
       if (detailExists.get(cached.id)) {
         cached.seenAt = startedAt;
+        touch(cached.id, startedAt);
         return cached;
       }
       details.delete(body);
     }
     let id = findDetail.get(body)?.id;
     if (id === undefined) id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
-    else touchDetail.run(startedAt, id, startedAt);
+    else touch(id, startedAt);
     if (details.size >= DETAIL_CACHE_MAX) details.clear();
     const entry = { id, seenAt: startedAt };
     details.set(body, entry);
@@ -256,7 +387,8 @@ export function createChecksRepository(db: Db) {
       stored.incidentId,
     );
     stored.id = Number(info.lastInsertRowid);
-    upsertChunk.run(Math.floor(stored.startedAt / CHUNK_MS) * KEY_SPAN + key, stored.id, String(stored.id));
+    addOpen(Math.floor(stored.startedAt / CHUNK_MS), key, stored.id);
+    latest = Math.max(latest, stored.startedAt);
     return stored;
   };
 
@@ -274,7 +406,8 @@ export function createChecksRepository(db: Db) {
     const since = opts.since ?? 0;
     const before = opts.before ?? Number.MAX_SAFE_INTEGER;
     const floorId = firstChunk.get()?.id;
-    const firstIndexed = floorId == null ? Number.MAX_SAFE_INTEGER : Math.floor(floorId / KEY_SPAN);
+    const openChunks = openBounds();
+    const firstIndexed = Math.min(floorId == null ? Number.MAX_SAFE_INTEGER : Math.floor(floorId / KEY_SPAN), openChunks.lo);
     const out: CheckRow[] = [];
     const seen = new Set<number>();
     const keep = (r: RawRow) => {
@@ -283,15 +416,13 @@ export function createChecksRepository(db: Db) {
       out.push(toRow(r));
     };
     const newest = lastChunk.get()?.id;
-    const top = Math.min(Math.floor(before / CHUNK_MS), newest == null ? -1 : Math.floor(newest / KEY_SPAN));
+    const top = Math.min(Math.floor(before / CHUNK_MS), Math.max(newest == null ? -1 : Math.floor(newest / KEY_SPAN), openChunks.hi));
     const bottom = Math.max(firstIndexed, Math.floor(since / CHUNK_MS));
     for (let chunk = top; chunk >= bottom; chunk--) {
       for (const key of targetKeys) {
-        const c = chunkAt.get(chunk * KEY_SPAN + key);
-        if (!c) continue;
-        for (const id of chunkIds(c.ids)) {
+        for (const id of idsOf(chunk, key)) {
           const r = rowById.get(id);
-          if (r) keep(r);
+          if (r && r.tk === key) keep(r);
         }
       }
       // A row sits in the chunk of its startedAt, so once `enough` rows are newer than this chunk, older ones cannot displace them.
@@ -328,14 +459,35 @@ export function createChecksRepository(db: Db) {
       return start == null ? [] : rowsFrom.all(start, from, limit).map(toRow);
     },
 
-    /** Inserts rows; the caller wraps a batch in one transaction. */
+    /** Inserts rows; the caller wraps a batch in one transaction, then calls writeClosedChunks. */
     insertMany(rows: NewCheckRow[]): void {
       for (const row of rows) insertOne(row);
     },
 
-    /** Inserts rows and returns them as stored, with their ids. */
+    /** Inserts rows and returns them as stored, with their ids (as insertMany). */
     insertReturning(rows: NewCheckRow[]): CheckRow[] {
       return rows.map(insertOne);
+    },
+
+    /**
+     * Writes the chunks closed CHUNK_WRITE_DELAY_MS ago by the newest check's clock, in their own
+     * transaction: call it after the transaction that inserted checks, never inside one.
+     */
+    writeClosedChunks(): void {
+      const upTo = Math.floor((latest - CHUNK_WRITE_DELAY_MS) / CHUNK_MS);
+      if (openBounds().lo < upTo) writeChunks(upTo);
+    },
+
+    /** Writes every open chunk (at stop, once no check is recorded any more), in its own transaction. */
+    writeOpenChunks(): void {
+      writeChunks(Number.POSITIVE_INFINITY);
+    },
+
+    /** How many targets' chunks are held in memory (tests, metrics). */
+    openChunkCount(): number {
+      let n = 0;
+      for (const ofChunk of open.values()) n += ofChunk.size;
+      return n;
     },
 
     /**
@@ -369,8 +521,10 @@ export function createChecksRepository(db: Db) {
       const bound = firstIdFrom(before) ?? (idBounds().hi ?? 0) + 1;
       let n = pruneRaw.run(bound, before, limit).changes;
       if (n < limit) n += pruneChunks.run(Math.floor(before / CHUNK_MS) * KEY_SPAN, limit - n).changes;
-      // A margin of two chunks: a dictionary row's seen_at is refreshed at most once a chunk.
-      if (n < limit) n += pruneDetails.run(before - 2 * CHUNK_MS, limit - n).changes;
+      if (n < limit) for (const chunk of open.keys()) if (chunk < Math.floor(before / CHUNK_MS)) open.delete(chunk);
+      // A margin of three chunks: a dictionary row's use is noted at most once a chunk, and written
+      // with the next chunks (up to a chunk and CHUNK_WRITE_DELAY_MS later).
+      if (n < limit) n += pruneDetails.run(before - 3 * CHUNK_MS, limit - n).changes;
       return n;
     },
 
@@ -382,9 +536,14 @@ export function createChecksRepository(db: Db) {
         for (let chunk = Math.floor(first / KEY_SPAN); chunk <= Math.floor(last / KEY_SPAN); chunk++) {
           const c = chunkAt.get(chunk * KEY_SPAN + key);
           if (!c) continue;
-          for (const id of chunkIds(c.ids)) deleteRaw.run(id);
+          for (const id of chunkIds(c.ids)) deleteRaw.run(id, key);
           deleteChunk.run(chunk * KEY_SPAN + key);
         }
+      }
+      for (const [chunk, ofChunk] of open) {
+        for (const id of ofChunk.get(key) ?? []) deleteRaw.run(id, key);
+        ofChunk.delete(key);
+        if (ofChunk.size === 0) open.delete(chunk);
       }
       deleteHeldOf.run(key);
     },

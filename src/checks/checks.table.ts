@@ -111,7 +111,8 @@ export const rawChecks = sqliteTable(
 /**
  * The rarely-changing strings of checks, deduplicated by content: a JSON array [target name,
  * addresses, address, failed addresses, error, gateway, cert expiry, cert issuer]. `seenAt` is the
- * last check that used the row (updated at most once per chunk), for pruning.
+ * last check that used the row (noted at most once per chunk, written with the check chunks: up to
+ * two chunks and a few minutes behind), for pruning.
  */
 export const checkDetails = sqliteTable('check_details', {
   id: integer('id').primaryKey({ autoIncrement: true }),

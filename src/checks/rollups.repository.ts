@@ -1,7 +1,7 @@
 import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
 import type { NewCheckRow } from './checks.table.js';
-import { createChecksRepository } from './checks.repository.js';
+import type { ChecksRepository } from './checks.repository.js';
 import {
   addCheck,
   decodeFailures,
@@ -115,7 +115,7 @@ export function worstOf(spans: IncidentSpan[], from: number, to: number): WorstI
  * Reads and writes the hour and day rollups (rollups.table.ts) with statements prepared once.
  * Rows are addressed by `bucket index * KEY_SPAN + target key`: see rollups.table.ts.
  */
-export function createRollupsRepository(db: Db) {
+export function createRollupsRepository(db: Db, checks: ChecksRepository) {
   const sqlite = db.$client;
   const keys = new Map<string, number>();
   const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
@@ -129,7 +129,6 @@ export function createRollupsRepository(db: Db) {
   const firstHourIdFrom = sqlite.prepare<[number], { id: number | null }>('SELECT MIN(id) AS id FROM rollup_hours WHERE id >= ?');
   const deleteHoursFrom = sqlite.prepare('DELETE FROM rollup_hours WHERE id >= ?');
   const hoursSlice = sqlite.prepare<[number, number, number], RollupRow>('SELECT * FROM rollup_hours WHERE id >= ? AND id < ? ORDER BY id LIMIT ?');
-  const checks = createChecksRepository(db);
 
   const insertDay = sqlite.prepare(
     `INSERT INTO rollup_days (id, count, ok, fail, lat_sum, hist, worst_id, worst_kind, worst_cause) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)

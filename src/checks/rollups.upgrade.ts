@@ -1,6 +1,7 @@
 import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
 import { HOUR, KEY_SPAN, createRollupsRepository } from './rollups.repository.js';
+import type { ChecksRepository } from './checks.repository.js';
 import { decodeFailures, encodeFailures, encodeHist, decodeHist, mergeFailures, mergeHist } from './rollups.js';
 
 /** Same key as status.service.ts's HOUR_WATERMARK_KEY: the old hour rollups cover the hours before it. */
@@ -31,13 +32,13 @@ export interface UpgradeReport {
  * rows, deleting what it moved, so a stop halfway resumes where it was and nothing is counted
  * twice. Re-running it on an upgraded database does nothing.
  */
-export function upgradeRollups(db: Db, opts: { batch?: number; afterBatch?: () => void } = {}): UpgradeReport {
+export function upgradeRollups(db: Db, checks: ChecksRepository, opts: { batch?: number; afterBatch?: () => void } = {}): UpgradeReport {
   const batch = opts.batch ?? 5000;
   const sqlite = db.$client;
   const report: UpgradeReport = { hourRows: 0, minuteRows: 0, batches: 0 };
   const has = (table: string) => sqlite.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
   if (!has('rollups_hour') && !has('rollups_minute')) return report;
-  const repo = createRollupsRepository(db);
+  const repo = createRollupsRepository(db, checks);
   const get = sqlite.prepare<[number], { count: number; ok: number; fail: string | null; lat_sum: number; hist: Buffer | null }>(
     'SELECT count, ok, fail, lat_sum, hist FROM rollup_hours WHERE id = ?',
   );

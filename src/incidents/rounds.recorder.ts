@@ -101,7 +101,7 @@ const isPlainlyUp = (round: RoundResult) =>
  */
 export function createRoundRecorder(deps: RecorderDeps) {
   const { db } = deps;
-  const hours = createHourRollups(createRollupsRepository(db), {
+  const hours = createHourRollups(createRollupsRepository(db, deps.checks), {
     clock: deps.clock,
     transaction: (fn) => db.$client.transaction(fn)(),
     isOpen: () => db.$client.open,
@@ -199,6 +199,8 @@ export function createRoundRecorder(deps: RecorderDeps) {
         }
       }
     });
+    // After the commit: a chunk that closed is written once its checks are stored for good.
+    deps.checks.writeClosedChunks();
     return stored;
   };
 

@@ -3,7 +3,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { performance } from 'node:perf_hooks';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { createChecksRepository } from '../checks/checks.repository.js';
+import type { ChecksRepository } from '../checks/checks.repository.js';
 import { createRollupsRepository } from '../checks/rollups.repository.js';
 import { createWebhooksRepository } from '../alerts/webhooks.repository.js';
 import { createCertNoticesPruner } from '../certs/certs.retention.js';
@@ -42,6 +42,8 @@ export interface HousekeepingDeps {
   logger: Logger;
   outbox: { enqueueReminders(site: (id: number) => { id: number; name: string; url: string; alertEmails: string[]; maintenance: { from: number; to: number }[] } | undefined): number };
   sites: SitesRepository;
+  /** The checks repository (shared: it holds the open chunks in memory). */
+  checks: ChecksRepository;
   /** The status snapshot (in memory, shared): housekeeping moves it over finished hours and writes it to its table. */
   snapshot: StatusSnapshot;
   retentionRawHours: number;
@@ -60,13 +62,13 @@ export interface HousekeepingDeps {
 export function createHousekeeping(deps: HousekeepingDeps) {
   const { db } = deps;
   const sqlite = db.$client;
-  const rollups = createRollupsRepository(db);
+  const { checks } = deps;
+  const rollups = createRollupsRepository(db, checks);
   const { snapshot } = deps;
   const webhooks = createWebhooksRepository(db);
   const pruneCertNotices = createCertNoticesPruner(db);
   const hourlyDays = deps.retentionHourlyDays ?? 90;
   const dailyDays = deps.retentionDailyDays ?? 730;
-  const checks = createChecksRepository(db);
   // A deleted site's alerts go once sent or cancelled (a closing notice still pending stays until
   // it is), looked for KEYS_PER_RUN rows at a time from a cursor that wraps around.
   const alertsAfter = sqlite.prepare<[number, number], { id: number; gone: number }>(

@@ -2,13 +2,15 @@
  * Hardening: crash safety. The real service runs as a child process; it is killed with SIGKILL
  * while clients write, restarted on the same database, and must have kept every write it
  * acknowledged, a sound database file and a running scheduler. A write lock held from outside
- * must delay writes, never fail them.
+ * must delay writes, never fail them. The open chunks of checks (in memory until written) lose no
+ * check the API listed before a SIGKILL, and a SIGTERM writes them all.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHUNKS_THROUGH_KEY, chunkIds } from '../../src/checks/checks.repository.js';
 import { closeAll, getRefusingPort, startHealthyServer, type TestServer } from '../support/http-servers.js';
 import { killAll, spawnService, type SpawnedService } from '../support/proc.js';
 import { waitFor } from '../support/wait.js';
@@ -121,6 +123,65 @@ describe('SIGKILL while clients write', () => {
       intervalMs: 200,
       message: 'two checks of the heartbeat site after the restart',
     });
+    expect(second.log()).not.toMatch(/"level":"error"/);
+  });
+});
+
+const checkIds = async (svc: SpawnedService, siteId: number): Promise<number[]> => {
+  const res = await api(svc, 'GET', `/api/sites/${siteId}/checks?limit=1000`);
+  expect(res.status).toBe(200);
+  return ((await res.json()) as { checks: { id: number }[] }).checks.map((c) => c.id);
+};
+
+describe('checks of open chunks across a crash', () => {
+  it('a SIGKILL loses no check the API listed; after a SIGTERM every check is in a stored chunk', async () => {
+    const env = { DATABASE_PATH: dbPath, API_TOKEN: TOKEN };
+    const first = await spawnService(env);
+    const created = await api(first, 'POST', '/api/sites', {
+      name: 'beat',
+      url: healthy.url,
+      upstreams: [{ name: 'u', url: `${healthy.url}u` }],
+      intervalSeconds: 1,
+    });
+    expect(created.status).toBe(201);
+    const siteId = ((await created.json()) as { id: number }).id;
+    const seen = await waitFor(
+      async () => {
+        const ids = await checkIds(first, siteId);
+        return ids.length >= 10 ? ids : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'ten checks listed' },
+    );
+    first.kill('SIGKILL');
+    expect(await first.exited).toBe('SIGKILL');
+
+    // The crash left these checks' chunk in memory only: no stored chunk lists them all.
+    const raw = new Database(dbPath, { readonly: true });
+    try {
+      const stored = new Set((raw.prepare('SELECT ids FROM check_chunks').all() as { ids: string }[]).flatMap((r) => chunkIds(r.ids)));
+      expect(seen.some((id) => !stored.has(id)), 'checks only in memory before the kill').toBe(true);
+    } finally {
+      raw.close();
+    }
+
+    const second = await spawnService(env);
+    const after = new Set(await checkIds(second, siteId));
+    for (const id of seen) expect(after.has(id), `check ${id} after the restart`).toBe(true);
+
+    // New checks after the restart, then a clean stop writes every open chunk.
+    await waitFor(async () => (await checkIds(second, siteId)).length >= seen.length + 4, { timeoutMs: 30_000, intervalMs: 100, message: 'checks after the restart' });
+    second.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    const db = new Database(dbPath, { readonly: true });
+    try {
+      const listed = (db.prepare('SELECT ids FROM check_chunks').all() as { ids: string }[]).flatMap((r) => chunkIds(r.ids));
+      const rows = (db.prepare('SELECT id FROM raw_checks ORDER BY id').all() as { id: number }[]).map((r) => r.id);
+      expect([...listed].sort((a, b) => a - b)).toEqual(rows);
+      const through = db.prepare('SELECT value FROM settings WHERE key = ?').get(CHUNKS_THROUGH_KEY) as { value: string };
+      expect(Number(through.value)).toBe(rows.at(-1));
+    } finally {
+      db.close();
+    }
     expect(second.log()).not.toMatch(/"level":"error"/);
   });
 });
