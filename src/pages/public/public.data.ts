@@ -57,11 +57,8 @@ const sumUptime = (days: UptimeBucket[]) => {
 };
 
 /** One public site's figures: its entry, 90 days by day, the last 24 hours by hour. */
-export function publicSite(deps: Pick<PagesDeps, 'uptimeSeries'>, e: StatusEntry, now: number): PublicSite {
-  const today = Math.floor(now / DAY) * DAY;
-  const hourFrom = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-  const days = deps.uptimeSeries(e.id, { from: today - (HISTORY_DAYS - 1) * DAY, to: today + DAY, granularity: 'day' });
-  const hours = deps.uptimeSeries(e.id, { from: hourFrom, to: hourFrom + 24 * HOUR, granularity: 'hour' });
+export function publicSite(deps: Pick<PagesDeps, 'recentSeries'>, e: StatusEntry, now: number): PublicSite {
+  const { days, hours } = deps.recentSeries(e.id, { now, days: HISTORY_DAYS });
   return {
     id: e.id,
     name: e.name,
