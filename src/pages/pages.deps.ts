@@ -40,5 +40,7 @@ export interface StatusEntry {
   latencyMs: { last: number | null; p50_24h: number | null; p95_24h: number | null };
   uptime: { '24h': number | null; '7d': number | null; '30d': number | null };
   incident: { id: number; kind: string; openedAt: number; failedChecks: number; topCause: { code: string; summary?: string; confidence: number } | null } | null;
+  /** The maintenance window the site is in now (`reason` with the token only). */
+  maintenance: { from: number; until: number; reason?: string } | null;
   url?: string;
 }

@@ -10,7 +10,8 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import type { IncidentListItem } from '../pages.repository.js';
-import type { LatencyPoint } from '../pages.components.js';
+import type { LatencyPoint, MaintenanceDays } from '../pages.components.js';
+import { maintenanceDuring } from '../../sites/sites.maintenance.js';
 import type { UptimeBucket } from '../uptime-series.js';
 import { pagePart, type PagePart } from '../pages.http.js';
 
@@ -29,12 +30,17 @@ export interface PublicSite {
   latency: LatencyPoint[];
   latencyNow: number | null;
   incident: StatusEntry['incident'];
+  maintenance: StatusEntry['maintenance'];
+  /** The days (their starts) that one of the site's maintenance windows touched. */
+  maintenanceDays: MaintenanceDays;
 }
 
 /** A site's card as the page shows it: its state (for the banner) and its HTML, encoded and hashed. */
 export interface RenderedCard {
   id: number;
+  name: string;
   state: StatusEntry['state'];
+  maintenance: StatusEntry['maintenance'];
   html: PagePart;
 }
 
@@ -57,8 +63,11 @@ const sumUptime = (days: UptimeBucket[]) => {
 };
 
 /** One public site's figures: its entry, 90 days by day, the last 24 hours by hour. */
-export function publicSite(deps: Pick<PagesDeps, 'recentSeries'>, e: StatusEntry, now: number): PublicSite {
+export function publicSite(deps: Pick<PagesDeps, 'recentSeries' | 'status'>, e: StatusEntry, now: number): PublicSite {
   const { days, hours } = deps.recentSeries(e.id, { now, days: HISTORY_DAYS });
+  const windows = deps.status.maintenanceWindows(e.id);
+  const maintenanceDays = new Set<number>();
+  if (windows.length > 0) for (const d of days) if (maintenanceDuring(windows, d.start, d.start + DAY)) maintenanceDays.add(d.start);
   return {
     id: e.id,
     name: e.name,
@@ -68,6 +77,8 @@ export function publicSite(deps: Pick<PagesDeps, 'recentSeries'>, e: StatusEntry
     latency: hours.map((h) => ({ at: h.start, ms: h.latencyMs.avg })),
     latencyNow: e.latencyMs.last,
     incident: e.incident,
+    maintenance: e.maintenance,
+    maintenanceDays,
   };
 }
 
@@ -91,7 +102,9 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
     for (const e of entries) {
       seen.add(e.id);
       if (e.lastCheck && (asOf === null || e.lastCheck.at > asOf)) asOf = e.lastCheck.at;
-      const entry = JSON.stringify(e);
+      // The windows too: an edit of a past window changes the day bars, not the entry.
+      const windows = deps.status.maintenanceWindows(e.id);
+      const entry = windows.length > 0 ? JSON.stringify(e) + JSON.stringify(windows) : JSON.stringify(e);
       const have = kept.get(e.id);
       if (have && have.entry === entry && (have.hour === hour || hourTurns++ >= HOUR_TURN_PER_BUILD)) {
         cards.push(have.card);
@@ -101,7 +114,7 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
         await yieldToLoop();
         since = performance.now();
       }
-      const card = { id: e.id, state: e.state, html: pagePart(renderCard(publicSite(deps, e, now))) };
+      const card = { id: e.id, name: e.name, state: e.state, maintenance: e.maintenance, html: pagePart(renderCard(publicSite(deps, e, now))) };
       kept.set(e.id, { entry, hour, card });
       cards.push(card);
     }
