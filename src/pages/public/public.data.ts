@@ -18,6 +18,8 @@ import { pagePart, type PagePart } from '../pages.http.js';
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 export const HISTORY_DAYS = 90;
+/** The most incidents (open and past together) the page lists; it says so when there were more. */
+export const HISTORY_LIMIT = 200;
 /** Cards of an earlier hour (their site not checked since) rendered again per build. */
 const HOUR_TURN_PER_BUILD = 10;
 
@@ -48,6 +50,8 @@ export interface PublicStatus {
   cards: RenderedCard[];
   open: IncidentListItem[];
   history: IncidentListItem[];
+  /** More incidents than HISTORY_LIMIT in the last HISTORY_DAYS days: the oldest are not listed. */
+  historyTruncated: boolean;
   /** The newest check shown (so the page, and its ETag, change only with the data). */
   asOf: number | null;
 }
@@ -119,7 +123,10 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
       cards.push(card);
     }
     if (kept.size > seen.size) for (const id of kept.keys()) if (!seen.has(id)) kept.delete(id);
-    const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: 200 });
-    return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), asOf };
+    // One more than shown, to know whether the list is cut.
+    const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: HISTORY_LIMIT + 1 });
+    const historyTruncated = incidents.length > HISTORY_LIMIT;
+    if (historyTruncated) incidents.length = HISTORY_LIMIT;
+    return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), historyTruncated, asOf };
   };
 }

@@ -6,7 +6,7 @@ import { BarLegend, DayBars, LatencyChart, Layout, MaintenanceBadge, StateBadge,
 import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc, utcSeconds } from '../pages.words.js';
 import type { PublicSite, PublicStatus } from './public.data.js';
 import { pagePart, type PagePart } from '../pages.http.js';
-import { HISTORY_DAYS } from './public.data.js';
+import { HISTORY_DAYS, HISTORY_LIMIT } from './public.data.js';
 
 /** The banner: a site in planned maintenance counts as neither up nor down (it has its own banner). */
 const overall = (sites: { state: string; maintenance: unknown }[]) => {
@@ -151,6 +151,11 @@ function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls
         ) : (
           data.history.map((i) => <IncidentItem incident={i} now={opts.now} href={`/incidents/${i.id}`} />)
         )}
+        {data.historyTruncated ? (
+          <p class="muted" id="history-truncated">
+            Only the latest {HISTORY_LIMIT} incidents are listed; older ones of the last {HISTORY_DAYS} days are left out.
+          </p>
+        ) : null}
       </section>
     </Layout>,
   );
