@@ -152,23 +152,24 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
 
   /**
    * Maintenance windows of the sites with any, kept beside their cached entries: whether a site is
-   * in maintenance changes with the clock, not with a row, so `maintenance` is added to the cached
-   * entry each time the list is read (see `withMaintenance`).
+   * in maintenance changes with the clock, not with a row, so the cached entry of such a site
+   * leaves `maintenance` out, to be added each time the list is read (see `withMaintenance`). Both
+   * are set by `render` and dropped by `forgetChanged` together.
    */
   const windowsOf = new Map<number, MaintenanceWindow[]>();
   const maintenanceEntry = (windows: readonly MaintenanceWindow[] | undefined, full: boolean, now: number) => {
     const m = windows ? maintenanceAt(windows, now) : null;
     return m && !full ? { from: m.from, until: m.until } : m;
   };
-  /** A cached entry (JSON text without its closing brace) completed with the site's maintenance now. */
-  const withMaintenance = (id: number, open: string, full: boolean, now: number) => {
+  /** A cached entry as the list sends it: complete, or (a site with windows) completed with its maintenance now. */
+  const withMaintenance = (id: number, cached: string, full: boolean, now: number) => {
     const windows = windowsOf.get(id);
-    return windows ? `${open},"maintenance":${JSON.stringify(maintenanceEntry(windows, full, now))}}` : `${open},"maintenance":null}`;
+    return windows ? `${cached},"maintenance":${JSON.stringify(maintenanceEntry(windows, full, now))}}` : cached;
   };
 
   /**
-   * One site's list entry as JSON text without its closing brace (withMaintenance closes it): its
-   * row and open incident, and its own target's snapshot.
+   * One site's list entry as JSON text: its row and open incident, and its own target's snapshot;
+   * for a site with maintenance windows, without its closing brace (withMaintenance closes it).
    */
   const render = (r: SiteRow, full: boolean): string => {
     const windows = JSON.parse(r.maintenance) as MaintenanceWindow[];
@@ -181,7 +182,7 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
         ? { at: last.at, outcome: last.outcome, statusCode: last.statusCode, totalMs: last.totalMs, ttfbMs: last.ttfbMs, errorMessage: last.errorMessage }
         : { at: last.at, outcome: last.outcome, statusCode: last.statusCode, totalMs: last.totalMs, ttfbMs: last.ttfbMs }
       : null;
-    return JSON.stringify({
+    const json = JSON.stringify({
       id: r.id,
       name: r.name,
       state: r.state,
@@ -191,7 +192,9 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
       incident: r.incident === null ? null : (JSON.parse(r.incident) as unknown),
       certificate: certificateOf(own),
       url: full ? r.url : undefined,
-    }).slice(0, -1);
+      maintenance: windows.length > 0 ? undefined : null,
+    });
+    return windows.length > 0 ? json.slice(0, -1) : json;
   };
 
   /**
