@@ -92,6 +92,23 @@ describe('pages over HTTP', () => {
     expect(cut).toContain('Only the latest 200 incidents are listed; older ones of the last 90 days are left out.');
   });
 
+  it("brings a past day's new figures onto a site's bars by the next hour (past days are kept for the hour)", async () => {
+    const HOUR = 3_600_000;
+    const clock = { at: Date.UTC(2026, 11, 5, 10, 30), now: () => clock.at };
+    t = createTestService({}, { clock });
+    expect((await t.call('POST', '/api/sites', { name: 'shop', url: 'http://127.0.0.1:9/' })).status).toBe(201);
+    const bars = async () => /<ol class="bars"[^>]*>(.*?)<\/ol>/s.exec(await (await t!.svc.app.request('/')).text())![1];
+    expect(await bars()).not.toContain('class=warn');
+    // Yesterday noon, as the recorder writes a closed hour: 3 of 60 checks failed.
+    const yesterday = Date.UTC(2026, 11, 4);
+    t.svc.db.$client.transaction(() =>
+      t!.svc.rollups.writeHours([{ siteId: 1, target: 'site', bucket: yesterday + 12 * HOUR, count: 60, okCount: 57, failures: { bad_gateway: 3 }, latencySumMs: 57 * 20, latencyHist: [0, 0, 57] }]),
+    )();
+    clock.at += HOUR;
+    const next = await bars();
+    expect(next).toContain('class=warn><span>4 Dec 2026: 95 % up');
+  });
+
   it('compresses with brotli or gzip as the client accepts, and says so', async () => {
     const svc = await withSites(20);
     const plain = await (await svc.svc.app.request('/')).text();

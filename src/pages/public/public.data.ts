@@ -20,6 +20,13 @@ const DAY = 24 * HOUR;
 export const HISTORY_DAYS = 90;
 /** The most incidents (open and past together) the page lists; it says so when there were more. */
 export const HISTORY_LIMIT = 200;
+/**
+ * Up to this many public sites, the status page is built for each request (public.routes.ts), and
+ * each site's past days are kept for the hour (see createPublicStatus).
+ */
+export const SMALL_PAGE_SITES = 200;
+const NO_LATENCY: UptimeBucket['latencyMs'] = Object.freeze({ avg: null, p50: null, p95: null, p99: null });
+const NO_FAILURES: UptimeBucket['failures'] = Object.freeze({});
 /** Cards of an earlier hour (their site not checked since) rendered again per build. */
 const HOUR_TURN_PER_BUILD = 10;
 
@@ -56,6 +63,12 @@ export interface PublicStatus {
   asOf: number | null;
 }
 
+/** The HISTORY_DAYS - 1 days before today, from the day rollups (or summed from closed hours). */
+const pastDaysOf = (deps: Pick<PagesDeps, 'uptimeSeries'>, siteId: number, now: number) => {
+  const today = Math.floor(now / DAY) * DAY;
+  return deps.uptimeSeries(siteId, { from: today - (HISTORY_DAYS - 1) * DAY, to: today, granularity: 'day', now });
+};
+
 const sumUptime = (days: UptimeBucket[]) => {
   let checks = 0;
   let ok = 0;
@@ -66,9 +79,13 @@ const sumUptime = (days: UptimeBucket[]) => {
   return checks > 0 ? Math.round((ok / checks) * 100_000) / 1000 : null;
 };
 
-/** One public site's figures: its entry, 90 days by day, the last 24 hours by hour. */
-export function publicSite(deps: Pick<PagesDeps, 'recentSeries' | 'status'>, e: StatusEntry, now: number): PublicSite {
-  const { days, hours } = deps.recentSeries(e.id, { now, days: HISTORY_DAYS });
+/**
+ * One public site's figures: its entry, 90 days by day, the last 24 hours by hour. `pastDays`: the
+ * days before today, when the caller kept them (else they are read).
+ */
+export function publicSite(deps: Pick<PagesDeps, 'recentSeries' | 'uptimeSeries' | 'status'>, e: StatusEntry, now: number, pastDays?: UptimeBucket[]): PublicSite {
+  const { days: today, hours } = deps.recentSeries(e.id, { now, days: 1 });
+  const days = [...(pastDays ?? pastDaysOf(deps, e.id, now)), ...today];
   const windows = deps.status.maintenanceWindows(e.id);
   const maintenanceDays = new Set<number>();
   if (windows.length > 0) for (const d of days) if (maintenanceDuring(windows, d.start, d.start + DAY)) maintenanceDays.add(d.start);
@@ -93,6 +110,23 @@ export function publicSite(deps: Pick<PagesDeps, 'recentSeries' | 'status'>, e: 
  */
 export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSite) => string) {
   const kept = new Map<number, { entry: string; hour: number; card: RenderedCard }>();
+  /**
+   * Each site's days before today, read at most once an hour while the page lists up to
+   * SMALL_PAGE_SITES sites (built for each request, so a request waits for it): a card rendered
+   * again because its site was checked then reads only today and the last 24 hours. Past days
+   * change only when a late check or the day's fold lands, which the next hour's read picks up.
+   * Kept without the latency and failures the card does not show (~70 bytes a day).
+   */
+  const pastDays = new Map<number, { hour: number; days: UptimeBucket[] }>();
+  const pastDaysKept = (siteId: number, now: number, hour: number, sites: number) => {
+    if (sites > SMALL_PAGE_SITES) return undefined;
+    let have = pastDays.get(siteId);
+    if (!have || have.hour !== hour) {
+      const days = pastDaysOf(deps, siteId, now).map((d) => ({ ...d, latencyMs: NO_LATENCY, failures: NO_FAILURES }));
+      pastDays.set(siteId, (have = { hour, days }));
+    }
+    return have.days;
+  };
   return async function publicStatus(opts: { sliceMs?: number } = {}): Promise<PublicStatus> {
     const sliceMs = opts.sliceMs ?? Infinity;
     const now = deps.clock.now();
@@ -118,11 +152,13 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
         await yieldToLoop();
         since = performance.now();
       }
-      const card = { id: e.id, name: e.name, state: e.state, maintenance: e.maintenance, html: pagePart(renderCard(publicSite(deps, e, now))) };
+      const card = { id: e.id, name: e.name, state: e.state, maintenance: e.maintenance, html: pagePart(renderCard(publicSite(deps, e, now, pastDaysKept(e.id, now, hour, entries.length)))) };
       kept.set(e.id, { entry, hour, card });
       cards.push(card);
     }
     if (kept.size > seen.size) for (const id of kept.keys()) if (!seen.has(id)) kept.delete(id);
+    if (entries.length > SMALL_PAGE_SITES) pastDays.clear();
+    else if (pastDays.size > seen.size) for (const id of pastDays.keys()) if (!seen.has(id)) pastDays.delete(id);
     // One more than shown, to know whether the list is cut.
     const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: HISTORY_LIMIT + 1 });
     const historyTruncated = incidents.length > HISTORY_LIMIT;
