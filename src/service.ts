@@ -34,7 +34,7 @@ import { createGatewayLogFollower } from './gatewaylog/gatewaylog.follower.js';
 import { gatewayLogRoutes } from './gatewaylog/gatewaylog.routes.js';
 import { createPagesRepository } from './pages/pages.repository.js';
 import { pagesRoutes } from './pages/pages.routes.js';
-import type { UptimeSeries } from './pages/uptime-series.js';
+import type { RecentSeries, UptimeSeries } from './pages/uptime-series.js';
 import { createWebhooksRepository } from './alerts/webhooks.repository.js';
 import { createWebhookSender } from './alerts/webhooks.sender.js';
 import { createCertWatch } from './certs/certs.watch.js';
@@ -200,6 +200,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
   });
   const status = createStatusService(db, clock, snapshot);
   const uptimeSeries: UptimeSeries = (siteId, opts) => rollups.uptimeSeries(siteId, opts);
+  const recentSeries: RecentSeries = (siteId, opts) => rollups.recentSeries(siteId, opts);
 
   /**
    * Deletes a site with its history. An open incident's owners heard it open: they get a closing
@@ -247,7 +248,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
       { path: '/metrics', app: metricsRoutes({ metrics, tokens, public: config.METRICS_PUBLIC }) },
       {
         path: '/',
-        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, scheduler: schedulerControl, deleteSite: (id) => deleteSite(id), tokens, policy, alertTo: config.ALERT_TO ?? [], clock, statusPublic: config.STATUS_PUBLIC }),
+        app: pagesRoutes({ sites, checks, status, pages: createPagesRepository(db), uptimeSeries, recentSeries, scheduler: schedulerControl, deleteSite: (id) => deleteSite(id), tokens, policy, alertTo: config.ALERT_TO ?? [], clock, statusPublic: config.STATUS_PUBLIC }),
       },
     ],
   });

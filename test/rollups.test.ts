@@ -97,6 +97,40 @@ describe('uptime from the rollups', () => {
     expect(upstream.body.buckets[0].latencyMs.avg).toBe(40);
   });
 
+  it("gives a card's days and hours together as the two series would, and counts no hour that starts after now", async () => {
+    const day0 = Date.UTC(2026, 0, 10);
+    const { clock, make, round, svc } = await setup({}, day0 - DAY);
+    const a = await make('a');
+    // Yesterday and today until 05:30, with a 502 at 03:00 today; then a round stamped two hours ahead (a clock that jumped).
+    for (let at = day0 - DAY; at <= day0 + 5 * HOUR + 30 * 60_000; at += STEP) {
+      clock.at = at;
+      svc.recorder.record([round(a, at, at === day0 + 3 * HOUR ? 'bad_gateway' : 'ok')]);
+    }
+    const now = day0 + 5 * HOUR + 35 * 60_000;
+    clock.at = now;
+    svc.recorder.record([round(a, now + 2 * HOUR)]);
+
+    const recent = svc.rollups.recentSeries(a.id, { now, days: 3 });
+    const hourFrom = day0 + 5 * HOUR - 23 * HOUR;
+    expect(recent).toEqual({
+      days: svc.rollups.uptimeSeries(a.id, { from: day0 - 2 * DAY, to: day0 + DAY, granularity: 'day', now }),
+      hours: svc.rollups.uptimeSeries(a.id, { from: hourFrom, to: hourFrom + 24 * HOUR, granularity: 'hour', now }),
+    });
+    const [before, yesterday, today] = recent.days;
+    expect(before).toMatchObject({ start: day0 - 2 * DAY, checks: 0, uptime: null });
+    expect(yesterday).toMatchObject({ start: day0 - DAY, checks: 144, ok: 144 });
+    // 00:00 to 05:30 every 10 minutes: 34 rounds, the current hour (05:00) read from the raw checks.
+    expect(today).toMatchObject({ start: day0, checks: 34, ok: 33, failures: { bad_gateway: 1 } });
+    const todayHours = recent.hours.filter((h) => h.start >= day0);
+    expect(todayHours.reduce((n, h) => n + h.checks, 0)).toBe(34);
+    expect(recent.hours.at(-1)).toMatchObject({ start: day0 + 5 * HOUR, checks: 4 });
+    // Without `now`, the round stamped ahead is counted in its hour; with it, that hour is empty.
+    const ahead = { from: day0 + 7 * HOUR, to: day0 + 8 * HOUR, granularity: 'hour' as const };
+    expect(svc.rollups.uptimeSeries(a.id, ahead)[0].checks).toBe(1);
+    expect(svc.rollups.uptimeSeries(a.id, { ...ahead, now })[0].checks).toBe(0);
+    expect(svc.rollups.uptimeSeries(a.id, { from: day0, to: day0 + DAY, granularity: 'day' })[0].checks).toBe(35);
+  });
+
   it('rejects a bad query with a 400 naming the parameter, an unknown site with a 404, no token with a 401', async () => {
     const { make } = await setup({}, Date.UTC(2026, 0, 10));
     const a = await make('a');

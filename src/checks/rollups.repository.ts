@@ -212,6 +212,74 @@ export function createRollupsRepository(db: Db, checks: ChecksRepository) {
     return f;
   };
 
+  /**
+   * Reads one target's buckets; an hour read from the raw checks is kept for the reader's life
+   * (one page's card, one API answer), so asking for it again costs nothing.
+   */
+  const seriesReader = (siteId: number, target: string, now: number, spans: IncidentSpan[]) => {
+    const key = keyOf(siteId, target);
+    const lastId = lastHourId.get()?.id;
+    const lastWritten = lastId == null ? -Infinity : hourOfId(lastId);
+    const fromRaw = new Map<number, Folded>();
+
+    const hourFolded = (hour: number): Folded => {
+      const r = key === null ? undefined : getHourRow.get(hourId(hour, key));
+      if (r) {
+        const f = emptyFolded();
+        addRow(f, r);
+        return f;
+      }
+      if (hour < lastWritten || hour > now) return emptyFolded();
+      let f = fromRaw.get(hour);
+      if (!f) fromRaw.set(hour, (f = fromChecks(siteId, target, hour, hour + HOUR)));
+      return f;
+    };
+
+    const buckets = (first: number, to: number, step: number): UptimeBucket[] => {
+      const out: UptimeBucket[] = [];
+      for (let start = first; start < to; start += step) {
+        let f: Folded;
+        let worst: WorstIncident | null | undefined;
+        const day = step === DAY && key !== null ? getDayRow.get(dayId(start, key)) : undefined;
+        if (day) {
+          f = emptyFolded();
+          addRow(f, day);
+          worst = day.worst_id === null ? null : { id: day.worst_id, kind: day.worst_kind ?? '', cause: day.worst_cause };
+        } else if (step === HOUR) {
+          f = hourFolded(start);
+        } else {
+          f = emptyFolded();
+          for (let h = start; h < start + DAY && h <= now; h += HOUR) {
+            const part = hourFolded(h);
+            f.count += part.count;
+            f.okCount += part.okCount;
+            f.latencySumMs += part.latencySumMs;
+            f.failures = mergeFailures(f.failures, part.failures);
+            f.latencyHist = mergeHist(f.latencyHist, part.latencyHist);
+          }
+        }
+        if (worst === undefined) worst = target === 'site' ? worstOf(spans, start, start + step) : null;
+        const measured = f.latencyHist.reduce((a, b) => a + b, 0);
+        out.push({
+          start,
+          checks: f.count,
+          ok: f.okCount,
+          uptime: percent(f.okCount, f.count),
+          latencyMs: {
+            avg: measured > 0 ? Math.round(f.latencySumMs / measured) : null,
+            p50: percentileOf(f.latencyHist, 0.5),
+            p95: percentileOf(f.latencyHist, 0.95),
+            p99: percentileOf(f.latencyHist, 0.99),
+          },
+          failures: f.failures,
+          worstIncident: worst,
+        });
+      }
+      return out;
+    };
+    return { buckets };
+  };
+
   return {
     keyOf,
 
@@ -372,66 +440,27 @@ export function createRollupsRepository(db: Db, checks: ChecksRepository) {
      * Uptime, latency and failures of one target per hour or day over [from, to), oldest first.
      * Hours come from the hour rollups, or from the raw checks while an hour is not written yet
      * (the current one); days from the day rollups, or summed from hours for days not folded yet.
+     * Hours that start after `now` have no checks yet: they read as empty, without a query.
      */
-    uptimeSeries(siteId: number, opts: { from: number; to: number; granularity: 'hour' | 'day'; target?: string }): UptimeBucket[] {
+    uptimeSeries(siteId: number, opts: { from: number; to: number; granularity: 'hour' | 'day'; target?: string; now?: number }): UptimeBucket[] {
       const target = opts.target ?? 'site';
       const step = opts.granularity === 'hour' ? HOUR : DAY;
       const first = Math.floor(opts.from / step) * step;
-      const key = keyOf(siteId, target);
-      const lastId = lastHourId.get()?.id;
-      const lastWritten = lastId == null ? -Infinity : hourOfId(lastId);
-      const spans = incidentsOf.all(siteId, opts.to, first);
+      const reader = seriesReader(siteId, target, opts.now ?? Infinity, target === 'site' ? incidentsOf.all(siteId, opts.to, first) : []);
+      return reader.buckets(first, opts.to, step);
+    },
 
-      const hourFolded = (hour: number): Folded => {
-        const r = key === null ? undefined : getHourRow.get(hourId(hour, key));
-        if (r) {
-          const f = emptyFolded();
-          addRow(f, r);
-          return f;
-        }
-        return hour >= lastWritten ? fromChecks(siteId, target, hour, hour + HOUR) : emptyFolded();
-      };
-
-      const out: UptimeBucket[] = [];
-      for (let start = first; start < opts.to; start += step) {
-        let f: Folded;
-        let worst: WorstIncident | null | undefined;
-        const day = step === DAY && key !== null ? getDayRow.get(dayId(start, key)) : undefined;
-        if (day) {
-          f = emptyFolded();
-          addRow(f, day);
-          worst = day.worst_id === null ? null : { id: day.worst_id, kind: day.worst_kind ?? '', cause: day.worst_cause };
-        } else if (step === HOUR) {
-          f = hourFolded(start);
-        } else {
-          f = emptyFolded();
-          for (let h = start; h < start + DAY; h += HOUR) {
-            const part = hourFolded(h);
-            f.count += part.count;
-            f.okCount += part.okCount;
-            f.latencySumMs += part.latencySumMs;
-            f.failures = mergeFailures(f.failures, part.failures);
-            f.latencyHist = mergeHist(f.latencyHist, part.latencyHist);
-          }
-        }
-        if (worst === undefined) worst = target === 'site' ? worstOf(spans, start, start + step) : null;
-        const measured = f.latencyHist.reduce((a, b) => a + b, 0);
-        out.push({
-          start,
-          checks: f.count,
-          ok: f.okCount,
-          uptime: percent(f.okCount, f.count),
-          latencyMs: {
-            avg: measured > 0 ? Math.round(f.latencySumMs / measured) : null,
-            p50: percentileOf(f.latencyHist, 0.5),
-            p95: percentileOf(f.latencyHist, 0.95),
-            p99: percentileOf(f.latencyHist, 0.99),
-          },
-          failures: f.failures,
-          worstIncident: worst,
-        });
-      }
-      return out;
+    /**
+     * What a site's card shows: its last `days` days (today included) and its last 24 hours up to
+     * `now`. One reader serves both, so an hour not written yet (the current one) is read from the
+     * raw checks once, for the hour chart and for today's bar alike.
+     */
+    recentSeries(siteId: number, opts: { now: number; days: number }): { days: UptimeBucket[]; hours: UptimeBucket[] } {
+      const today = Math.floor(opts.now / DAY) * DAY;
+      const dayFrom = today - (opts.days - 1) * DAY;
+      const hourFrom = Math.floor(opts.now / HOUR) * HOUR - 23 * HOUR;
+      const reader = seriesReader(siteId, 'site', opts.now, incidentsOf.all(siteId, today + DAY, Math.min(dayFrom, hourFrom)));
+      return { days: reader.buckets(dayFrom, today + DAY, DAY), hours: reader.buckets(hourFrom, hourFrom + 24 * HOUR, HOUR) };
     },
 
     /** Target keys of a site (for tests and cleanup). */

@@ -15,7 +15,8 @@ export const uptimeRoutes = (deps: { sites: SitesRepository; rollups: RollupsRep
     const site = deps.sites.get(id);
     if (!site) throw notFound('sites', id);
     const query = c.req.valid('query');
-    const { from, to } = rangeOf(query, deps.clock.now());
+    const now = deps.clock.now();
+    const { from, to } = rangeOf(query, now);
     if (from >= to) throw validationFailed('invalid query: from: must be before to', [{ field: 'from', message: 'must be before to' }]);
     const step = query.granularity === 'hour' ? 3_600_000 : 86_400_000;
     if ((to - Math.floor(from / step) * step) / step > MAX_BUCKETS[query.granularity]) {
@@ -25,6 +26,6 @@ export const uptimeRoutes = (deps: { sites: SitesRepository; rollups: RollupsRep
     if (target !== 'site' && !site.upstreams.some((u) => String(u.id) === target)) {
       throw validationFailed(`invalid query: target: site ${id} has no upstream ${target}`, [{ field: 'target', message: 'no such upstream' }]);
     }
-    const buckets = deps.rollups.uptimeSeries(id, { from, to, granularity: query.granularity, target });
+    const buckets = deps.rollups.uptimeSeries(id, { from, to, granularity: query.granularity, target, now });
     return c.json({ siteId: id, granularity: query.granularity, from, to, buckets });
   });

@@ -135,6 +135,13 @@ export const statusEntrySchema = z
         topCause: nullable(z.object({ code: z.string(), summary: z.string().optional().describe('with the token only'), confidence: z.number() })),
       }),
     ),
+    maintenance: nullable(
+      z.object({
+        from: ms('the maintenance began'),
+        until: ms('it ends (windows that follow on without a gap count as one)'),
+        reason: z.string().optional().describe("the window's reason, with the token only"),
+      }),
+    ).describe('the maintenance window the site is in now (an incident opened inside it is recorded, not alerted), or null'),
   })
   .meta({ id: 'StatusEntry' });
 

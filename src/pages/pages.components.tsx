@@ -5,7 +5,7 @@ import type { SiteState } from '../sites/sites.repository.js';
 import type { UptimeBucket } from './uptime-series.js';
 import { STYLESHEET_PATH } from './pages.style.js';
 import { LIVE_SCRIPT_PATH } from './pages.live.js';
-import { STATE_WORDS, causeWords, day, kindTitle, ms, percent } from './pages.words.js';
+import { STATE_WORDS, causeWords, day, kindTitle, ms, percent, utc } from './pages.words.js';
 
 export interface LayoutProps {
   title: string;
@@ -57,11 +57,22 @@ export const page = (node: Child) => `<!doctype html>${String(node)}`;
 
 export const StateBadge = (p: { state: SiteState }) => <span class={`badge ${p.state}`}>{STATE_WORDS[p.state]}</span>;
 
+/** A site inside a maintenance window now, in words (its shape and colour only repeat them). */
+export const MaintenanceBadge = (p: { maintenance: { until: number } | null | undefined }) =>
+  p.maintenance ? <span class="badge maint">In maintenance until {utc(p.maintenance.until)}</span> : null;
+
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
-/** How a day is drawn: no checks, all good, some failures, an incident. */
-export const dayClass = (b: UptimeBucket) =>
-  b.worstIncident ? 'bad' : b.uptime === null ? 'none' : b.uptime < 100 ? 'warn' : 'ok';
+/** Day starts (ms) that a maintenance window touched. */
+export type MaintenanceDays = ReadonlySet<number>;
+const NO_DAYS: MaintenanceDays = new Set();
+
+/**
+ * How a day is drawn: no checks, all good, some failures, an incident; a day with planned
+ * maintenance and no incident is drawn as maintenance, whatever its checks (not an outage).
+ */
+export const dayClass = (b: UptimeBucket, maint: MaintenanceDays = NO_DAYS) =>
+  b.worstIncident ? 'bad' : maint.has(b.start) ? 'maint' : b.uptime === null ? 'none' : b.uptime < 100 ? 'warn' : 'ok';
 
 /** A day in words: `4 Dec 2026: 99.3 % up; 502 Bad Gateway, cause: the application server is down`. */
 const dayLabels = new Map<number, string>();
@@ -74,10 +85,11 @@ const dayLabel = (start: number) => {
   return label;
 };
 
-export const dayWords = (b: UptimeBucket) => {
+export const dayWords = (b: UptimeBucket, maint: MaintenanceDays = NO_DAYS) => {
+  const planned = maint.has(b.start) ? 'planned maintenance (not an outage); ' : '';
   const uptime = b.uptime === null ? 'no checks' : b.uptime === 100 ? '100 % up' : `${percent(b.uptime)} up`;
   const incident = b.worstIncident ? `; incident: ${kindTitle(b.worstIncident.kind)}, cause: ${causeWords(b.worstIncident.cause)}` : '';
-  return `${dayLabel(b.start)}: ${uptime}${incident}`;
+  return `${dayLabel(b.start)}: ${planned}${uptime}${incident}`;
 };
 
 /** A day without a problem: all checks passed, or none ran. Alike days in a row are drawn as one bar. */
@@ -96,19 +108,21 @@ const text = (words: string) => (/[&<>"']/.test(words) ? escapeHtml(words) : wor
  * hover, read by screen readers; the days with problems are also listed as text below, in a
  * <details> whose stable `id` lets the live refresh keep it open.
  */
-export const DayBars = (p: { days: UptimeBucket[]; label: string; id: string }) => {
+export const DayBars = (p: { days: UptimeBucket[]; label: string; id: string; maintenance?: MaintenanceDays }) => {
+  const maint = p.maintenance ?? NO_DAYS;
   let items = '';
   for (let i = 0; i < p.days.length; ) {
     const b = p.days[i];
     let j = i + 1;
-    if (quiet(b)) while (j < p.days.length && quiet(p.days[j]) && dayClass(p.days[j]) === dayClass(b)) j++;
+    if (quiet(b) && !maint.has(b.start)) while (j < p.days.length && quiet(p.days[j]) && !maint.has(p.days[j].start) && dayClass(p.days[j]) === dayClass(b)) j++;
     const n = j - i;
-    const words = n === 1 ? dayWords(b) : runWords(b, p.days[j - 1], n);
+    const words = n === 1 ? dayWords(b, maint) : runWords(b, p.days[j - 1], n);
     // Unquoted class and no </li> (both valid HTML).
-    items += `<li class=${n === 1 ? dayClass(b) : `"${dayClass(b)} w${n}"`}><span>${text(words)}</span>`;
+    items += `<li class=${n === 1 ? dayClass(b, maint) : `"${dayClass(b)} w${n}"`}><span>${text(words)}</span>`;
     i = j;
   }
-  const bad = p.days.filter((b) => !quiet(b));
+  // Days with problems; a day of maintenance without an incident is not one.
+  const bad = p.days.filter((b) => !quiet(b) && dayClass(b, maint) !== 'maint');
   return (
     <div>
       <ol class="bars" aria-label={p.label}>
@@ -125,7 +139,7 @@ export const DayBars = (p: { days: UptimeBucket[]; label: string; id: string }) 
           </summary>
           <ul>
             {bad.map((b) => (
-              <li>{dayWords(b)}</li>
+              <li>{dayWords(b, maint)}</li>
             ))}
           </ul>
         </details>
@@ -144,6 +158,9 @@ export const BarLegend = () => (
     </li>
     <li>
       <i class="bad" aria-hidden="true"></i>Incident (striped)
+    </li>
+    <li>
+      <i class="maint" aria-hidden="true"></i>Planned maintenance, not an outage (dotted)
     </li>
     <li>
       <i aria-hidden="true"></i>No data

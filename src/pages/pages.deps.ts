@@ -6,7 +6,7 @@ import type { SchedulerControl } from '../sites/sites.routes.js';
 import type { Clock } from '../shared/clock.js';
 import type { StatusService } from '../status/status.service.js';
 import type { PagesRepository } from './pages.repository.js';
-import type { UptimeSeries } from './uptime-series.js';
+import type { RecentSeries, UptimeSeries } from './uptime-series.js';
 
 /** Everything the pages read and change, passed in by service.ts (the same repositories as the JSON routes). */
 export interface PagesDeps {
@@ -16,6 +16,8 @@ export interface PagesDeps {
   pages: PagesRepository;
   /** Per-hour and per-day figures of a site, from the rollups. */
   uptimeSeries: UptimeSeries;
+  /** A site's last days and last 24 hours together, each raw hour read once (a public card). */
+  recentSeries: RecentSeries;
   scheduler: SchedulerControl;
   /** Deletes a site with its history, telling the owners of an open incident (as DELETE /api/sites/:id does). */
   deleteSite: (id: number) => boolean;
@@ -38,5 +40,7 @@ export interface StatusEntry {
   latencyMs: { last: number | null; p50_24h: number | null; p95_24h: number | null };
   uptime: { '24h': number | null; '7d': number | null; '30d': number | null };
   incident: { id: number; kind: string; openedAt: number; failedChecks: number; topCause: { code: string; summary?: string; confidence: number } | null } | null;
+  /** The maintenance window the site is in now (`reason` with the token only). */
+  maintenance: { from: number; until: number; reason?: string } | null;
   url?: string;
 }

@@ -49,6 +49,18 @@ const compress = (encoding: 'br' | 'gzip', body: Buffer) =>
     ? brotliCompressSync(body, { params: { [constants.BROTLI_PARAM_QUALITY]: 5, [constants.BROTLI_PARAM_SIZE_HINT]: body.length } })
     : gzipSync(body, { level: 6 });
 
+/**
+ * Whether the client's If-None-Match covers `tag`: one of its tags (weak or strong, compared
+ * weakly as RFC 9110 says for it), or `*` (any current representation: every page here has one).
+ */
+export const clientHas = (c: Context, tag: string) => {
+  const match = c.req.header('if-none-match');
+  return match !== undefined && match.split(',').some((t) => {
+    const one = t.trim();
+    return one === '*' || one.replace(/^W\//, '') === tag;
+  });
+};
+
 const tagOf = (body: Buffer) => `"${createHash('sha1').update(body).digest('base64url').slice(0, 22)}"`;
 
 /** Sends `content` (HTML, CSS) with the headers above; a 304 when the client has it already. */
@@ -68,8 +80,7 @@ export function sendPage(
   const status = opts.status ?? 200;
   if (status === 200 && opts.cache !== 'none') {
     headers.ETag = tag;
-    const match = c.req.header('if-none-match');
-    if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === tag)) return c.body(null, 304, headers);
+    if (clientHas(c, tag)) return c.body(null, 304, headers);
   }
   const encoding = body.length > 1024 ? encodingFor(c.req.header('accept-encoding')) : null;
   if (!encoding) return c.body(html, status, headers);
@@ -144,10 +155,34 @@ export async function sendPrepared(c: Context, page: PreparedPage, cache: PageCa
     Vary: 'Accept-Encoding, Cookie',
     ETag: page.tag,
   };
-  const match = c.req.header('if-none-match');
-  if (match && match.split(',').some((t) => t.trim().replace(/^W\//, '') === page.tag)) return c.body(null, 304, headers);
+  if (clientHas(c, page.tag)) return c.body(null, 304, headers);
   const encoding = encodingFor(c.req.header('accept-encoding'));
   if (!encoding) return c.body(page.body as Uint8Array<ArrayBuffer>, 200, headers);
   headers['Content-Encoding'] = encoding;
   return c.body((await encoded(page, encoding)) as Uint8Array<ArrayBuffer>, 200, headers);
+}
+
+/**
+ * A handler for a served asset (the stylesheet, the live script): its URL carries a hash of its
+ * content, so it is kept for a year; it also carries an ETag, and a conditional request (its tag,
+ * or `*`) gets a 304. Both encodings are made once, when the handler is.
+ */
+export function assetHandler(content: string, type: string) {
+  const body = Buffer.from(content, 'utf8');
+  const tag = tagOf(body);
+  const encodings = { br: compress('br', body), gzip: compress('gzip', body) };
+  return (c: Context): Response => {
+    const headers: Record<string, string> = {
+      'Content-Type': type,
+      'Cache-Control': 'public, max-age=31536000, immutable',
+      'Content-Security-Policy': PAGE_CSP,
+      Vary: 'Accept-Encoding',
+      ETag: tag,
+    };
+    if (clientHas(c, tag)) return c.body(null, 304, headers);
+    const encoding = encodingFor(c.req.header('accept-encoding'));
+    if (!encoding) return c.body(body as Uint8Array<ArrayBuffer>, 200, headers);
+    headers['Content-Encoding'] = encoding;
+    return c.body(encodings[encoding] as Uint8Array<ArrayBuffer>, 200, headers);
+  };
 }

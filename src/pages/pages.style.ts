@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 
 export const STYLESHEET = `
-:root{--bg:#f6f7f9;--card:#fff;--fg:#1d2330;--muted:#5b6474;--line:#dde1e7;--up:#1a7f45;--up-bar:#2fb567;--deg:#8a5a00;--deg-bar:#e3a008;--down:#b42318;--down-bar:#d92d20;--none:#c9ced6;--pause:#5b6474;--link:#1d4ed8;--focus:#1d4ed8;color-scheme:light dark}
-@media (prefers-color-scheme:dark){:root{--bg:#12151b;--card:#1b2029;--fg:#e7eaf0;--muted:#a3acba;--line:#2c3340;--up:#4ade80;--deg:#fbbf24;--down:#f87171;--none:#3a414d;--pause:#a3acba;--link:#93b4ff;--focus:#93b4ff}}
+:root{--bg:#f6f7f9;--card:#fff;--fg:#1d2330;--muted:#5b6474;--line:#dde1e7;--up:#1a7f45;--up-bar:#2fb567;--deg:#8a5a00;--deg-bar:#e3a008;--down:#b42318;--down-bar:#d92d20;--none:#c9ced6;--pause:#5b6474;--maint:#3451b2;--maint-bar:#7d95e0;--link:#1d4ed8;--focus:#1d4ed8;color-scheme:light dark}
+@media (prefers-color-scheme:dark){:root{--bg:#12151b;--card:#1b2029;--fg:#e7eaf0;--muted:#a3acba;--line:#2c3340;--up:#4ade80;--deg:#fbbf24;--down:#f87171;--none:#3a414d;--pause:#a3acba;--maint:#a5b8ff;--link:#93b4ff;--focus:#93b4ff}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
 a{color:var(--link)}
@@ -19,18 +19,18 @@ main{padding:24px 0 48px}
 h1{font-size:26px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 12px}h3{font-size:16px;margin:0}
 .muted{color:var(--muted)}.small{font-size:13px}
 .banner{display:flex;align-items:center;gap:12px;padding:16px 20px;border-radius:10px;margin:16px 0 8px;font-weight:600;font-size:17px;color:#fff}
-.banner.up{background:var(--up-bar);color:#06351b}.banner.degraded{background:var(--deg-bar);color:#3b2600}.banner.down{background:var(--down-bar)}.banner.unknown{background:var(--none);color:#1d2330}
+.banner.up{background:var(--up-bar);color:#06351b}.banner.degraded{background:var(--deg-bar);color:#3b2600}.banner.down{background:var(--down-bar)}.banner.unknown{background:var(--none);color:#1d2330}.banner.maint{background:var(--maint-bar);color:#0f1a40;font-size:15px;display:block}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin:0 0 12px}
 .site-head{display:flex;justify-content:space-between;align-items:baseline;gap:12px;flex-wrap:wrap}
 .badge{display:inline-flex;align-items:center;gap:6px;font-weight:600;font-size:14px;white-space:nowrap}
 .badge::before{content:"";display:inline-block;width:10px;height:10px;border-radius:50%;background:currentColor}
 .badge.up{color:var(--up)}.badge.degraded{color:var(--deg)}.badge.degraded::before{border-radius:1px;transform:rotate(45deg)}
-.badge.down{color:var(--down)}.badge.down::before{border-radius:1px}.badge.paused,.badge.unknown{color:var(--pause)}.badge.paused::before,.badge.unknown::before{background:none;border:2px solid currentColor}
+.badge.down{color:var(--down)}.badge.down::before{border-radius:1px}.badge.maint{color:var(--maint)}.badge.maint::before{border-radius:2px;background:none;border:2px dotted currentColor}.badge.paused,.badge.unknown{color:var(--pause)}.badge.paused::before,.badge.unknown::before{background:none;border:2px solid currentColor}
 .figures{display:flex;flex-wrap:wrap;gap:4px 18px;margin:6px 0 10px;padding:0;list-style:none;font-size:13px;color:var(--muted)}
 .figures b{color:var(--fg);font-weight:600}
 .bars{display:flex;gap:2px;height:34px;margin:0;padding:0;list-style:none;align-items:stretch}
 .bars li{flex:1 1 0;min-width:2px;border-radius:2px;background:var(--none);position:relative}
-.bars li.ok{background:var(--up-bar)}.bars li.warn{background:var(--deg-bar)}
+.bars li.ok{background:var(--up-bar)}.bars li.warn{background:var(--deg-bar)}.bars li.maint{background:var(--maint-bar) radial-gradient(circle,rgba(255,255,255,.55) 1.2px,transparent 1.6px) 0 0/5px 5px}
 .bars li.bad{background:var(--down-bar) repeating-linear-gradient(135deg,transparent 0 3px,rgba(255,255,255,.35) 3px 5px)}
 .bars li.warn{background-image:linear-gradient(to bottom,transparent 0 50%,rgba(0,0,0,.18) 50%)}
 .bars li span{position:absolute;left:-9999px;white-space:nowrap}
@@ -41,7 +41,7 @@ ${Array.from({ length: 89 }, (_, i) => `.bars .w${i + 2}{flex-grow:${i + 2}}`).j
 .bar-scale{display:flex;justify-content:space-between;font-size:12px;color:var(--muted);margin-top:4px}
 .legend{display:flex;gap:14px;flex-wrap:wrap;font-size:12px;color:var(--muted);list-style:none;padding:0;margin:8px 0 0}
 .legend i{display:inline-block;width:10px;height:14px;border-radius:2px;margin-right:5px;vertical-align:-2px;background:var(--none)}
-.legend i.ok{background:var(--up-bar)}.legend i.warn{background:var(--deg-bar) linear-gradient(to bottom,transparent 0 50%,rgba(0,0,0,.18) 50%)}.legend i.bad{background:var(--down-bar) repeating-linear-gradient(135deg,transparent 0 3px,rgba(255,255,255,.35) 3px 5px)}
+.legend i.maint{background:var(--maint-bar) radial-gradient(circle,rgba(255,255,255,.55) 1.2px,transparent 1.6px) 0 0/5px 5px}.legend i.ok{background:var(--up-bar)}.legend i.warn{background:var(--deg-bar) linear-gradient(to bottom,transparent 0 50%,rgba(0,0,0,.18) 50%)}.legend i.bad{background:var(--down-bar) repeating-linear-gradient(135deg,transparent 0 3px,rgba(255,255,255,.35) 3px 5px)}
 details{margin-top:8px;font-size:14px}summary{cursor:pointer;color:var(--muted)}
 .row{display:grid;grid-template-columns:minmax(0,1fr) 220px;gap:16px;align-items:end}
 @media (max-width:640px){.row{grid-template-columns:1fr}}

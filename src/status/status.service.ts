@@ -2,6 +2,8 @@ import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/client.js';
 import type { Cause } from '../diagnosis/diagnosis.types.js';
 import type { SiteView } from '../sites/sites.repository.js';
+import { maintenanceAt } from '../sites/sites.maintenance.js';
+import type { MaintenanceWindow } from '../sites/sites.table.js';
 import type { Clock } from '../shared/clock.js';
 import type { StatusSnapshot, TargetStatus } from './status.snapshot.js';
 
@@ -39,7 +41,7 @@ const uptimeOf = (s: TargetStatus | undefined): UptimeFigures => s?.uptime ?? { 
  * as JSON text); the rest comes from the status snapshot in memory.
  */
 const entrySql = (full: boolean, where: 'one' | 'range') => `
-  SELECT s.id AS id, s.name AS name, CASE WHEN s.paused THEN 'paused' ELSE s.state END AS state, s.url AS url, (
+  SELECT s.id AS id, s.name AS name, CASE WHEN s.paused THEN 'paused' ELSE s.state END AS state, s.url AS url, s.maintenance AS maintenance, (
       SELECT json_object(
         'id', i.id, 'kind', i.kind, 'openedAt', i.opened_at, 'failedChecks', i.failed_checks,
         'topCause', CASE WHEN json_array_length(i.causes) > 0 THEN json_object(
@@ -54,6 +56,7 @@ interface SiteRow {
   name: string;
   state: string;
   url: string;
+  maintenance: string;
   incident: string | null;
 }
 
@@ -102,7 +105,7 @@ const DIRTY_SQL = `
  * changed, so that a list call renders only the sites checked or changed since the last one: at
  * 10,000 sites checked every minute and a list read every second, under 200 entries instead of all.
  */
-export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnapshot) {
+export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapshot) {
   db.$client.exec(DIRTY_SQL);
   /** Sites whose snapshot entry changed since the last forgetChanged (the triggers mark the rest). */
   const snapshotChanged = new Set<number>();
@@ -136,6 +139,7 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
   const forgetChanged = () => {
     const now = performance.now();
     const forget = (id: number) => {
+      windowsOf.delete(id);
       for (const v of variants) {
         v.cache.delete(id);
         if (warm(v, now)) v.toRender.add(id);
@@ -146,8 +150,31 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
     snapshotChanged.clear();
   };
 
-  /** One site's list entry as JSON text: its row and open incident, and its own target's snapshot. */
+  /**
+   * Maintenance windows of the sites with any, kept beside their cached entries: whether a site is
+   * in maintenance changes with the clock, not with a row, so the cached entry of such a site
+   * leaves `maintenance` out, to be added each time the list is read (see `withMaintenance`). Both
+   * are set by `render` and dropped by `forgetChanged` together.
+   */
+  const windowsOf = new Map<number, MaintenanceWindow[]>();
+  const maintenanceEntry = (windows: readonly MaintenanceWindow[] | undefined, full: boolean, now: number) => {
+    const m = windows ? maintenanceAt(windows, now) : null;
+    return m && !full ? { from: m.from, until: m.until } : m;
+  };
+  /** A cached entry as the list sends it: complete, or (a site with windows) completed with its maintenance now. */
+  const withMaintenance = (id: number, cached: string, full: boolean, now: number) => {
+    const windows = windowsOf.get(id);
+    return windows ? `${cached},"maintenance":${JSON.stringify(maintenanceEntry(windows, full, now))}}` : cached;
+  };
+
+  /**
+   * One site's list entry as JSON text: its row and open incident, and its own target's snapshot;
+   * for a site with maintenance windows, without its closing brace (withMaintenance closes it).
+   */
   const render = (r: SiteRow, full: boolean): string => {
+    const windows = JSON.parse(r.maintenance) as MaintenanceWindow[];
+    if (windows.length > 0) windowsOf.set(r.id, windows);
+    else windowsOf.delete(r.id);
     const own = snapshot.target(r.id, 'site');
     const last = own?.last;
     const lastCheck = last
@@ -155,7 +182,7 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
         ? { at: last.at, outcome: last.outcome, statusCode: last.statusCode, totalMs: last.totalMs, ttfbMs: last.ttfbMs, errorMessage: last.errorMessage }
         : { at: last.at, outcome: last.outcome, statusCode: last.statusCode, totalMs: last.totalMs, ttfbMs: last.ttfbMs }
       : null;
-    return JSON.stringify({
+    const json = JSON.stringify({
       id: r.id,
       name: r.name,
       state: r.state,
@@ -165,7 +192,9 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
       incident: r.incident === null ? null : (JSON.parse(r.incident) as unknown),
       certificate: certificateOf(own),
       url: full ? r.url : undefined,
+      maintenance: windows.length > 0 ? undefined : null,
     });
+    return windows.length > 0 ? json.slice(0, -1) : json;
   };
 
   /**
@@ -232,6 +261,7 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
       refresher ??= setInterval(refresh, REFRESH_EVERY_MS).unref();
       const ids = (full ? pageIds : publicPageIds).all(limit < 0 ? -1 : limit, offset);
       const parts = new Array<string>(ids.length);
+      const now = clock.now();
       let since = performance.now();
       const yieldIfLong = async () => {
         if (performance.now() - since <= LIST_BUDGET_MS) return;
@@ -263,9 +293,14 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
           cache.set(id, entry);
           await yieldIfLong();
         }
-        parts[i] = entry;
+        parts[i] = withMaintenance(id, entry, full, now);
       }
       return `[${parts.filter((p) => p !== '').join(',')}]`;
+    },
+
+    /** A listed site's maintenance windows (as of the last list read), for the public page's day bars. */
+    maintenanceWindows(siteId: number): readonly MaintenanceWindow[] {
+      return windowsOf.get(siteId) ?? [];
     },
 
     /** How many sites are public (what an anonymous list counts). */
@@ -301,6 +336,7 @@ export function createStatusService(db: Db, _clock: Clock, snapshot: StatusSnaps
         uptime: uptimeOf(own),
         incident: incidentEntry(openOf.get(site.id), full),
         certificate: certificateOf(own),
+        maintenance: maintenanceEntry(site.maintenance, full, clock.now()),
       };
       if (full) {
         entry.url = site.url;

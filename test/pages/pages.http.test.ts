@@ -40,6 +40,75 @@ describe('pages over HTTP', () => {
     expect(changed.headers.get('etag')).not.toBe(etag);
   });
 
+  it('answers If-None-Match: * with a 304 on the pages and on the stylesheet and script, which carry an ETag too', async () => {
+    const svc = await withSites(2);
+    const star = await svc.svc.app.request('/', { headers: { 'If-None-Match': '*' } });
+    expect(star.status).toBe(304);
+    expect(star.headers.get('etag')).toMatch(/^"[\w-]{22}"$/);
+    const html = await (await svc.svc.app.request('/')).text();
+    const assets = [...html.matchAll(/(?:href|src)="(\/assets\/[^"]+)"/g)].map((m) => m[1]);
+    expect(assets).toHaveLength(2);
+    for (const path of assets) {
+      const first = await svc.svc.app.request(path);
+      expect(first.status).toBe(200);
+      const body = await first.text();
+      expect(body.length).toBeGreaterThan(500);
+      expect(first.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      const etag = first.headers.get('etag');
+      expect(etag).toMatch(/^"[\w-]{22}"$/);
+      for (const match of [etag!, `W/${etag}`, `"other", ${etag}`, '*']) {
+        const again = await svc.svc.app.request(path, { headers: { 'If-None-Match': match } });
+        expect(again.status).toBe(304);
+        expect(await again.text()).toBe('');
+        expect(again.headers.get('etag')).toBe(etag);
+      }
+      expect((await svc.svc.app.request(path, { headers: { 'If-None-Match': '"other"' } })).status).toBe(200);
+      const br = await svc.svc.app.request(path, { headers: { 'Accept-Encoding': 'br' } });
+      expect(br.headers.get('content-encoding')).toBe('br');
+      expect(brotliDecompressSync(Buffer.from(await br.arrayBuffer())).toString('utf8')).toBe(body);
+    }
+  });
+
+  it('says when the incident history is cut at its 200 incidents, and not before', async () => {
+    const svc = await withSites(1);
+    const insert = svc.svc.db.$client.prepare(
+      `INSERT INTO incidents (site_id, state, kind, kinds, opened_at, first_failure_at, resolved_at, failed_checks, good_streak, causes, timeline, silenced, updated_at)
+       VALUES (1, 'resolved', 'bad_gateway', '["bad_gateway"]', ?, ?, ?, 3, 2, '[]', '[]', 0, ?)`,
+    );
+    const now = Date.now();
+    const addIncidents = (n: number, from: number) => {
+      for (let i = 0; i < n; i++) {
+        const at = now - (from + i + 1) * 600_000;
+        insert.run(at, at, at + 60_000, at + 60_000);
+      }
+    };
+    addIncidents(200, 0);
+    const full = await (await svc.svc.app.request('/')).text();
+    expect(full.match(/class="card incident resolved"/g)).toHaveLength(200);
+    expect(full).not.toContain('history-truncated');
+    addIncidents(1, 200);
+    const cut = await (await svc.svc.app.request('/')).text();
+    expect(cut.match(/class="card incident resolved"/g)).toHaveLength(200);
+    expect(cut).toContain('Only the latest 200 incidents are listed; older ones of the last 90 days are left out.');
+  });
+
+  it("brings a past day's new figures onto a site's bars by the next hour (past days are kept for the hour)", async () => {
+    const HOUR = 3_600_000;
+    const clock = { at: Date.UTC(2026, 11, 5, 10, 30), now: () => clock.at };
+    t = createTestService({}, { clock });
+    expect((await t.call('POST', '/api/sites', { name: 'shop', url: 'http://127.0.0.1:9/' })).status).toBe(201);
+    const bars = async () => /<ol class="bars"[^>]*>(.*?)<\/ol>/s.exec(await (await t!.svc.app.request('/')).text())![1];
+    expect(await bars()).not.toContain('class=warn');
+    // Yesterday noon, as the recorder writes a closed hour: 3 of 60 checks failed.
+    const yesterday = Date.UTC(2026, 11, 4);
+    t.svc.db.$client.transaction(() =>
+      t!.svc.rollups.writeHours([{ siteId: 1, target: 'site', bucket: yesterday + 12 * HOUR, count: 60, okCount: 57, failures: { bad_gateway: 3 }, latencySumMs: 57 * 20, latencyHist: [0, 0, 57] }]),
+    )();
+    clock.at += HOUR;
+    const next = await bars();
+    expect(next).toContain('class=warn><span>4 Dec 2026: 95 % up');
+  });
+
   it('compresses with brotli or gzip as the client accepts, and says so', async () => {
     const svc = await withSites(20);
     const plain = await (await svc.svc.app.request('/')).text();

@@ -5,7 +5,7 @@ import type { SiteView } from '../../sites/sites.repository.js';
 import type { SiteWarning } from '../../sites/sites.warnings.js';
 import type { StatusEntry } from '../pages.deps.js';
 import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
-import { LatencyChart, Layout, StateBadge, UptimeFigures, page, type LatencyPoint } from '../pages.components.js';
+import { LatencyChart, Layout, MaintenanceBadge, StateBadge, UptimeFigures, page, type LatencyPoint } from '../pages.components.js';
 import { EVENT_WORDS, causeWords, duration, kindTitle, ms, utc, utcSeconds, utcTime } from '../pages.words.js';
 import type { FieldError, SiteFormValues } from './site-form.js';
 import { GATEWAY_LOG_FORMATS } from '../../gatewaylog/gatewaylog.types.js';
@@ -139,6 +139,11 @@ export function sitesPage(opts: { csrf: string; entries: StatusEntry[]; notice?:
                 </th>
                 <td>
                   <StateBadge state={e.state} />
+                  {e.maintenance ? (
+                    <div>
+                      <MaintenanceBadge maintenance={e.maintenance} />
+                    </div>
+                  ) : null}
                 </td>
                 <td class="num">{ms(e.latencyMs.last)}</td>
                 <td class="num">{ms(e.latencyMs.p95_24h)}</td>
@@ -458,9 +463,17 @@ export function sitePage(opts: {
       </p>
       <div class="site-head">
         <h1>{s.name}</h1>
-        <StateBadge state={s.state} />
+        <span>
+          <StateBadge state={s.state} /> <MaintenanceBadge maintenance={e?.maintenance} />
+        </span>
       </div>
       <p class="mono small">{s.url}</p>
+      {e?.maintenance ? (
+        <p class="banner maint">
+          In a maintenance window from {utc(e.maintenance.from)} until {utc(e.maintenance.until)}
+          {e.maintenance.reason ? `: ${e.maintenance.reason}` : ''}. Incidents opened now are recorded, not alerted.
+        </p>
+      ) : null}
       {opts.notice ? (
         <p class="notice" role="status">
           {opts.notice}

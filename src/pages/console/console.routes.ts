@@ -133,7 +133,7 @@ export const consoleRoutes = (deps: PagesDeps, sessions: Sessions) => {
       ...site.upstreams.map((u) => ({ id: String(u.id), name: u.name, url: u.url, checks: deps.checks.list(site.id, { limit: CHECKS_PER_TARGET, target: String(u.id) }) })),
     ];
     const from = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-    const latency = deps.uptimeSeries(site.id, { from, to: from + 24 * HOUR, granularity: 'hour' }).map((b) => ({ at: b.start, ms: b.latencyMs.avg }));
+    const latency = deps.uptimeSeries(site.id, { from, to: from + 24 * HOUR, granularity: 'hour', now }).map((b) => ({ at: b.start, ms: b.latencyMs.avg }));
     return sendPage(
       c,
       sitePage({

@@ -10,13 +10,23 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { PagesDeps, StatusEntry } from '../pages.deps.js';
 import type { IncidentListItem } from '../pages.repository.js';
-import type { LatencyPoint } from '../pages.components.js';
+import type { LatencyPoint, MaintenanceDays } from '../pages.components.js';
+import { maintenanceDuring } from '../../sites/sites.maintenance.js';
 import type { UptimeBucket } from '../uptime-series.js';
 import { pagePart, type PagePart } from '../pages.http.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 export const HISTORY_DAYS = 90;
+/** The most incidents (open and past together) the page lists; it says so when there were more. */
+export const HISTORY_LIMIT = 200;
+/**
+ * Up to this many public sites, the status page is built for each request (public.routes.ts), and
+ * each site's past days are kept for the hour (see createPublicStatus).
+ */
+export const SMALL_PAGE_SITES = 200;
+const NO_LATENCY: UptimeBucket['latencyMs'] = Object.freeze({ avg: null, p50: null, p95: null, p99: null });
+const NO_FAILURES: UptimeBucket['failures'] = Object.freeze({});
 /** Cards of an earlier hour (their site not checked since) rendered again per build. */
 const HOUR_TURN_PER_BUILD = 10;
 
@@ -29,12 +39,17 @@ export interface PublicSite {
   latency: LatencyPoint[];
   latencyNow: number | null;
   incident: StatusEntry['incident'];
+  maintenance: StatusEntry['maintenance'];
+  /** The days (their starts) that one of the site's maintenance windows touched. */
+  maintenanceDays: MaintenanceDays;
 }
 
 /** A site's card as the page shows it: its state (for the banner) and its HTML, encoded and hashed. */
 export interface RenderedCard {
   id: number;
+  name: string;
   state: StatusEntry['state'];
+  maintenance: StatusEntry['maintenance'];
   html: PagePart;
 }
 
@@ -42,9 +57,17 @@ export interface PublicStatus {
   cards: RenderedCard[];
   open: IncidentListItem[];
   history: IncidentListItem[];
+  /** More incidents than HISTORY_LIMIT in the last HISTORY_DAYS days: the oldest are not listed. */
+  historyTruncated: boolean;
   /** The newest check shown (so the page, and its ETag, change only with the data). */
   asOf: number | null;
 }
+
+/** The HISTORY_DAYS - 1 days before today, from the day rollups (or summed from closed hours). */
+const pastDaysOf = (deps: Pick<PagesDeps, 'uptimeSeries'>, siteId: number, now: number) => {
+  const today = Math.floor(now / DAY) * DAY;
+  return deps.uptimeSeries(siteId, { from: today - (HISTORY_DAYS - 1) * DAY, to: today, granularity: 'day', now });
+};
 
 const sumUptime = (days: UptimeBucket[]) => {
   let checks = 0;
@@ -56,12 +79,16 @@ const sumUptime = (days: UptimeBucket[]) => {
   return checks > 0 ? Math.round((ok / checks) * 100_000) / 1000 : null;
 };
 
-/** One public site's figures: its entry, 90 days by day, the last 24 hours by hour. */
-export function publicSite(deps: Pick<PagesDeps, 'uptimeSeries'>, e: StatusEntry, now: number): PublicSite {
-  const today = Math.floor(now / DAY) * DAY;
-  const hourFrom = Math.floor(now / HOUR) * HOUR - 23 * HOUR;
-  const days = deps.uptimeSeries(e.id, { from: today - (HISTORY_DAYS - 1) * DAY, to: today + DAY, granularity: 'day' });
-  const hours = deps.uptimeSeries(e.id, { from: hourFrom, to: hourFrom + 24 * HOUR, granularity: 'hour' });
+/**
+ * One public site's figures: its entry, 90 days by day, the last 24 hours by hour. `pastDays`: the
+ * days before today, when the caller kept them (else they are read).
+ */
+export function publicSite(deps: Pick<PagesDeps, 'recentSeries' | 'uptimeSeries' | 'status'>, e: StatusEntry, now: number, pastDays?: UptimeBucket[]): PublicSite {
+  const { days: today, hours } = deps.recentSeries(e.id, { now, days: 1 });
+  const days = [...(pastDays ?? pastDaysOf(deps, e.id, now)), ...today];
+  const windows = deps.status.maintenanceWindows(e.id);
+  const maintenanceDays = new Set<number>();
+  if (windows.length > 0) for (const d of days) if (maintenanceDuring(windows, d.start, d.start + DAY)) maintenanceDays.add(d.start);
   return {
     id: e.id,
     name: e.name,
@@ -71,6 +98,8 @@ export function publicSite(deps: Pick<PagesDeps, 'uptimeSeries'>, e: StatusEntry
     latency: hours.map((h) => ({ at: h.start, ms: h.latencyMs.avg })),
     latencyNow: e.latencyMs.last,
     incident: e.incident,
+    maintenance: e.maintenance,
+    maintenanceDays,
   };
 }
 
@@ -81,6 +110,23 @@ export function publicSite(deps: Pick<PagesDeps, 'uptimeSeries'>, e: StatusEntry
  */
 export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSite) => string) {
   const kept = new Map<number, { entry: string; hour: number; card: RenderedCard }>();
+  /**
+   * Each site's days before today, read at most once an hour while the page lists up to
+   * SMALL_PAGE_SITES sites (built for each request, so a request waits for it): a card rendered
+   * again because its site was checked then reads only today and the last 24 hours. Past days
+   * change only when a late check or the day's fold lands, which the next hour's read picks up.
+   * Kept without the latency and failures the card does not show (~70 bytes a day).
+   */
+  const pastDays = new Map<number, { hour: number; days: UptimeBucket[] }>();
+  const pastDaysKept = (siteId: number, now: number, hour: number, sites: number) => {
+    if (sites > SMALL_PAGE_SITES) return undefined;
+    let have = pastDays.get(siteId);
+    if (!have || have.hour !== hour) {
+      const days = pastDaysOf(deps, siteId, now).map((d) => ({ ...d, latencyMs: NO_LATENCY, failures: NO_FAILURES }));
+      pastDays.set(siteId, (have = { hour, days }));
+    }
+    return have.days;
+  };
   return async function publicStatus(opts: { sliceMs?: number } = {}): Promise<PublicStatus> {
     const sliceMs = opts.sliceMs ?? Infinity;
     const now = deps.clock.now();
@@ -94,7 +140,9 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
     for (const e of entries) {
       seen.add(e.id);
       if (e.lastCheck && (asOf === null || e.lastCheck.at > asOf)) asOf = e.lastCheck.at;
-      const entry = JSON.stringify(e);
+      // The windows too: an edit of a past window changes the day bars, not the entry.
+      const windows = deps.status.maintenanceWindows(e.id);
+      const entry = windows.length > 0 ? JSON.stringify(e) + JSON.stringify(windows) : JSON.stringify(e);
       const have = kept.get(e.id);
       if (have && have.entry === entry && (have.hour === hour || hourTurns++ >= HOUR_TURN_PER_BUILD)) {
         cards.push(have.card);
@@ -104,12 +152,17 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
         await yieldToLoop();
         since = performance.now();
       }
-      const card = { id: e.id, state: e.state, html: pagePart(renderCard(publicSite(deps, e, now))) };
+      const card = { id: e.id, name: e.name, state: e.state, maintenance: e.maintenance, html: pagePart(renderCard(publicSite(deps, e, now, pastDaysKept(e.id, now, hour, entries.length)))) };
       kept.set(e.id, { entry, hour, card });
       cards.push(card);
     }
     if (kept.size > seen.size) for (const id of kept.keys()) if (!seen.has(id)) kept.delete(id);
-    const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: 200 });
-    return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), asOf };
+    if (entries.length > SMALL_PAGE_SITES) pastDays.clear();
+    else if (pastDays.size > seen.size) for (const id of pastDays.keys()) if (!seen.has(id)) pastDays.delete(id);
+    // One more than shown, to know whether the list is cut.
+    const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: HISTORY_LIMIT + 1 });
+    const historyTruncated = incidents.length > HISTORY_LIMIT;
+    if (historyTruncated) incidents.length = HISTORY_LIMIT;
+    return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), historyTruncated, asOf };
   };
 }

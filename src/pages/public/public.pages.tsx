@@ -2,14 +2,16 @@
 import type { Child } from 'hono/jsx';
 import { raw } from 'hono/html';
 import type { IncidentDetail, IncidentListItem } from '../pages.repository.js';
-import { BarLegend, DayBars, LatencyChart, Layout, StateBadge, UptimeFigures, page } from '../pages.components.js';
+import { BarLegend, DayBars, LatencyChart, Layout, MaintenanceBadge, StateBadge, UptimeFigures, page } from '../pages.components.js';
 import { EVENT_WORDS, causeWords, duration, kindTitle, kindWords, ms, utc, utcSeconds } from '../pages.words.js';
 import type { PublicSite, PublicStatus } from './public.data.js';
 import { pagePart, type PagePart } from '../pages.http.js';
-import { HISTORY_DAYS } from './public.data.js';
+import { HISTORY_DAYS, HISTORY_LIMIT } from './public.data.js';
 
-const overall = (sites: { state: string }[]) => {
-  const watched = sites.filter((s) => s.state !== 'paused');
+/** The banner: a site in planned maintenance counts as neither up nor down (it has its own banner). */
+const overall = (sites: { state: string; maintenance: unknown }[]) => {
+  if (sites.some((s) => s.maintenance) && sites.every((s) => s.maintenance || s.state === 'paused')) return { cls: 'unknown', text: 'Planned maintenance' };
+  const watched = sites.filter((s) => s.state !== 'paused' && !s.maintenance);
   const down = watched.filter((s) => s.state === 'down').length;
   const degraded = watched.filter((s) => s.state === 'degraded').length;
   if (watched.length === 0) return { cls: 'unknown', text: 'No sites are watched yet' };
@@ -27,7 +29,9 @@ export const SiteCard = (p: { site: PublicSite }) => {
     <section class="card" aria-labelledby={headingId}>
       <div class="site-head">
         <h3 id={headingId}>{s.name}</h3>
-        <StateBadge state={s.state} />
+        <span>
+          <StateBadge state={s.state} /> <MaintenanceBadge maintenance={s.maintenance} />
+        </span>
       </div>
       {s.incident ? (
         <p>
@@ -39,7 +43,7 @@ export const SiteCard = (p: { site: PublicSite }) => {
       ) : null}
       <UptimeFigures uptime={s.uptime} />
       <div class="row">
-        <DayBars days={s.days} label={`${s.name}: uptime per day, last ${HISTORY_DAYS} days`} id={`problems-${s.id}`} />
+        <DayBars days={s.days} label={`${s.name}: uptime per day, last ${HISTORY_DAYS} days`} id={`problems-${s.id}`} maintenance={s.maintenanceDays} />
         <div>
           <LatencyChart points={s.latency} title={`${s.name}: response time per hour, last 24 hours`} />
           <p class="small muted">
@@ -67,6 +71,27 @@ export const IncidentItem = (p: { incident: IncidentListItem; now: number; href:
       </p>
       <p>Probable cause: {causeWords(i.topCause)}.</p>
     </article>
+  );
+};
+
+/** Sites named in the maintenance banner; their cards say it for the rest. */
+const BANNER_NAMES = 10;
+
+/** Which sites are in planned maintenance now, and until when (in words, not colour alone). */
+const MaintenanceBanner = (p: { cards: PublicStatus['cards'] }) => {
+  const inMaintenance = p.cards.filter((c) => c.maintenance);
+  if (inMaintenance.length === 0) return null;
+  return (
+    <p class="banner maint">
+      Planned maintenance (not an outage):{' '}
+      {inMaintenance.slice(0, BANNER_NAMES).map((c, i) => (
+        <>
+          {i > 0 ? ', ' : ''}
+          {c.name} until {utc(c.maintenance!.until)}
+        </>
+      ))}
+      {inMaintenance.length > BANNER_NAMES ? ` and ${inMaintenance.length - BANNER_NAMES} more sites` : ''}.
+    </p>
   );
 };
 
@@ -102,6 +127,7 @@ function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls
       <p class={`banner ${banner.cls}`} role="status">
         {banner.text}
       </p>
+      <MaintenanceBanner cards={data.cards} />
 
       {data.open.length > 0 ? (
         <section aria-labelledby="open-h">
@@ -125,6 +151,11 @@ function layoutOfStatus(data: PublicStatus, opts: { now: number }, banner: { cls
         ) : (
           data.history.map((i) => <IncidentItem incident={i} now={opts.now} href={`/incidents/${i.id}`} />)
         )}
+        {data.historyTruncated ? (
+          <p class="muted" id="history-truncated">
+            Only the latest {HISTORY_LIMIT} incidents are listed; older ones of the last {HISTORY_DAYS} days are left out.
+          </p>
+        ) : null}
       </section>
     </Layout>,
   );

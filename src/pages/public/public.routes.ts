@@ -7,11 +7,9 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { encodeAll, preparePageOfParts, sendPage, sendPrepared, type PreparedPage } from '../pages.http.js';
 import type { Sessions } from '../console/console.session.js';
 import { messagePage } from '../console/console.pages.js';
-import { createPublicStatus } from './public.data.js';
+import { createPublicStatus, SMALL_PAGE_SITES } from './public.data.js';
 import { publicIncidentPage, siteCardHtml, statusPageParts } from './public.pages.js';
 
-/** Up to this many public sites, the status page is built for each request. */
-const SMALL_PAGE_SITES = 200;
 /** Above that, a page up to this old is served at once, while the next is built in the background... */
 const SERVE_FOR_MS = 15_000;
 /** ...at most once in this long. */
