@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import { parseArgs } from 'node:util';
 import { Session } from 'node:inspector/promises';
 import type { HeapProfiler } from 'node:inspector';
@@ -65,6 +66,8 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     'heap-profile': { type: 'string' },
     'heap-profile-include': { type: 'string', default: 'live' },
+    /** --heap-snapshot FILE: a V8 heap snapshot (after a full collection) at the end of window A. */
+    'heap-snapshot': { type: 'string' },
     pragma: { type: 'string', multiple: true },
     paused: { type: 'boolean', default: false },
     'pages-duration': { type: 'string', default: '30' },
@@ -349,6 +352,7 @@ async function main() {
 
     log(`window A: the service alone, ${durationS} s`);
     const a = await measure('A', durationS, null, args.profile, args['heap-profile']);
+    if (args['heap-snapshot']) log(`wrote the heap snapshot to ${writeHeapSnapshot(args['heap-snapshot'])}`);
     log(`window B: the same with GET /api/status${statusPage ? `?limit=${statusPage}` : ''} every ${statusPauseMs} ms, ${statusS} s`);
     const pollStatus = (durationMs: number) =>
       targets.send<{ calls: number; failures: number; pageSize: number | null; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({

@@ -54,9 +54,14 @@ const toItem = (r: Row): IncidentListItem => ({
 
 export function createPagesRepository(db: Db) {
   const sqlite = db.$client;
-  const recent = sqlite.prepare<[number, number, number], Row>(
+  const open = sqlite.prepare<[number], Row>(
     `SELECT ${COLUMNS} FROM incidents i JOIN sites s ON s.id = i.site_id
-     WHERE (i.resolved_at IS NULL OR i.resolved_at >= ?) AND (? = 0 OR s.public = 1)
+     WHERE i.state = 'open' AND (? = 0 OR s.public = 1)
+     ORDER BY i.opened_at DESC, i.id DESC`,
+  );
+  const resolved = sqlite.prepare<[number, number, number], Row>(
+    `SELECT ${COLUMNS} FROM incidents i JOIN sites s ON s.id = i.site_id
+     WHERE i.state = 'resolved' AND i.resolved_at >= ? AND (? = 0 OR s.public = 1)
      ORDER BY i.opened_at DESC, i.id DESC LIMIT ?`,
   );
   const ofSite = sqlite.prepare<[number, number], Row>(
@@ -66,9 +71,16 @@ export function createPagesRepository(db: Db) {
     `SELECT ${COLUMNS}, i.causes, i.timeline FROM incidents i JOIN sites s ON s.id = i.site_id WHERE i.id = ?`,
   );
   return {
-    /** Incidents open now or resolved since `since`, newest first; `publicOnly` keeps those of public sites. */
-    recent(since: number, opts: { publicOnly: boolean; limit: number }): IncidentListItem[] {
-      return recent.all(since, opts.publicOnly ? 1 : 0, opts.limit).map(toItem);
+    /**
+     * Every incident open now (at most one per site, so never cut), newest first; `publicOnly`
+     * keeps those of public sites.
+     */
+    open(opts: { publicOnly: boolean }): IncidentListItem[] {
+      return open.all(opts.publicOnly ? 1 : 0).map(toItem);
+    },
+    /** Incidents resolved since `since`, newest first, at most `limit`; `publicOnly` as above. */
+    resolved(since: number, opts: { publicOnly: boolean; limit: number }): IncidentListItem[] {
+      return resolved.all(since, opts.publicOnly ? 1 : 0, opts.limit).map(toItem);
     },
     ofSite(siteId: number, limit: number): IncidentListItem[] {
       return ofSite.all(siteId, limit).map(toItem);

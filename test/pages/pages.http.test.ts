@@ -92,6 +92,24 @@ describe('pages over HTTP', () => {
     expect(cut).toContain('Only the latest 200 incidents are listed; older ones of the last 90 days are left out.');
   });
 
+  it('lists an old incident that is still open, however many newer ones were resolved since', async () => {
+    const svc = await withSites(1);
+    const now = Date.now();
+    const insert = svc.svc.db.$client.prepare(
+      `INSERT INTO incidents (site_id, state, kind, kinds, opened_at, first_failure_at, resolved_at, failed_checks, good_streak, causes, timeline, silenced, updated_at)
+       VALUES (1, ?, 'bad_gateway', '["bad_gateway"]', ?, ?, ?, 3, 2, '[]', '[]', 0, ?)`,
+    );
+    const opened = now - 30 * 86_400_000;
+    insert.run('open', opened, opened, null, opened);
+    for (let i = 0; i < 210; i++) {
+      const at = now - (i + 1) * 600_000;
+      insert.run('resolved', at, at, at + 60_000, at + 60_000);
+    }
+    const html = await (await svc.svc.app.request('/')).text();
+    expect(html.match(/class="card incident open"/g)).toHaveLength(1);
+    expect(html.match(/class="card incident resolved"/g)).toHaveLength(200);
+  });
+
   it("brings a past day's new figures onto a site's bars by the next hour (past days are kept for the hour)", async () => {
     const HOUR = 3_600_000;
     const clock = { at: Date.UTC(2026, 11, 5, 10, 30), now: () => clock.at };

@@ -160,9 +160,11 @@ export function createPublicStatus(deps: PagesDeps, renderCard: (site: PublicSit
     if (entries.length > SMALL_PAGE_SITES) pastDays.clear();
     else if (pastDays.size > seen.size) for (const id of pastDays.keys()) if (!seen.has(id)) pastDays.delete(id);
     // One more than shown, to know whether the list is cut.
-    const incidents = deps.pages.recent(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: HISTORY_LIMIT + 1 });
-    const historyTruncated = incidents.length > HISTORY_LIMIT;
-    if (historyTruncated) incidents.length = HISTORY_LIMIT;
-    return { cards, open: incidents.filter((i) => i.state === 'open'), history: incidents.filter((i) => i.state === 'resolved'), historyTruncated, asOf };
+    // Open incidents are read apart, so that an old one still open is never pushed off the page by
+    // newer resolved ones; the history asks for one more than it shows, to know whether it is cut.
+    const history = deps.pages.resolved(now - HISTORY_DAYS * DAY, { publicOnly: true, limit: HISTORY_LIMIT + 1 });
+    const historyTruncated = history.length > HISTORY_LIMIT;
+    if (historyTruncated) history.length = HISTORY_LIMIT;
+    return { cards, open: deps.pages.open({ publicOnly: true }), history, historyTruncated, asOf };
   };
 }
