@@ -1,3 +1,4 @@
+import { inMaintenance } from '../sites/sites.maintenance.js';
 import type { Db } from '../db/client.js';
 import { gatewayName } from '../diagnosis/format.js';
 import type { Cause } from '../diagnosis/diagnosis.types.js';
@@ -6,7 +7,7 @@ import type { IncidentRow } from '../incidents/incidents.table.js';
 import type { GatewayProduct } from '../probes/probes.types.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import type { MaintenanceWindow, SiteWebhook } from '../sites/sites.table.js';
+import type { SiteWebhook } from '../sites/sites.table.js';
 import { createAlertsRepository, type NewAlert } from './alerts.repository.js';
 import type { AlertKind, AlertRow } from './alerts.table.js';
 import type { AlertPayload, AlertSiteInfo } from './alerts.types.js';
@@ -45,7 +46,6 @@ export const CANCEL_REASONS = {
 /** How many incident events an email shows. */
 const TIMELINE_EVENTS = 8;
 
-const inMaintenance = (windows: MaintenanceWindow[], at: number) => windows.some((w) => w.from <= at && at < w.to);
 
 /** Trimmed, without duplicates (case-insensitive), in the order given. */
 function normalizeRecipients(list: string[]): string[] {

@@ -1,3 +1,4 @@
+import { inMaintenance } from '../sites/sites.maintenance.js';
 import type { Db } from '../db/client.js';
 import type { AlertKind } from '../alerts/alerts.table.js';
 import type { ChecksRepository } from '../checks/checks.repository.js';
@@ -8,7 +9,6 @@ import { SLOW_MIN_EXTRA_MS } from '../diagnosis/state.js';
 import type { DiagnosisSite, TimelineCheck } from '../diagnosis/diagnosis.types.js';
 import type { RoundResult } from '../scheduler/scheduler.js';
 import type { SiteView } from '../sites/sites.repository.js';
-import type { MaintenanceWindow } from '../sites/sites.table.js';
 import type { StatusSnapshot } from '../status/status.snapshot.js';
 import type { Clock } from '../shared/clock.js';
 import { basename } from 'node:path';
@@ -63,7 +63,6 @@ const GATEWAY_LOG_LEAD_MS = 5 * 60 * 1000;
  */
 const ROUND_MARK_EVERY_MS = 10 * 60_000;
 
-export const inMaintenance = (windows: MaintenanceWindow[], at: number) => windows.some((w) => w.from <= at && at < w.to);
 
 const toTimeline = (row: CheckRow): TimelineCheck => ({
   target: row.target,

@@ -9,6 +9,9 @@ export interface MaintenanceNow {
   reason?: string;
 }
 
+/** Whether a window covers `at` (alerts and incidents opened then are silenced). */
+export const inMaintenance = (windows: readonly MaintenanceWindow[], at: number) => windows.some((w) => w.from <= at && at < w.to);
+
 /** The window that covers `at`, stretched over the windows that follow on from it without a gap; null when none covers it. */
 export function maintenanceAt(windows: readonly MaintenanceWindow[], at: number): MaintenanceNow | null {
   const current = windows.filter((w) => w.from <= at && at < w.to);
