@@ -271,4 +271,22 @@ describe('open chunks, kept in memory until written', () => {
     expect(repo.list(siteId, { limit: 10, target: up }).map((c) => c.startedAt)).toEqual([T0 + 60_000]);
     expect(repo.list(siteId, { limit: 10 })).toHaveLength(2);
   });
+
+  it('a rolled-back insert of new strings and a new target leaves nothing cached for the next check to point at', async () => {
+    const { siteId, repo, count } = await setup();
+    const moved = (startedAt: number) => plain(siteId, 'canary', startedAt, { addresses: ['127.0.0.9'], address: '127.0.0.9' });
+    expect(() =>
+      t!.svc.db.transaction(() => {
+        repo.insertMany([moved(T0)]);
+        throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    repo.forgetUncommitted(); // what the recorder does when its transaction fails
+    insert([moved(T0 + 60_000)]);
+    const rows = repo.list(siteId, { limit: 10, target: 'canary' });
+    expect(rows.map((c) => [c.startedAt, c.address])).toEqual([[T0 + 60_000, '127.0.0.9']]);
+    // Every stored check points at a stored dictionary row and target key.
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks r WHERE NOT EXISTS (SELECT 1 FROM check_details d WHERE d.id = r.d)')).toBe(0);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks r WHERE NOT EXISTS (SELECT 1 FROM rollup_targets k WHERE k.id = r.tk)')).toBe(0);
+  });
 });

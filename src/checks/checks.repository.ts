@@ -102,6 +102,12 @@ export function createChecksRepository(db: Db) {
   const keys = new Map<number, Map<string, TargetState>>();
   const byKey = new Map<number, { siteId: number; target: string }>();
   const details = new Map<string, DetailEntry>();
+  /**
+   * Dictionary and key rows inserted since the last commit: if the transaction rolls back
+   * (a full disk), the caches above must forget them, or later checks would point at rows that
+   * were never stored (and vanish from reads that join them).
+   */
+  const uncommitted = { details: [] as string[], keys: [] as { siteId: number; target: string; id: number }[] };
 
   const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
   const insertKey = sqlite.prepare('INSERT INTO rollup_targets (site_id, target) VALUES (?, ?)');
@@ -257,7 +263,11 @@ export function createChecksRepository(db: Db) {
     if (!ofSite) keys.set(siteId, (ofSite = new Map()));
     let state = ofSite.get(target);
     if (!state) {
-      const id = findKey.get(siteId, target)?.id ?? Number(insertKey.run(siteId, target).lastInsertRowid);
+      let id = findKey.get(siteId, target)?.id;
+      if (id === undefined) {
+        id = Number(insertKey.run(siteId, target).lastInsertRowid);
+        uncommitted.keys.push({ siteId, target, id });
+      }
       state = { key: id, last: null, detail: null };
       ofSite.set(target, state);
       byKey.set(id, { siteId, target });
@@ -288,8 +298,10 @@ export function createChecksRepository(db: Db) {
       details.delete(body);
     }
     let id = findDetail.get(body)?.id;
-    if (id === undefined) id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
-    else touch(id, startedAt);
+    if (id === undefined) {
+      id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
+      uncommitted.details.push(body);
+    } else touch(id, startedAt);
     if (details.size >= DETAIL_CACHE_MAX) details.clear();
     const entry = { id, seenAt: startedAt };
     details.set(body, entry);
@@ -474,8 +486,40 @@ export function createChecksRepository(db: Db) {
      * transaction: call it after the transaction that inserted checks, never inside one.
      */
     writeClosedChunks(): void {
+      // Called after a commit: what the committed transaction inserted is stored for good.
+      uncommitted.details.length = 0;
+      uncommitted.keys.length = 0;
       const upTo = Math.floor((latest - CHUNK_WRITE_DELAY_MS) / CHUNK_MS);
       if (openBounds().lo < upTo) writeChunks(upTo);
+    },
+
+    /**
+     * After a transaction that inserted checks rolled back: forgets the dictionary and key rows it
+     * had inserted (the open chunks need nothing: reads check each listed id's target).
+     */
+    forgetUncommitted(): void {
+      const gone = new Set<number>();
+      for (const body of uncommitted.details) {
+        const entry = details.get(body);
+        if (entry) gone.add(entry.id);
+        details.delete(body);
+      }
+      if (gone.size > 0) {
+        for (const ofSite of keys.values()) {
+          for (const state of ofSite.values()) {
+            if (state.detail && gone.has(state.detail.id)) {
+              state.detail = null;
+              state.last = null;
+            }
+          }
+        }
+      }
+      for (const { siteId, target, id } of uncommitted.keys) {
+        keys.get(siteId)?.delete(target);
+        byKey.delete(id);
+      }
+      uncommitted.details.length = 0;
+      uncommitted.keys.length = 0;
     },
 
     /** Writes every open chunk (at stop, once no check is recorded any more), in its own transaction. */

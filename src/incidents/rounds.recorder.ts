@@ -170,6 +170,18 @@ export function createRoundRecorder(deps: RecorderDeps) {
   /** Writes rounds in one transaction; their stored checks are added to `stored` per site. */
   const write = (rounds: RoundResult[], stored = new Map<number, CheckRow[]>()): Map<number, CheckRow[]> => {
     const now = deps.clock.now();
+    try {
+      writeTransaction(rounds, stored, now);
+    } catch (err) {
+      deps.checks.forgetUncommitted();
+      throw err;
+    }
+    // After the commit: a chunk that closed is written once its checks are stored for good.
+    deps.checks.writeClosedChunks();
+    return stored;
+  };
+
+  const writeTransaction = (rounds: RoundResult[], stored: Map<number, CheckRow[]>, now: number) => {
     db.transaction(() => {
       // A site deleted while its round ran took its history with it: drop its checks too.
       const current = new Map<number, { state: SiteView['state']; last: number | null; open: number }>();
@@ -198,9 +210,6 @@ export function createRoundRecorder(deps: RecorderDeps) {
         }
       }
     });
-    // After the commit: a chunk that closed is written once its checks are stored for good.
-    deps.checks.writeClosedChunks();
-    return stored;
   };
 
   return {
