@@ -2,6 +2,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { constants, deflateRawSync } from 'node:zlib';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
+import type { TargetStatus } from '../status/status.snapshot.js';
 
 /**
  * The per-target families, in the order they are exposed; each group of sites keeps its lines of
@@ -24,10 +25,12 @@ const FAMILIES = TARGET_FAMILIES.length;
 
 const SITE_STATES = new Set(['up', 'degraded', 'down', 'paused', 'unknown']);
 const PHASES = ['dns', 'connect', 'tls', 'ttfb', 'total'] as const;
-/** Background re-rendering works this long (ms) before it yields to the event loop. */
+/** Rendering (in the background or while a scrape streams) works this long (ms) before it yields to the event loop. */
 const SLICE_MS = 4;
-/** At most one background pass this often (ms), besides the one before each expected scrape. */
-const PASS_EVERY_MS = 5_000;
+/** The background pass runs this long (ms) before the next expected scrape. */
+const PASS_LEAD_MS = 1_000;
+/** Two scrapes closer than this (ms) say nothing of the scrape interval (a person, a second scraper). */
+const MIN_SCRAPE_EVERY_MS = 2_000;
 
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
@@ -80,15 +83,28 @@ interface Group {
 /** Sites per group: ~1 ms to render one (three range queries and its sites' lines). */
 const GROUP_SIZE = 128;
 
+/** Each target's last check as the in-memory status snapshot holds it (`StatusSnapshot.forSite`). */
+export interface LastChecks {
+  forSite(siteId: number): Map<string, TargetStatus>;
+}
+
+/** One piece of the exposition: its text, and the same compressed on its own (rawDeflate) when kept so. */
+export interface Piece {
+  raw: Buffer;
+  deflated: Buffer | null;
+}
+
 /**
  * The per-target families, kept per group of sites and rendered again only when one of its sites
  * changes: a check recorded for it (`observe`), an edit or a deletion (`siteChanged`,
- * `siteRemoved`). Stale groups are rendered in the background in slices of a few ms, from start
- * and after each recorded batch, so a scrape mostly writes ready buffers (`pieces`). Per-target
- * values are the checks as recorded (kept in memory); names, states, open incidents and upstream
- * names are read when a group is rendered, by id range.
+ * `siteRemoved`). Stale groups are rendered in slices of a few ms: once at start (from the status
+ * snapshot's last checks, so the first scrape has every target), in a background pass about a
+ * second before each expected scrape (only once scrapes have shown their interval: nobody
+ * scraping costs no rendering), and what is still stale while the scrape streams (`scrape`).
+ * Per-target values are the checks as recorded (kept in memory); names, states, open incidents
+ * and upstream names are read when a group is rendered, by id range.
  */
-export function createSiteBlocks(db: Db) {
+export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
   const sqlite = db.$client;
   const groups = new Map<number, Group>();
   /** Group keys in ascending order, for the scrape; null when a group was added or removed. */
@@ -118,7 +134,6 @@ export function createSiteBlocks(db: Db) {
   };
   const markStale = (group: Group) => {
     stale.add(group);
-    kick();
   };
 
   const siteOf = (group: Group, id: number): SiteLines => {
@@ -186,8 +201,23 @@ export function createSiteBlocks(db: Db) {
       for (let f = 0; f < FAMILIES; f++) parts[f] += site.lines[f];
     }
     for (const id of group.sites.keys()) if (!alive.has(id)) group.sites.delete(id); // deleted sites
-    group.families = parts.map((p) => Buffer.from(p));
-    group.deflated = gzipAsked ? group.families.map(rawDeflate) : null;
+    const before = group.families;
+    const families = parts.map((p, f) => {
+      const raw = Buffer.from(p);
+      return before && before[f].equals(raw) ? before[f] : raw;
+    });
+    // A family whose bytes did not change keeps its compressed piece (site states, incidents,
+    // certificates mostly): only what changed is compressed again.
+    const kept = group.deflated;
+    group.deflated = gzipAsked ? families.map((raw, f) => (kept && before?.[f] === raw ? kept[f] : rawDeflate(raw))) : null;
+    group.families = families;
+  };
+
+  /** Renders the group now if it is stale (a scrape reaching it); false once the database is closed. */
+  const renderIfStale = (group: Group): void => {
+    if (!stale.has(group) || !sqlite.open) return;
+    stale.delete(group);
+    if (groups.get(group.key) === group) render(group);
   };
 
   /** Renders stale groups until `budgetMs` has passed; true when none is left. */
@@ -209,6 +239,7 @@ export function createSiteBlocks(db: Db) {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let lastScrape = 0;
+  /** The interval between the last two scrapes (ms); 0 until two have come. */
   let scrapeEvery = 0;
   /** Renders every stale group, in slices of SLICE_MS, one per turn of the event loop. */
   const pass = () => {
@@ -224,29 +255,48 @@ export function createSiteBlocks(db: Db) {
     };
     slice();
   };
-  /**
-   * Plans a background pass: at most one every PASS_EVERY_MS (checks arrive all the time, and a
-   * group rendered for one check is rendered again for the next), and one a second before the
-   * next scrape is expected, so that it finds little stale.
-   */
-  function kick(delayMs = PASS_EVERY_MS) {
-    if (timer || stopped) return;
-    const untilScrape = scrapeEvery > 0 ? lastScrape + scrapeEvery - 1_000 - performance.now() : -1;
-    timer = setTimeout(pass, untilScrape >= 0 ? Math.min(delayMs, untilScrape) : delayMs);
+  /** Plans a background pass in `delayMs` (replacing one planned). */
+  const planPass = (delayMs: number) => {
+    if (stopped) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(pass, Math.max(0, delayMs));
     timer.unref();
-  }
+  };
+  /**
+   * A scrape came: learns the interval, and plans one pass PASS_LEAD_MS before the next expected
+   * one, so that it finds little stale. Checks arrive all the time and a group rendered for one is
+   * rendered again for the next, so rendering more often than scrapes come is wasted; when scrapes
+   * stop, so do the passes.
+   */
+  const scraped = () => {
+    const now = performance.now();
+    if (lastScrape > 0 && now - lastScrape >= MIN_SCRAPE_EVERY_MS) scrapeEvery = now - lastScrape;
+    lastScrape = now;
+    if (scrapeEvery > 0) planPass(scrapeEvery - PASS_LEAD_MS);
+  };
 
-  /** At start: every site's group, and the targets' last certificates (their checks arrive with the next rounds). */
+  /**
+   * At start: every site's group, with each target's last check from the status snapshot (it
+   * keeps the total and ttfb phases; dns, connect and tls come back with the target's next check).
+   */
   const load = () => {
-    for (const s of sqlite.prepare<[], { id: number }>('SELECT id FROM sites ORDER BY id').all()) siteOf(groupOf(s.id), s.id);
-    const certs = sqlite.prepare<[], { site_id: number; target: string; cert_expires_at: number }>(
-      'SELECT site_id, target, cert_expires_at FROM status_snapshot WHERE cert_expires_at IS NOT NULL',
-    );
-    for (const c of certs.all()) {
-      groupOf(c.site_id).sites.get(c.site_id)?.targets.set(c.target, { name: c.target, at: 0, ok: null, statusCode: null, phases: [], certAt: c.cert_expires_at });
+    for (const s of sqlite.prepare<[], { id: number }>('SELECT id FROM sites ORDER BY id').all()) {
+      const site = siteOf(groupOf(s.id), s.id);
+      for (const [target, status] of lastChecks?.forSite(s.id) ?? []) {
+        const last = status.last;
+        if (last === null && status.cert === null) continue;
+        site.targets.set(target, {
+          name: target,
+          at: last?.at ?? 0,
+          ok: last ? last.outcome === 'ok' : null,
+          statusCode: last?.statusCode ?? null,
+          phases: [null, null, null, last?.ttfbMs ?? null, last?.totalMs ?? null],
+          certAt: status.cert?.expiresAt ?? null,
+        });
+      }
     }
     for (const group of groups.values()) stale.add(group);
-    kick(0);
+    planPass(0);
   };
   load();
 
@@ -275,26 +325,42 @@ export function createSiteBlocks(db: Db) {
       markStale(groupOf(id));
     },
 
-    /** Renders what is still stale, yielding to the event loop every SLICE_MS (a scrape); learns how often scrapes come. */
+    /** Renders every stale group now, yielding to the event loop every SLICE_MS (what the pass before a scrape does; the bench). */
     async renderStale(): Promise<void> {
-      const now = performance.now();
-      if (lastScrape > 0 && now - lastScrape > 2_000) scrapeEvery = now - lastScrape;
-      lastScrape = now;
       while (!renderFor(SLICE_MS)) await yieldToLoop();
     },
 
     /**
-     * Each group's lines of `family` (an index into TARGET_FAMILIES), in site order, with the same
-     * compressed on its own when `gzip` (then kept compressed from now on).
+     * The per-target families for one scrape: for each (TARGET_FAMILIES order) `header(family)`,
+     * then every group's lines of it in site order, with the same compressed on its own when
+     * `gzip` (kept compressed from then on). A group still stale is rendered when the scrape
+     * reaches it, yielding to the event loop every SLICE_MS; every family shows the groups as
+     * they were when the first one was written.
      */
-    *pieces(family: number, gzip: boolean): Generator<{ raw: Buffer; deflated: Buffer | null }> {
+    async *scrape(gzip: boolean, header: (family: number) => Piece): AsyncGenerator<Piece> {
+      scraped();
       gzipAsked ||= gzip;
       order ??= [...groups.values()].sort((a, b) => a.key - b.key);
-      for (const group of order) {
-        const raw = group.families?.[family];
-        if (!raw || raw.length === 0) continue;
-        if (gzip) group.deflated ??= group.families!.map(rawDeflate);
-        yield { raw, deflated: gzip ? group.deflated![family] : null };
+      const list = order;
+      const taken: { families: Buffer[]; deflated: Buffer[] | null }[] = [];
+      let until = performance.now() + SLICE_MS;
+      for (let f = 0; f < FAMILIES; f++) {
+        yield header(f);
+        for (let i = 0; i < list.length; i++) {
+          if (f === 0) {
+            const group = list[i];
+            renderIfStale(group);
+            if (gzip && group.families) group.deflated ??= group.families.map(rawDeflate);
+            taken.push({ families: group.families ?? [], deflated: group.deflated });
+            if (performance.now() >= until) {
+              await yieldToLoop();
+              until = performance.now() + SLICE_MS;
+            }
+          }
+          const raw = taken[i].families[f];
+          if (!raw || raw.length === 0) continue;
+          yield { raw, deflated: gzip ? taken[i].deflated![f] : null };
+        }
       }
     },
 
