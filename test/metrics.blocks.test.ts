@@ -172,4 +172,23 @@ describe('GET /metrics kept lines', () => {
       }
     }, 30_000);
   }
+
+  it('renders in the background only at start while nobody scrapes; a scrape renders what is stale as it streams', async () => {
+    const { t, create, checkNow } = await setUp();
+    // More than one group (128 ids), so that the scrape renders several stale groups.
+    const ids: number[] = [];
+    for (let i = 0; i < 200; i++) ids.push((await create(`s-${i}`)).id);
+    await checkNow(ids[0]);
+    await checkNow(ids[150]);
+    // Nothing planned: the checks leave their groups stale until someone scrapes.
+    expect(t.svc.metrics.counts()).toMatchObject({ stale: 2, passPending: false });
+
+    const text = (await scrape(t)).text;
+    expect(t.svc.metrics.counts()).toMatchObject({ stale: 0, passPending: false });
+    for (const id of [ids[0], ids[150]]) expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(id) })).toHaveLength(2);
+    expect(samples(text).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(200);
+    // One scrape tells no interval: still nothing planned after a further check.
+    await checkNow(ids[1]);
+    expect(t.svc.metrics.counts()).toMatchObject({ stale: 1, passPending: false });
+  }, 30_000);
 });

@@ -366,11 +366,11 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       }
     },
 
-    /** Groups kept, those still to render, and the bytes kept (for the bench). */
+    /** Groups kept, those still to render, the bytes kept, and whether a background pass is planned or running (bench, tests). */
     counts: () => {
       let bytes = 0;
       for (const g of groups.values()) for (const b of [...(g.families ?? []), ...(g.deflated ?? [])]) bytes += b.length;
-      return { groups: groups.size, stale: stale.size, keptBytes: bytes };
+      return { groups: groups.size, stale: stale.size, keptBytes: bytes, passPending: timer !== null || running };
     },
 
     stop(): void {
