@@ -61,8 +61,13 @@ interface SiteLines {
   targets: Map<string, Target>;
   /** What the lines were rendered for besides the checks (name, state, cause, upstream names). */
   seen: string;
-  /** Null when a check came since. */
-  lines: string[] | null;
+  /**
+   * Its lines of every family, encoded, one family after the other (`ends[f]` is where family f
+   * ends); null when a check came since. Encoded once per change, so a group rendered again
+   * because of a few of its sites copies the others' bytes instead of encoding 150 KB of text.
+   */
+  lines: Buffer | null;
+  ends: number[];
 }
 
 /**
@@ -138,12 +143,12 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
 
   const siteOf = (group: Group, id: number): SiteLines => {
     let site = group.sites.get(id);
-    if (!site) group.sites.set(id, (site = { targets: new Map(), seen: '', lines: null }));
+    if (!site) group.sites.set(id, (site = { targets: new Map(), seen: '', lines: null, ends: [] }));
     return site;
   };
 
-  /** One site's lines of each family. */
-  const renderSite = (row: { id: number; name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>) => {
+  /** One site's lines of each family, encoded into `site.lines` and `site.ends`. */
+  const renderSite = (row: { id: number; name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>): void => {
     const base = `site_id="${row.id}",site="${esc(row.name)}"`;
     const lines: string[][] = [[], [], [], [], [], []];
     for (const [key, t] of site.targets) {
@@ -167,9 +172,15 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     // stale in Prometheus. Five series per site would double the exposition at 10,000 sites.
     lines[4].push(`gatewatch_site_state{${base},state="${state}"} 1\n`);
     if (cause !== undefined) lines[5].push(`gatewatch_incident_open{${base},cause="${esc(cause)}"} 1\n`);
-    // Joined: one flat string per family. Built with += (or kept as template pieces), each site
-    // would hold a tree of small strings that is several times the size of its text.
-    return lines.map((l) => l.join(''));
+    const texts = lines.map((l) => l.join(''));
+    site.ends = [];
+    let end = 0;
+    for (const text of texts) site.ends.push((end += Buffer.byteLength(text)));
+    // Its own memory (not a slice of Node's shared 8 KB pool, which any one live slice would keep).
+    const bytes = Buffer.allocUnsafeSlow(end);
+    let at = 0;
+    for (const text of texts) at += bytes.write(text, at);
+    site.lines = bytes;
   };
 
   /**
@@ -187,7 +198,8 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       upstreams.set(u.site_id, names);
     }
     const open = new Map(selectOpen.all(from, to).map((i) => [i.site_id, i.cause ?? 'unknown']));
-    const parts: string[][] = [[], [], [], [], [], []];
+    const sizes = [0, 0, 0, 0, 0, 0];
+    const rendered: SiteLines[] = [];
     const alive = new Set<number>();
     for (const row of rows) {
       alive.add(row.id);
@@ -197,17 +209,20 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       const names = upstreams.get(row.id) ?? new Map<string, string>();
       const seen = [row.name, state, cause, ...[...names].flat()].join('\0');
       if (site.lines === null || site.seen !== seen) {
-        site.lines = renderSite(row, site, state, cause, names);
+        renderSite(row, site, state, cause, names);
         site.seen = seen;
       }
-      for (let f = 0; f < FAMILIES; f++) if (site.lines[f] !== '') parts[f].push(site.lines[f]);
+      rendered.push(site);
+      for (let f = 0; f < FAMILIES; f++) sizes[f] += site.ends[f] - (f === 0 ? 0 : site.ends[f - 1]);
     }
     for (const id of group.sites.keys()) if (!alive.has(id)) group.sites.delete(id); // deleted sites
     const before = group.families;
-    const families = parts.map((p, f) => {
-      const raw = Buffer.from(p.join(''));
-      return before && before[f].equals(raw) ? before[f] : raw;
-    });
+    const fresh = sizes.map((n) => Buffer.allocUnsafeSlow(n));
+    const at = [0, 0, 0, 0, 0, 0];
+    for (const site of rendered) {
+      for (let f = 0; f < FAMILIES; f++) at[f] += site.lines!.copy(fresh[f], at[f], f === 0 ? 0 : site.ends[f - 1], site.ends[f]);
+    }
+    const families = fresh.map((raw, f) => (before && before[f].equals(raw) ? before[f] : raw));
     // A family whose bytes did not change keeps its compressed piece (site states, incidents,
     // certificates mostly): only what changed is compressed again.
     const kept = group.deflated;
