@@ -59,12 +59,10 @@ interface Target {
 /** One site's per-target last checks, and its lines of each family as last rendered. */
 interface SiteLines {
   targets: Map<string, Target>;
-  /** What the lines were rendered for besides the checks (name, state, cause, upstream names). */
-  seen: string;
   /**
    * Its lines of every family, encoded, one family after the other (`ends[f]` is where family f
-   * ends); null when a check came since. Encoded once per change, so a group rendered again
-   * because of a few of its sites copies the others' bytes instead of encoding 150 KB of text.
+   * ends); null until first rendered. Encoded once per change, so a group rendered again because
+   * of a few of its sites copies the others' bytes instead of encoding 150 KB of text.
    */
   lines: Buffer | null;
   ends: number[];
@@ -79,6 +77,8 @@ interface Group {
   key: number;
   /** The group's sites, by id. */
   sites: Map<number, SiteLines>;
+  /** Sites to render again: a check came, or the site was created, edited or deleted. */
+  changed: Set<number>;
   /** Each family's lines (TARGET_FAMILIES order); null until first rendered. */
   families: Buffer[] | null;
   /** The same, each compressed on its own (rawDeflate), once a gzip scrape has been asked for. */
@@ -107,7 +107,7 @@ export interface Piece {
  * second before each expected scrape (only once scrapes have shown their interval: nobody
  * scraping costs no rendering), and what is still stale while the scrape streams (`scrape`).
  * Per-target values are the checks as recorded (kept in memory); names, states, open incidents
- * and upstream names are read when a group is rendered, by id range.
+ * and upstream names are read when a changed site is rendered.
  */
 export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
   const sqlite = db.$client;
@@ -131,19 +131,20 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     const key = Math.floor(siteId / GROUP_SIZE);
     let group = groups.get(key);
     if (!group) {
-      group = { key, sites: new Map(), families: null, deflated: null };
+      group = { key, sites: new Map(), changed: new Set(), families: null, deflated: null };
       groups.set(key, group);
       order = null;
     }
     return group;
   };
-  const markStale = (group: Group) => {
+  const markStale = (group: Group, siteId: number) => {
+    group.changed.add(siteId);
     stale.add(group);
   };
 
   const siteOf = (group: Group, id: number): SiteLines => {
     let site = group.sites.get(id);
-    if (!site) group.sites.set(id, (site = { targets: new Map(), seen: '', lines: null, ends: [] }));
+    if (!site) group.sites.set(id, (site = { targets: new Map(), lines: null, ends: [] }));
     return site;
   };
 
@@ -184,12 +185,10 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
   };
 
   /**
-   * The group's lines of each family, from its sites as stored now: a site is rendered again when
-   * a check came or its name, state, incident or upstreams changed, else its lines are reused.
+   * Reads sites `from` to `to` - 1 (rows, upstream names, open incidents' causes) and renders
+   * those `pick` accepts; the ids found.
    */
-  const render = (group: Group): void => {
-    const from = group.key * GROUP_SIZE;
-    const to = from + GROUP_SIZE;
+  const renderRange = (group: Group, from: number, to: number, pick: (id: number) => boolean): Set<number> => {
     const rows = selectSites.all(from, to);
     const upstreams = new Map<number, Map<string, string>>();
     for (const u of selectUpstreams.all(from, to)) {
@@ -198,24 +197,37 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       upstreams.set(u.site_id, names);
     }
     const open = new Map(selectOpen.all(from, to).map((i) => [i.site_id, i.cause ?? 'unknown']));
-    const sizes = [0, 0, 0, 0, 0, 0];
-    const rendered: SiteLines[] = [];
-    const alive = new Set<number>();
+    const found = new Set<number>();
     for (const row of rows) {
-      alive.add(row.id);
-      const site = siteOf(group, row.id);
+      found.add(row.id);
+      if (!pick(row.id)) continue;
       const state = row.paused ? 'paused' : SITE_STATES.has(row.state) ? row.state : 'unknown';
-      const cause = open.get(row.id);
-      const names = upstreams.get(row.id) ?? new Map<string, string>();
-      const seen = [row.name, state, cause, ...[...names].flat()].join('\0');
-      if (site.lines === null || site.seen !== seen) {
-        renderSite(row, site, state, cause, names);
-        site.seen = seen;
-      }
-      rendered.push(site);
-      for (let f = 0; f < FAMILIES; f++) sizes[f] += site.ends[f] - (f === 0 ? 0 : site.ends[f - 1]);
+      renderSite(row, siteOf(group, row.id), state, open.get(row.id), upstreams.get(row.id) ?? new Map<string, string>());
     }
-    for (const id of group.sites.keys()) if (!alive.has(id)) group.sites.delete(id); // deleted sites
+    return found;
+  };
+
+  /**
+   * The group's lines of each family. Only its changed sites are read and rendered again (a
+   * site's state and incident change with its checks, its name and upstreams with an edit): one
+   * by one when they are few, by the group's id range when many; the others' bytes are copied.
+   */
+  const render = (group: Group): void => {
+    const changed = group.changed;
+    group.changed = new Set();
+    if (changed.size > GROUP_SIZE / 8) {
+      const from = group.key * GROUP_SIZE;
+      const found = renderRange(group, from, from + GROUP_SIZE, (id) => changed.has(id) || !group.sites.get(id)?.lines);
+      for (const id of changed) if (!found.has(id)) group.sites.delete(id); // deleted
+    } else {
+      for (const id of changed) if (renderRange(group, id, id + 1, () => true).size === 0) group.sites.delete(id);
+    }
+    const rendered = [...group.sites.keys()]
+      .sort((a, b) => a - b)
+      .map((id) => group.sites.get(id)!)
+      .filter((site) => site.lines !== null);
+    const sizes = [0, 0, 0, 0, 0, 0];
+    for (const site of rendered) for (let f = 0; f < FAMILIES; f++) sizes[f] += site.ends[f] - (f === 0 ? 0 : site.ends[f - 1]);
     const before = group.families;
     const fresh = sizes.map((n) => Buffer.allocUnsafeSlow(n));
     const at = [0, 0, 0, 0, 0, 0];
@@ -312,7 +324,10 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
         });
       }
     }
-    for (const group of groups.values()) stale.add(group);
+    for (const group of groups.values()) {
+      for (const id of group.sites.keys()) group.changed.add(id);
+      stale.add(group);
+    }
     planPass(0);
   };
   load();
@@ -324,7 +339,6 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       const site = siteOf(group, row.siteId);
       const prev = site.targets.get(row.target);
       if (prev && prev.at > row.startedAt) return;
-      site.lines = null;
       site.targets.set(row.target, {
         name: row.targetName,
         at: row.startedAt,
@@ -334,12 +348,12 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
         certAt: row.certExpiresAt ?? prev?.certAt ?? null,
       });
       // The recorder may have changed the site's state or incident in the same transaction.
-      markStale(group);
+      markStale(group, row.siteId);
     },
 
     /** The site was created, edited (name, upstreams, paused) or deleted. */
     siteChanged(id: number): void {
-      markStale(groupOf(id));
+      markStale(groupOf(id), id);
     },
 
     /** Renders every stale group now, yielding to the event loop every SLICE_MS (what the pass before a scrape does; the bench). */
