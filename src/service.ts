@@ -114,6 +114,7 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     db,
     schedulerStats: () => scheduler.stats(),
     alertsPending: () => alertsRepo.countPending() + webhooksRepo.countPending(),
+    lastChecks: snapshot,
   });
   const certs = createCertWatch({ db, clock, warnDays: config.CERT_WARN_DAYS, alertTo: config.ALERT_TO ?? [], sites, webhooks: webhooksRepo });
   const storageNotice = createStorageNotice({ smtpUrl: config.SMTP_URL, from: config.ALERT_FROM, to: config.ALERT_TO ?? [], logger });

@@ -1,4 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +9,7 @@ import { createHttpProbe } from '../src/probes/http.probe.js';
 import { createResolver } from '../src/probes/dns.resolver.js';
 import { createTargetPolicy } from '../src/probes/target-policy.js';
 import { listen, trackForCleanup } from './support/http-servers.js';
+import { closeDatabase } from '../src/db/client.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 
 const track = trackForCleanup();
@@ -38,11 +42,11 @@ const sampleOf = (text: string, name: string, labels: Record<string, string>) =>
     ?.metrics.filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)) ?? [];
 
 /** A service with a real probe, and a loopback server whose status the test sets. */
-async function setUp() {
+async function setUp(env: Record<string, string> = {}) {
   const answer = { status: 200 };
   const server = track(await listen(http.createServer((_req, res) => res.writeHead(answer.status).end('x'))));
   const probe = createHttpProbe({ resolver: createResolver(), policy: createTargetPolicy() });
-  const t = createTestService({ ALERT_GROUP_SECONDS: '0' }, { probe });
+  const t = createTestService({ ALERT_GROUP_SECONDS: '0', ...env }, { probe });
   services.push(t);
   const create = async (name: string) =>
     (await t.call('POST', '/api/sites', { name, url: server.url, intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: server.url }] })).body as { id: number };
@@ -122,4 +126,69 @@ describe('GET /metrics kept lines', () => {
       expect(typed).toContain('gatewatch_probe_duration_seconds');
     }
   }, 60_000);
+
+  for (const stop of ['clean', 'killed'] as const) {
+    it(`has every target's lines in the first scrape after a restart (${stop})`, async () => {
+      const dbDir = mkdtempSync(join(tmpdir(), 'gw-metrics-restart-'));
+      try {
+        const dbPath = join(dbDir, 'gw.db');
+        const { answer, t, create, checkNow } = await setUp({ DATABASE_PATH: dbPath });
+        const up = await create('up');
+        const failing = await create('failing');
+        // The snapshot's rows are written every minute; a kill loses none of the checks stored since.
+        await t.svc.snapshot.flush();
+        await checkNow(up.id);
+        answer.status = 503;
+        await checkNow(failing.id);
+        const before = samples((await scrape(t)).text);
+        expect(before.filter((s) => s.startsWith('gatewatch_probe_success'))).toHaveLength(4);
+
+        // 'killed': the database closed as it is, without the service's stop (the snapshot's rows not flushed).
+        services = services.filter((s) => s !== t);
+        if (stop === 'clean') await t.close();
+        else {
+          t.svc.status.stop();
+          closeDatabase(t.svc.db);
+          rmSync(t.dir, { recursive: true, force: true });
+        }
+
+        const again = createTestService({ DATABASE_PATH: dbPath });
+        services.push(again);
+        const after = (await scrape(again)).text;
+        // The last check of each target as the status snapshot keeps it: success, status code,
+        // and the total and ttfb phases (dns, connect and tls come back with the next check).
+        const kept = /^gatewatch_probe_duration_seconds.*"phase","(dns|connect|tls)"/;
+        expect(samples(after)).toEqual(before.filter((s) => !kept.test(s)));
+        for (const [id, value, code] of [[up.id, '1', '200'], [failing.id, '0', '503']] as const) {
+          for (const target of ['site', 'api-1']) {
+            expect(sampleOf(after, 'gatewatch_probe_success', { site_id: String(id), target }).map((m) => m.value)).toEqual([value]);
+            expect(sampleOf(after, 'gatewatch_probe_http_status_code', { site_id: String(id), target }).map((m) => m.value)).toEqual([code]);
+            const phases = sampleOf(after, 'gatewatch_probe_duration_seconds', { site_id: String(id), target }).map((m) => m.labels!.phase);
+            expect(phases.sort()).toEqual(['total', 'ttfb']);
+          }
+        }
+      } finally {
+        rmSync(dbDir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  }
+
+  it('renders in the background only at start while nobody scrapes; a scrape renders what is stale as it streams', async () => {
+    const { t, create, checkNow } = await setUp();
+    // More than one group (128 ids), so that the scrape renders several stale groups.
+    const ids: number[] = [];
+    for (let i = 0; i < 200; i++) ids.push((await create(`s-${i}`)).id);
+    await checkNow(ids[0]);
+    await checkNow(ids[150]);
+    // Nothing planned: the checks leave their groups stale until someone scrapes.
+    expect(t.svc.metrics.counts()).toMatchObject({ stale: 2, passPending: false });
+
+    const text = (await scrape(t)).text;
+    expect(t.svc.metrics.counts()).toMatchObject({ stale: 0, passPending: false });
+    for (const id of [ids[0], ids[150]]) expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(id) })).toHaveLength(2);
+    expect(samples(text).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(200);
+    // One scrape tells no interval: still nothing planned after a further check.
+    await checkNow(ids[1]);
+    expect(t.svc.metrics.counts()).toMatchObject({ stale: 1, passPending: false });
+  }, 30_000);
 });

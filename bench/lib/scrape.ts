@@ -1,48 +1,92 @@
 /**
  * Window D of the bench: a Prometheus server's view of GET /metrics. Scrapes every `everyMs`
- * (the first at once) for `durationMs`, reading each whole answer, and reports how long a scrape
- * took (request to last byte) and how big the exposition was. The scheduler's lag while it ran
- * is measured by the window around it.
+ * (the first at once) for `durationMs` with `Accept-Encoding: gzip`, as Prometheus asks, reading
+ * each whole answer, and reports how long a scrape took (request to last byte) and how big the
+ * exposition was (on the wire and decoded); then one identity scrape, for comparison. The
+ * scheduler's lag while it ran is measured by the window around it.
  */
+import http from 'node:http';
+import { gunzipSync } from 'node:zlib';
 import { quantile, round } from './stats.js';
 
 export interface ScrapeReport {
   scrapes: number;
   failures: number;
   everyMs: number;
-  /** Of the last scrape. */
+  /** What the answers were sent as (gzip when the service honours the header). */
+  encoding: string;
+  /** Of the last scrape, decoded. */
   bytes: number;
+  /** Of the last scrape, as sent. */
+  wireBytes: number;
   lines: number;
   ms: { p50: number | null; p99: number | null; max: number | null };
+  /** One scrape without Accept-Encoding after the window: ms and bytes (null when it failed). */
+  identity: { ms: number; bytes: number } | null;
 }
 
+/** GET /metrics on a kept-alive connection: status, Content-Encoding, body as sent, ms to the last byte. */
+const get = (url: URL, token: string, agent: http.Agent, gzip: boolean) =>
+  new Promise<{ status: number; encoding: string; body: Buffer; ms: number }>((resolve, reject) => {
+    const t0 = performance.now();
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...(gzip ? { 'accept-encoding': 'gzip' } : {}) };
+    const req = http.get(url, { agent, headers }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (d: Buffer) => parts.push(d));
+      res.on('error', reject);
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, encoding: String(res.headers['content-encoding'] ?? 'identity'), body: Buffer.concat(parts), ms: performance.now() - t0 }),
+      );
+    });
+    req.on('error', reject);
+  });
+
 export async function scrapeMetrics(opts: { api: string; token: string; everyMs: number; durationMs: number }): Promise<ScrapeReport> {
+  const url = new URL(`${opts.api}/metrics`);
+  const agent = new http.Agent({ keepAlive: true });
   const end = Date.now() + opts.durationMs;
   const times: number[] = [];
   let failures = 0;
+  let encoding = '';
   let bytes = 0;
+  let wireBytes = 0;
   let lines = 0;
-  for (let next = Date.now(); next < end; next += opts.everyMs) {
-    const wait = next - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const t0 = performance.now();
-    try {
-      const res = await fetch(`${opts.api}/metrics`, { headers: { authorization: `Bearer ${opts.token}` } });
-      const text = await res.text();
-      times.push(performance.now() - t0);
-      if (res.status !== 200) failures++;
-      bytes = Buffer.byteLength(text);
-      lines = text.split('\n').length - 1;
-    } catch {
-      failures++;
+  try {
+    for (let next = Date.now(); next < end; next += opts.everyMs) {
+      const wait = next - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      try {
+        const res = await get(url, opts.token, agent, true);
+        times.push(res.ms);
+        if (res.status !== 200) failures++;
+        encoding = res.encoding;
+        wireBytes = res.body.length;
+        const text = (res.encoding === 'gzip' ? gunzipSync(res.body) : res.body).toString();
+        bytes = Buffer.byteLength(text);
+        lines = text.split('\n').length - 1;
+      } catch {
+        failures++;
+      }
     }
+    let identity: ScrapeReport['identity'] = null;
+    try {
+      const res = await get(url, opts.token, agent, false);
+      if (res.status === 200) identity = { ms: round(res.ms, 1)!, bytes: res.body.length };
+    } catch {
+      /* reported as null */
+    }
+    return {
+      scrapes: times.length,
+      failures,
+      everyMs: opts.everyMs,
+      encoding,
+      bytes,
+      wireBytes,
+      lines,
+      ms: { p50: round(quantile(times, 0.5), 1), p99: round(quantile(times, 0.99), 1), max: round(times.length ? Math.max(...times) : null, 1) },
+      identity,
+    };
+  } finally {
+    agent.destroy();
   }
-  return {
-    scrapes: times.length,
-    failures,
-    everyMs: opts.everyMs,
-    bytes,
-    lines,
-    ms: { p50: round(quantile(times, 0.5), 1), p99: round(quantile(times, 0.99), 1), max: round(times.length ? Math.max(...times) : null, 1) },
-  };
 }
