@@ -605,6 +605,7 @@ function printSummary(r: any) {
     ...(r.metrics
       ? [
           `GET /metrics every ${r.metrics.everyMs / 1000} s (Accept-Encoding: gzip, answered ${r.metrics.encoding}): p50 ${r.metrics.ms.p50} ms  p99 ${r.metrics.ms.p99} ms  max ${r.metrics.ms.max} ms  (${r.metrics.scrapes} scrapes, ${r.metrics.lines} lines, ${Math.round(r.metrics.bytes / 1024)} KiB, ${Math.round(r.metrics.wireBytes / 1024)} KiB sent, ${r.metrics.failures} failed)`,
+          `  each scrape (ms): ${r.metrics.each.join(', ')}; from the third on: p50 ${r.metrics.steady?.p50 ?? '-'} ms, max ${r.metrics.steady?.max ?? '-'} ms`,
           `  one identity scrape after the window: ${r.metrics.identity ? `${r.metrics.identity.ms} ms, ${Math.round(r.metrics.identity.bytes / 1024)} KiB` : 'failed'}`,
           `  while scraping: lag p99 ${r.metrics.window.lagMs.p99} ms max ${r.metrics.window.lagMs.max} ms, on time ${r.metrics.window.onTimePct} %, event-loop p99 ${r.metrics.window.eventLoopDelayMs.p99} ms, CPU ${r.metrics.window.cpuPctOfOneCore} %`,
         ]

@@ -21,6 +21,13 @@ export interface ScrapeReport {
   wireBytes: number;
   lines: number;
   ms: { p50: number | null; p99: number | null; max: number | null };
+  /** Each scrape in order (ms): the first ones find everything changed since boot to render. */
+  each: number[];
+  /**
+   * From the third scrape on, once the service knows the interval and renders ahead of it: what a
+   * Prometheus scraping all along meets (null with fewer than three scrapes).
+   */
+  steady: { p50: number | null; max: number | null } | null;
   /** One scrape without Accept-Encoding after the window: ms and bytes (null when it failed). */
   identity: { ms: number; bytes: number } | null;
 }
@@ -84,6 +91,8 @@ export async function scrapeMetrics(opts: { api: string; token: string; everyMs:
       wireBytes,
       lines,
       ms: { p50: round(quantile(times, 0.5), 1), p99: round(quantile(times, 0.99), 1), max: round(times.length ? Math.max(...times) : null, 1) },
+      each: times.map((t) => round(t, 1)!),
+      steady: times.length >= 3 ? { p50: round(quantile(times.slice(2), 0.5), 1), max: round(Math.max(...times.slice(2)), 1) } : null,
       identity,
     };
   } finally {
