@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { listen, startHealthyServer, trackForCleanup } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
 import { waitFor } from './support/wait.js';
+import type { Logger } from '../src/shared/logger.js';
 
 const track = trackForCleanup();
 let t: TestService | undefined;
@@ -49,6 +50,33 @@ describe('scheduler', () => {
     await waitFor(() => count(t!, site.id) >= 2, { timeoutMs: 30_000, message: 'two slow rounds' });
     expect(requests).toBeGreaterThanOrEqual(2);
     expect(maxActive).toBe(1);
+  });
+
+  it('does not store a round that ends after stop() gave up waiting for it, nor logs it as an error', async () => {
+    let requests = 0;
+    let answered = 0;
+    const late = await listen(
+      http.createServer((_req, res) => {
+        requests++;
+        setTimeout(() => {
+          res.end('too late');
+          answered++;
+        }, 6500);
+      }),
+    );
+    track(late);
+    const errors: string[] = [];
+    const debug: string[] = [];
+    const logger: Logger = { debug: (msg) => void debug.push(msg), info() {}, warn() {}, error: (msg) => void errors.push(msg) };
+    t = track(createTestService({}, {}, logger));
+    t.svc.scheduler.start();
+    const site = (await t.call('POST', '/api/sites', { name: 'late', url: late.url, intervalSeconds: 60, timeoutMs: 10_000 })).body;
+    await waitFor(() => requests >= 1, { timeoutMs: 10_000, message: 'the round to start' });
+    await t.svc.scheduler.stop(); // gives up after its 5 s grace, before the answer
+    expect(answered).toBe(0);
+    await waitFor(() => debug.some((m) => m.includes('not stored')), { timeoutMs: 15_000, message: 'the abandoned round to end' });
+    expect(count(t, site.id)).toBe(0);
+    expect(errors).toEqual([]);
   });
 
   it('does not probe a paused site, and resumes when unpaused', async () => {

@@ -293,13 +293,18 @@ export function createScheduler(deps: SchedulerDeps) {
       if (!flushTimer) flushTimer = setTimeout(flush, recordBatchMs);
     });
 
+  /** Set once stop() has written what ended within its grace: later rounds are not stored. */
+  let abandoned = false;
   const flush = () => {
     flushTimer = null;
     const batch = pending.splice(0, pending.length);
     if (batch.length === 0) return;
     let stored = new Map<number, unknown[]>();
     try {
-      stored = deps.record(batch);
+      // A round abandoned by stop() (past its grace) that ends later is dropped: the service
+      // may have closed its database by then, and nobody waits for that round any more.
+      if (!abandoned) stored = deps.record(batch);
+      else deps.logger.debug('rounds ended after the scheduler stopped; not stored', { rounds: batch.length });
     } catch (error) {
       deps.logger.error('could not store a batch of checks', { rounds: batch.length, error: String(error) });
     }
@@ -360,6 +365,7 @@ export function createScheduler(deps: SchedulerDeps) {
     start(): void {
       if (running) return;
       running = true;
+      abandoned = false;
       const now = deps.clock.now();
       for (const site of deps.loadSites()) place(site, now);
       stats.sites = entries.size;
@@ -379,6 +385,7 @@ export function createScheduler(deps: SchedulerDeps) {
       await Promise.race([Promise.allSettled([...inFlight]), grace]);
       if (flushTimer) clearTimeout(flushTimer);
       flush();
+      abandoned = true;
     },
 
     get running(): boolean {
