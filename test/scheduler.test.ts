@@ -77,7 +77,7 @@ describe('scheduler', () => {
     await waitFor(() => debug.some((m) => m.includes('not stored')), { timeoutMs: 15_000, message: 'the abandoned round to end' });
     expect(count(t, site.id)).toBe(0);
     expect(errors).toEqual([]);
-  });
+  }, 60_000);
 
   it('does not probe a paused site, and resumes when unpaused', async () => {
     const healthy = track(await startHealthyServer());
