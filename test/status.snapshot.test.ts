@@ -8,7 +8,8 @@ import { closeDatabase } from '../src/db/client.js';
 import type { RoundResult } from '../src/scheduler/scheduler.js';
 import { buildService, startService, type Service } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { SNAPSHOT_FLUSHED_KEY } from '../src/status/status.snapshot.js';
+import { HOUR_WATERMARK_KEY } from '../src/status/status.service.js';
+import { SNAPSHOT_FLUSH_EVERY_MS, SNAPSHOT_FLUSHED_KEY } from '../src/status/status.snapshot.js';
 import { startHealthyServer, trackForCleanup } from './support/http-servers.js';
 import { TEST_TOKEN } from './support/service.js';
 import { waitFor } from './support/wait.js';
@@ -29,8 +30,8 @@ const tempDir = () => {
 };
 
 /** A wired service on `dir`'s database (nothing started), closed after the test unless closed before. */
-function open(dir: string, now: () => number) {
-  const svc = buildService(loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent' }), silentLogger, { clock: { now } });
+function open(dir: string, now: () => number, env: Record<string, string> = {}) {
+  const svc = buildService(loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env }), silentLogger, { clock: { now } });
   let closed = false;
   /** Closes the database as a SIGKILL leaves it: committed transactions only, nothing flushed on the way out. */
   const kill = () => {
@@ -132,6 +133,47 @@ describe('status snapshot in memory', () => {
     const third = open(dir, () => now);
     expect(third.svc.snapshot.replayed).toBe(0);
     expect(third.svc.snapshot.forSite(site.id).get('site')!.uptime['24h']).toBe(87.5);
+  });
+
+  it('is rebuilt after a kill several minutes after the last flush, across an hour folded meanwhile, with the shortest raw retention', async () => {
+    // The rebuild replays raw checks back to the last flush: they must outlive the gap between flushes.
+    expect(SNAPSHOT_FLUSH_EVERY_MS).toBeLessThan(HOUR);
+    const dir = tempDir();
+    const hour = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
+    let now = hour + 52 * 60_000;
+    const env = { RETENTION_RAW_HOURS: '1' };
+    const first = open(dir, () => now, env);
+    const site = await createSite(first.svc, 'gap', true);
+    const upstream = String(site.upstreams[0].id);
+    let minute = 0;
+    const record = () => {
+      now += 60_000;
+      const ok = ++minute % 4 !== 0;
+      first.svc.recorder.record([roundOf(first.svc, site.id, [check(site.id, 'site', now, { ok }), check(site.id, upstream, now, { ok: minute % 5 !== 0 })])]);
+    };
+    for (let i = 0; i < 3; i++) record();
+    await first.svc.housekeeping.runOnce();
+    await first.svc.snapshot.flush();
+    // Longer than a flush gap, and past the hour's fold (3 min after it ends), housekeeping run every minute.
+    const gap = SNAPSHOT_FLUSH_EVERY_MS / 60_000 + 10;
+    for (let i = 0; i < gap; i++) {
+      record();
+      await first.svc.housekeeping.runOnce();
+    }
+    expect(now).toBeGreaterThan(hour + HOUR + 5 * 60_000);
+    const foldedThrough = first.svc.db.$client.prepare('SELECT value FROM settings WHERE key = ?').get(HOUR_WATERMARK_KEY) as { value: string };
+    expect(Number(foldedThrough.value)).toBe(hour + HOUR);
+    const before = first.svc.snapshot.forSite(site.id);
+    expect(before.get('site')!.uptime['24h']).toBeLessThan(100);
+    first.kill();
+
+    const second = open(dir, () => now, env);
+    expect(second.svc.snapshot.replayed).toBe(2 * gap);
+    expect(second.svc.snapshot.forSite(site.id)).toEqual(before);
+    // Housekeeping after the start moves the rebuilt entries on as it would have: same figures.
+    now += 60_000;
+    await second.svc.housekeeping.runOnce();
+    expect(second.svc.snapshot.forSite(site.id)).toEqual(before);
   });
 
   it('writes nothing per check and flushes the changed entries in key order', async () => {
