@@ -281,9 +281,10 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     storage,
     storageNotice,
     stopStorage,
-    /** Writes the rounds the recorder holds back, then the open chunks (at stop, once the scheduler has stopped). */
+    /** Writes the rounds the recorder holds back and its waiting round marks, then the open chunks (at stop, once the scheduler has stopped). */
     storeHeld: () => {
       store([]);
+      recorder.writeRoundMarks();
       try {
         checks.writeOpenChunks();
       } catch (error) {

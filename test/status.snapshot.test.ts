@@ -294,4 +294,57 @@ describe('recorder commits', () => {
     svc.storeHeld();
     expect(stored()).toBe(6);
   });
+
+  it('writes round marks in one sweep in id order every 10 minutes, a state change and a rare site at once, the rest at stop', async () => {
+    const dir = tempDir();
+    let now = Math.floor(Date.now() / HOUR) * HOUR + 60_000;
+    const { svc } = open(dir, () => now);
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await createSite(svc, `m${i}`)).id);
+    const failing = (await createSite(svc, 'failing')).id;
+    const rare = await svc.app.request('/api/sites', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'rare', url: 'http://127.0.0.1:9/', intervalSeconds: 600 }),
+    });
+    expect(rare.status).toBe(201);
+    const rareId = ((await rare.json()) as { id: number }).id;
+    svc.db.$client.exec(`
+      CREATE TEMP TABLE mark_writes (seq INTEGER PRIMARY KEY AUTOINCREMENT, site_id INTEGER, at INTEGER, state TEXT);
+      CREATE TEMP TRIGGER mark_writes_update AFTER UPDATE OF last_round_at ON main.sites BEGIN
+        INSERT INTO mark_writes (site_id, at, state) VALUES (NEW.id, NEW.last_round_at, NEW.state); END;`);
+    const writes = () => svc.db.$client.prepare('SELECT site_id AS id, at, state FROM mark_writes ORDER BY seq').all() as { id: number; at: number; state: string }[];
+    const stored = (id: number) => (svc.db.$client.prepare('SELECT last_round_at AS at, state FROM sites WHERE id = ?').get(id) as { at: number; state: string });
+    // Newest site first, so that the sweep's order is not the order of the rounds.
+    const minute = (fail = false) => {
+      now += 60_000;
+      svc.recorder.record([...ids].reverse().concat(rareId, failing).map((id) => roundOf(svc, id, [check(id, 'site', now, { ok: !fail || id !== failing })])));
+    };
+    // First rounds: written at once (the sites become up).
+    minute();
+    expect(writes().map((w) => w.id).sort()).toEqual([...ids, rareId, failing].sort());
+    const firstAt = now;
+    let seen = writes().length;
+    // Later rounds wait, but the rare site's (its interval is the sweep's) and a state change.
+    minute();
+    minute(true);
+    expect(writes().slice(seen)).toEqual([
+      { id: rareId, at: now - 60_000, state: 'up' },
+      { id: rareId, at: now, state: 'up' },
+      { id: failing, at: now, state: expect.not.stringMatching(/^up$/) },
+    ]);
+    expect(stored(ids[0])).toEqual({ at: firstAt, state: 'up' });
+    seen = writes().length;
+    // 10 minutes after the first mark waited: one sweep, in id order, each site's newest round.
+    while (now < firstAt + 11 * 60_000) minute(true);
+    const sweep = writes().slice(seen).filter((w) => w.id !== rareId && w.id !== failing);
+    expect(sweep.map((w) => w.id)).toEqual(ids);
+    expect(sweep.every((w) => w.at === now)).toBe(true);
+    seen = writes().length;
+    // Waiting marks are written at stop.
+    minute();
+    svc.storeHeld();
+    for (const id of [...ids, rareId, failing]) expect(stored(id).at).toBe(now);
+    expect(writes().slice(seen).length).toBeGreaterThan(0);
+  });
 });
