@@ -3,7 +3,7 @@
  *
  * Which table the bytes written per check go to: the real recorder fed synthetic rounds on a fake
  * clock (as bench/storage.ts), in batches of 100 ms, committed once a simulated second (as the
- * scheduler's held rounds are), the status snapshot flushed every 60 s; no checkpoint during the
+ * scheduler's held rounds are), the status snapshot flushed every SNAPSHOT_FLUSH_EVERY_MS (as housekeeping does); no checkpoint during the
  * window. Then the WAL's frames are counted by page and the pages mapped to tables with dbstat.
  * 23 minutes take in two writes of closed check chunks; rollup hours (written once an hour) are
  * not in it.
@@ -17,6 +17,7 @@ import { closeDatabase } from '../src/db/client.js';
 import type { RoundResult } from '../src/scheduler/scheduler.js';
 import { buildService } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
+import { SNAPSHOT_FLUSH_EVERY_MS } from '../src/status/status.snapshot.js';
 import type { SiteView } from '../src/sites/sites.repository.js';
 import { siteCreateSchema } from '../src/sites/sites.schemas.js';
 const { values: args } = parseArgs({ options: { sites: { type: 'string', default: '10000' }, interval: { type: 'string', default: '60' }, minutes: { type: 'string', default: '23' }, upstreams: { type: 'string', default: '1' } } });
@@ -48,7 +49,7 @@ async function run(from: number, to: number): Promise<number> {
     clock.at = t + tickMs;
     if (rounds.length) { svc.recorder.record(rounds, true); checks += rounds.length * (1 + upstreams); }
     if (clock.at % 1000 === 0) svc.recorder.record([]);
-    if (clock.at >= nextFlush) { nextFlush = clock.at + 60_000; await svc.snapshot.flush(); }
+    if (clock.at >= nextFlush) { nextFlush = clock.at + SNAPSHOT_FLUSH_EVERY_MS; await svc.snapshot.flush(); }
   }
   return checks;
 }

@@ -283,13 +283,15 @@ export function buildService(config: Config, logger: Logger, overrides: ServiceO
     storage,
     storageNotice,
     stopStorage,
-    /** Writes the rounds the recorder holds back, then the open chunks (at stop, once the scheduler has stopped). */
+    /** Writes the rounds the recorder holds back and its waiting round marks, then the open chunks (at stop, once the scheduler has stopped). */
     storeHeld: () => {
       store([]);
       try {
+        recorder.writeRoundMarks();
         checks.writeOpenChunks();
       } catch (error) {
-        // Nothing is lost: the next start rebuilds them from the raw checks.
+        // Nothing is lost: the next start rebuilds the chunks from the raw checks, and a stale
+        // round mark only lets a site be probed a little early.
         if (!isStorageFull(error)) throw error;
       }
     },

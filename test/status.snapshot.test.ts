@@ -8,7 +8,8 @@ import { closeDatabase } from '../src/db/client.js';
 import type { RoundResult } from '../src/scheduler/scheduler.js';
 import { buildService, startService, type Service } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { SNAPSHOT_FLUSHED_KEY } from '../src/status/status.snapshot.js';
+import { HOUR_WATERMARK_KEY } from '../src/status/status.service.js';
+import { SNAPSHOT_FLUSH_EVERY_MS, SNAPSHOT_FLUSHED_KEY } from '../src/status/status.snapshot.js';
 import { startHealthyServer, trackForCleanup } from './support/http-servers.js';
 import { TEST_TOKEN } from './support/service.js';
 import { waitFor } from './support/wait.js';
@@ -29,8 +30,8 @@ const tempDir = () => {
 };
 
 /** A wired service on `dir`'s database (nothing started), closed after the test unless closed before. */
-function open(dir: string, now: () => number) {
-  const svc = buildService(loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent' }), silentLogger, { clock: { now } });
+function open(dir: string, now: () => number, env: Record<string, string> = {}) {
+  const svc = buildService(loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TEST_TOKEN, LOG_LEVEL: 'silent', ...env }), silentLogger, { clock: { now } });
   let closed = false;
   /** Closes the database as a SIGKILL leaves it: committed transactions only, nothing flushed on the way out. */
   const kill = () => {
@@ -132,6 +133,47 @@ describe('status snapshot in memory', () => {
     const third = open(dir, () => now);
     expect(third.svc.snapshot.replayed).toBe(0);
     expect(third.svc.snapshot.forSite(site.id).get('site')!.uptime['24h']).toBe(87.5);
+  });
+
+  it('is rebuilt after a kill several minutes after the last flush, across an hour folded meanwhile, with the shortest raw retention', async () => {
+    // The rebuild replays raw checks back to the last flush: they must outlive the gap between flushes.
+    expect(SNAPSHOT_FLUSH_EVERY_MS).toBeLessThan(HOUR);
+    const dir = tempDir();
+    const hour = Math.floor(Date.now() / HOUR) * HOUR - 3 * HOUR;
+    let now = hour + 52 * 60_000;
+    const env = { RETENTION_RAW_HOURS: '1' };
+    const first = open(dir, () => now, env);
+    const site = await createSite(first.svc, 'gap', true);
+    const upstream = String(site.upstreams[0].id);
+    let minute = 0;
+    const record = () => {
+      now += 60_000;
+      const ok = ++minute % 4 !== 0;
+      first.svc.recorder.record([roundOf(first.svc, site.id, [check(site.id, 'site', now, { ok }), check(site.id, upstream, now, { ok: minute % 5 !== 0 })])]);
+    };
+    for (let i = 0; i < 3; i++) record();
+    await first.svc.housekeeping.runOnce();
+    await first.svc.snapshot.flush();
+    // Longer than a flush gap, and past the hour's fold (3 min after it ends), housekeeping run every minute.
+    const gap = SNAPSHOT_FLUSH_EVERY_MS / 60_000 + 10;
+    for (let i = 0; i < gap; i++) {
+      record();
+      await first.svc.housekeeping.runOnce();
+    }
+    expect(now).toBeGreaterThan(hour + HOUR + 5 * 60_000);
+    const foldedThrough = first.svc.db.$client.prepare('SELECT value FROM settings WHERE key = ?').get(HOUR_WATERMARK_KEY) as { value: string };
+    expect(Number(foldedThrough.value)).toBe(hour + HOUR);
+    const before = first.svc.snapshot.forSite(site.id);
+    expect(before.get('site')!.uptime['24h']).toBeLessThan(100);
+    first.kill();
+
+    const second = open(dir, () => now, env);
+    expect(second.svc.snapshot.replayed).toBe(2 * gap);
+    expect(second.svc.snapshot.forSite(site.id)).toEqual(before);
+    // Housekeeping after the start moves the rebuilt entries on as it would have: same figures.
+    now += 60_000;
+    await second.svc.housekeeping.runOnce();
+    expect(second.svc.snapshot.forSite(site.id)).toEqual(before);
   });
 
   it('writes nothing per check and flushes the changed entries in key order', async () => {
@@ -251,5 +293,58 @@ describe('recorder commits', () => {
     expect(svc.recorder.record([round(a.id)], true).size).toBe(0);
     svc.storeHeld();
     expect(stored()).toBe(6);
+  });
+
+  it('writes round marks in one sweep in id order every 10 minutes, a state change and a rare site at once, the rest at stop', async () => {
+    const dir = tempDir();
+    let now = Math.floor(Date.now() / HOUR) * HOUR + 60_000;
+    const { svc } = open(dir, () => now);
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await createSite(svc, `m${i}`)).id);
+    const failing = (await createSite(svc, 'failing')).id;
+    const rare = await svc.app.request('/api/sites', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'rare', url: 'http://127.0.0.1:9/', intervalSeconds: 600 }),
+    });
+    expect(rare.status).toBe(201);
+    const rareId = ((await rare.json()) as { id: number }).id;
+    svc.db.$client.exec(`
+      CREATE TEMP TABLE mark_writes (seq INTEGER PRIMARY KEY AUTOINCREMENT, site_id INTEGER, at INTEGER, state TEXT);
+      CREATE TEMP TRIGGER mark_writes_update AFTER UPDATE OF last_round_at ON main.sites BEGIN
+        INSERT INTO mark_writes (site_id, at, state) VALUES (NEW.id, NEW.last_round_at, NEW.state); END;`);
+    const writes = () => svc.db.$client.prepare('SELECT site_id AS id, at, state FROM mark_writes ORDER BY seq').all() as { id: number; at: number; state: string }[];
+    const stored = (id: number) => (svc.db.$client.prepare('SELECT last_round_at AS at, state FROM sites WHERE id = ?').get(id) as { at: number; state: string });
+    // Newest site first, so that the sweep's order is not the order of the rounds.
+    const minute = (fail = false) => {
+      now += 60_000;
+      svc.recorder.record([...ids].reverse().concat(rareId, failing).map((id) => roundOf(svc, id, [check(id, 'site', now, { ok: !fail || id !== failing })])));
+    };
+    // First rounds: written at once (the sites become up).
+    minute();
+    expect(writes().map((w) => w.id).sort()).toEqual([...ids, rareId, failing].sort());
+    const firstAt = now;
+    let seen = writes().length;
+    // Later rounds wait, but the rare site's (its interval is the sweep's) and a state change.
+    minute();
+    minute(true);
+    expect(writes().slice(seen)).toEqual([
+      { id: rareId, at: now - 60_000, state: 'up' },
+      { id: rareId, at: now, state: 'up' },
+      { id: failing, at: now, state: expect.not.stringMatching(/^up$/) },
+    ]);
+    expect(stored(ids[0])).toEqual({ at: firstAt, state: 'up' });
+    seen = writes().length;
+    // 10 minutes after the first mark waited: one sweep, in id order, each site's newest round.
+    while (now < firstAt + 11 * 60_000) minute(true);
+    const sweep = writes().slice(seen).filter((w) => w.id !== rareId && w.id !== failing);
+    expect(sweep.map((w) => w.id)).toEqual(ids);
+    expect(sweep.every((w) => w.at === now)).toBe(true);
+    seen = writes().length;
+    // Waiting marks are written at stop.
+    minute();
+    svc.storeHeld();
+    for (const id of [...ids, rareId, failing]) expect(stored(id).at).toBe(now);
+    expect(writes().slice(seen).length).toBeGreaterThan(0);
   });
 });

@@ -59,7 +59,10 @@ const GATEWAY_LOG_LEAD_MS = 5 * 60 * 1000;
 /**
  * How stale `sites.last_round_at` may be: the scheduler only reads it at start, to keep a site
  * from being probed again within half an interval of its last round; the status snapshot has the
- * exact time of every target's last check.
+ * exact time of every target's last check. Marks wait in memory and are written in one sweep in
+ * id order this often (a page of sites once per sweep, instead of a random page per commit);
+ * a state change, a site's first round and the rounds of sites checked this rarely or less are
+ * written at once.
  */
 const ROUND_MARK_EVERY_MS = 10 * 60_000;
 
@@ -112,6 +115,15 @@ export function createRoundRecorder(deps: RecorderDeps) {
     `SELECT state, last_round_at AS last, EXISTS (SELECT 1 FROM incidents WHERE site_id = sites.id AND state = 'open') AS open FROM sites WHERE id = ?`,
   );
   const setSiteRound = db.$client.prepare('UPDATE sites SET state = ?, last_round_at = ? WHERE id = ?');
+  const setRoundMark = db.$client.prepare('UPDATE sites SET last_round_at = @at WHERE id = @id AND (last_round_at IS NULL OR last_round_at < @at)');
+  /** Round marks not written yet: site id → start of its newest round; `marksSince` is when the oldest waits from. */
+  const marks = new Map<number, number>();
+  let marksSince = 0;
+  /** Writes the waiting marks in id order (inside a transaction); a deleted site's mark matches no row. */
+  const writeMarks = () => {
+    for (const id of [...marks.keys()].sort((a, b) => a - b)) setRoundMark.run({ at: marks.get(id), id });
+    marks.clear();
+  };
 
   /** Re-evaluates one site from its recorded timeline; writes incident and state changes. */
   const evaluate = (site: SiteView, hasOpen: boolean, round: RoundResult, now: number) => {
@@ -203,12 +215,17 @@ export function createRoundRecorder(deps: RecorderDeps) {
         const { state: storedState, last, open } = current.get(round.site.id)!;
         const site = { ...round.site, state: storedState };
         const state = evaluate(site, open === 1, round, now);
-        // The site's row is rewritten when its state changes, else at most every
-        // ROUND_MARK_EVERY_MS: a write per round dirtied a page of sites per check.
-        if (state !== storedState || last === null || round.startedAt - last >= ROUND_MARK_EVERY_MS || round.startedAt < last) {
+        // The site's row is rewritten at once when its state changes; else its mark waits for
+        // the next sweep (see ROUND_MARK_EVERY_MS): a write per round dirtied a page per check.
+        if (state !== storedState || last === null || round.startedAt < last || site.intervalSeconds * 1000 >= ROUND_MARK_EVERY_MS) {
           setSiteRound.run(state, round.startedAt, site.id);
+          marks.delete(site.id);
+        } else if (round.startedAt > (marks.get(site.id) ?? last)) {
+          if (marks.size === 0) marksSince = now;
+          marks.set(site.id, round.startedAt);
         }
       }
+      if (marks.size > 0 && now - marksSince >= ROUND_MARK_EVERY_MS) writeMarks();
     });
   };
 
@@ -242,6 +259,10 @@ export function createRoundRecorder(deps: RecorderDeps) {
       const sites = new Set(rounds.map((r) => r.site.id));
       if (!before.some((r) => sites.has(r.site.id))) return write(before.concat(rounds));
       return write(rounds, write(before));
+    },
+    /** Writes the round marks that wait for the next sweep (at stop, after the held rounds). */
+    writeRoundMarks(): void {
+      if (marks.size > 0 && db.$client.open) db.transaction(writeMarks);
     },
     /** The next round of this site is written at once (someone waits for its checks). */
     awaitRound(siteId: number): void {

@@ -99,8 +99,13 @@ const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0,
 
 /** The settings key holding the newest check id that the flushed rows include (rebuild replays the checks after it). */
 export const SNAPSHOT_FLUSHED_KEY = 'status_snapshot_flushed_at';
-/** How often the changed entries are written to status_snapshot. */
-export const SNAPSHOT_FLUSH_EVERY_MS = 60_000;
+/**
+ * How often the changed entries are written to status_snapshot. At one check a minute per target
+ * nearly every row changes between two flushes, so the bytes written scale with how often this
+ * runs. A kill loses nothing: the start replays the raw checks after SNAPSHOT_FLUSHED_KEY, and
+ * raw checks are kept at least an hour (RETENTION_RAW_HOURS >= 1), far longer than this gap.
+ */
+export const SNAPSHOT_FLUSH_EVERY_MS = 5 * 60_000;
 /** The longest one slice of a flush holds the event loop (and the write lock). */
 const FLUSH_SLICE_MS = 10;
 /** Checks read at a time while rebuilding after a kill. */
@@ -246,11 +251,11 @@ function countCheck(e: Entry, c: CheckRow): void {
  * when it has folded an hour into the hour rollups and `flush` every SNAPSHOT_FLUSH_EVERY_MS and
  * at stop; status reads it with `forSite` and `target`.
  *
- * status_snapshot holds a copy written in key order by `flush` (a few sequential pages a minute
- * instead of a random page per check), plus a certificate change at once (metrics and the
- * certificate code read those dates from the table). After a kill, the entries are rebuilt from
- * the rows plus the checks stored after the id in SNAPSHOT_FLUSHED_KEY; a row already holding a
- * check (its last_check_id) does not count it twice.
+ * status_snapshot holds a copy written in key order by `flush` every SNAPSHOT_FLUSH_EVERY_MS
+ * (sequential pages instead of a random page per check), plus a certificate change at once
+ * (metrics and the certificate code read those dates from the table). After a kill, the entries
+ * are rebuilt from the rows plus the checks stored after the id in SNAPSHOT_FLUSHED_KEY; a row
+ * already holding a check (its last_check_id) does not count it twice.
  */
 export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'since'>) {
   const sqlite = db.$client;
