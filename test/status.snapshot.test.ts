@@ -135,6 +135,25 @@ describe('status snapshot in memory', () => {
     expect(third.svc.snapshot.forSite(site.id).get('site')!.uptime['24h']).toBe(87.5);
   });
 
+  it('is rebuilt after a kill that came before its first flush', async () => {
+    const dir = tempDir();
+    const hour = Math.floor(Date.now() / HOUR) * HOUR;
+    let now = hour + 60_000;
+    const first = open(dir, () => now);
+    const site = await createSite(first.svc, 'a');
+    for (const ok of [true, false, true]) {
+      now += 60_000;
+      first.svc.recorder.record([roundOf(first.svc, site.id, [check(site.id, 'site', now, { ok })])]);
+    }
+    first.kill();
+    const second = open(dir, () => now);
+    expect(second.svc.snapshot.replayed).toBe(3);
+    const again = second.svc.status.one(second.svc.sites.get(site.id)!, true) as { uptime: Record<string, number>; lastCheck: { at: number; outcome: string } };
+    expect(again.lastCheck).toMatchObject({ at: now, outcome: 'ok' });
+    expect(again.uptime['24h']).toBeCloseTo(66.667, 2);
+    second.kill();
+  });
+
   it('is rebuilt after a kill several minutes after the last flush, across an hour folded meanwhile, with the shortest raw retention', async () => {
     // The rebuild replays raw checks back to the last flush: they must outlive the gap between flushes.
     expect(SNAPSHOT_FLUSH_EVERY_MS).toBeLessThan(HOUR);

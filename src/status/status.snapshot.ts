@@ -415,7 +415,13 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
   }
   const mark = readMark.get(SNAPSHOT_FLUSHED_KEY);
   let replayed = 0;
-  if (mark) {
+  if (!mark) {
+    // Never flushed: a new database, or one whose rows the recorder kept current itself (before
+    // 0.3). Either way the rows hold every check stored so far, so the mark starts there; without
+    // it, a kill before the first flush would replay nothing and lose those checks' figures.
+    const top = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM raw_checks').get()?.id ?? 0;
+    writeMark.run(SNAPSHOT_FLUSHED_KEY, String(top));
+  } else {
     let after = Number(mark.value);
     for (;;) {
       const rows = checks.since(0, after, REPLAY_ROWS);
