@@ -1,3 +1,4 @@
+import { settingsStore } from '../db/settings.table.js';
 import type { Db } from '../db/client.js';
 import { OUTCOMES, type GatewayProduct, type Outcome } from '../probes/probes.types.js';
 import type { CheckRow, NewCheckRow } from './checks.table.js';
@@ -125,8 +126,7 @@ export function createChecksRepository(db: Db) {
     `INSERT INTO check_chunks (id, last, ids) VALUES (@id, @last, @ids)
      ON CONFLICT (id) DO UPDATE SET ids = ids || ',' || (@first - last) || @rest, last = excluded.last`,
   );
-  const readSetting = sqlite.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?');
-  const writeSetting = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+  const settings = settingsStore(sqlite);
   const rowsAbove = sqlite.prepare<[number], { id: number; tk: number; t: number; d: number }>('SELECT id, tk, t, d FROM raw_checks WHERE id > ? ORDER BY id');
   const chunkAt = sqlite.prepare<[number], { ids: string }>('SELECT ids FROM check_chunks WHERE id = ?');
   const lastChunk = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM check_chunks');
@@ -167,7 +167,7 @@ export function createChecksRepository(db: Db) {
   };
   /** The newest startedAt inserted: the clock by which chunks close. */
   let latest = 0;
-  let through = Number(readSetting.get(CHUNKS_THROUGH_KEY)?.value ?? NaN);
+  let through = Number(settings.get(CHUNKS_THROUGH_KEY) ?? NaN);
 
   const addOpen = (chunk: number, key: number, id: number) => {
     let ofChunk = open.get(chunk);
@@ -218,7 +218,7 @@ export function createChecksRepository(db: Db) {
       }
       for (const [id, at] of noted) touchDetail.run(at, id, at);
       const mark = firstOpen === Number.POSITIVE_INFINITY ? (maxId.get()?.id ?? 0) : firstOpen - 1;
-      if (mark !== through) writeSetting.run(CHUNKS_THROUGH_KEY, String(mark));
+      if (mark !== through) settings.set(CHUNKS_THROUGH_KEY, mark);
       return mark;
     })();
     for (const chunk of due) open.delete(chunk);
@@ -235,7 +235,7 @@ export function createChecksRepository(db: Db) {
   const restoreOpen = () => {
     if (Number.isNaN(through)) {
       through = maxId.get()?.id ?? 0;
-      writeSetting.run(CHUNKS_THROUGH_KEY, String(through));
+      settings.set(CHUNKS_THROUGH_KEY, through);
       return;
     }
     for (const r of rowsAbove.iterate(through)) {

@@ -1,3 +1,4 @@
+import { settingsStore } from '../db/settings.table.js';
 import { performance } from 'node:perf_hooks';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { HourFigures } from '../checks/rollups.repository.js';
@@ -293,8 +294,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
     'SELECT site_id, target FROM status_snapshot WHERE site_id >= ? AND site_id <= ?',
   );
   const remove = sqlite.prepare('DELETE FROM status_snapshot WHERE site_id = ? AND target = ?');
-  const readMark = sqlite.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?');
-  const writeMark = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
+  const settings = settingsStore(sqlite);
 
   const get = (siteId: number, target: string) => bySite.get(siteId)?.get(target);
   const add = (e: Entry) => {
@@ -404,7 +404,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
       })();
       if (pause && i < batch.length) await pause();
     }
-    if (sqlite.open) writeMark.run(SNAPSHOT_FLUSHED_KEY, String(through));
+    if (sqlite.open) settings.set(SNAPSHOT_FLUSHED_KEY, through);
   };
 
   // Start: the rows, then the checks stored since the last flush (a kill loses none of them).
@@ -413,16 +413,16 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
     add(e);
     if (e.lastCheckId !== null && e.lastCheckId > observedId) observedId = e.lastCheckId;
   }
-  const mark = readMark.get(SNAPSHOT_FLUSHED_KEY);
+  const mark = settings.get(SNAPSHOT_FLUSHED_KEY);
   let replayed = 0;
   if (!mark) {
     // Never flushed: a new database, or one whose rows the recorder kept current itself (before
     // 0.3). Either way the rows hold every check stored so far, so the mark starts there; without
     // it, a kill before the first flush would replay nothing and lose those checks' figures.
     const top = sqlite.prepare<[], { id: number | null }>('SELECT MAX(id) AS id FROM raw_checks').get()?.id ?? 0;
-    writeMark.run(SNAPSHOT_FLUSHED_KEY, String(top));
+    settings.set(SNAPSHOT_FLUSHED_KEY, top);
   } else {
-    let after = Number(mark.value);
+    let after = Number(mark);
     for (;;) {
       const rows = checks.since(0, after, REPLAY_ROWS);
       for (const c of rows) observeOne(c, true);
