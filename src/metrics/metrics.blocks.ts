@@ -227,12 +227,13 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       .map((id) => group.sites.get(id)!)
       .filter((site) => site.lines !== null);
     const sizes = [0, 0, 0, 0, 0, 0];
-    for (const site of rendered) for (let f = 0; f < FAMILIES; f++) sizes[f] += site.ends[f] - (f === 0 ? 0 : site.ends[f - 1]);
+    const startOf = (site: SiteLines, f: number) => (f === 0 ? 0 : site.ends[f - 1]);
+    for (const site of rendered) for (let f = 0; f < FAMILIES; f++) sizes[f] += site.ends[f] - startOf(site, f);
     const before = group.families;
     const fresh = sizes.map((n) => Buffer.allocUnsafeSlow(n));
     const at = [0, 0, 0, 0, 0, 0];
     for (const site of rendered) {
-      for (let f = 0; f < FAMILIES; f++) at[f] += site.lines!.copy(fresh[f], at[f], f === 0 ? 0 : site.ends[f - 1], site.ends[f]);
+      for (let f = 0; f < FAMILIES; f++) at[f] += site.lines!.copy(fresh[f], at[f], startOf(site, f), site.ends[f]);
     }
     const families = fresh.map((raw, f) => (before && before[f].equals(raw) ? before[f] : raw));
     // A family whose bytes did not change keeps its compressed piece (site states, incidents,
@@ -242,11 +243,15 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     group.families = families;
   };
 
-  /** Renders the group now if it is stale (a scrape reaching it); false once the database is closed. */
-  const renderIfStale = (group: Group): void => {
-    if (!stale.has(group) || !sqlite.open) return;
+  /** Takes a stale group off the list and renders it, unless it was dropped meanwhile. */
+  const renderGroup = (group: Group): void => {
     stale.delete(group);
     if (groups.get(group.key) === group) render(group);
+  };
+
+  /** Renders the group now if it is stale (a scrape reaching it), unless the database is closed. */
+  const renderIfStale = (group: Group): void => {
+    if (stale.has(group) && sqlite.open) renderGroup(group);
   };
 
   /** Renders stale groups until `budgetMs` has passed; true when none is left. */
@@ -257,8 +262,7 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     }
     const until = performance.now() + budgetMs;
     for (const group of stale) {
-      stale.delete(group);
-      if (groups.get(group.key) === group) render(group);
+      renderGroup(group);
       if (performance.now() >= until) return stale.size === 0;
     }
     return true;
