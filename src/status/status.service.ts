@@ -72,6 +72,14 @@ const REFRESH_BUDGET_MS = 5;
 
 
 /**
+ * The columns of `sites` that an entry shows or that decide whether it is listed. An update of
+ * any other column (the round marks that are written for every site in one sweep every
+ * 10 minutes, `updated_at`) leaves the cached entries alone: marking every site for that would
+ * make the next list render all of them again.
+ */
+const SITE_COLUMNS_SHOWN = ['name', 'url', 'state', 'paused', 'maintenance', 'public'];
+
+/**
  * Sites whose status entry may have changed since it was rendered: the status snapshot tells of
  * its own changes (onChange), and temporary triggers on the tables an entry reads (sites,
  * incidents) mark the site whatever writes them. Temporary objects live with this connection
@@ -79,18 +87,21 @@ const REFRESH_BUDGET_MS = 5;
  */
 const DIRTY_SQL = `
   CREATE TEMP TABLE IF NOT EXISTS status_dirty (site_id INTEGER PRIMARY KEY);
-  ${[
-    ['sites', 'id'],
-    ['incidents', 'site_id'],
-  ]
-    .flatMap(([table, column]) =>
+  ${(
+    [
+      ['sites', 'id', ` OF ${SITE_COLUMNS_SHOWN.join(', ')}`],
+      ['incidents', 'site_id', ''],
+    ] as const
+  )
+    .flatMap(([table, column, updatedColumns]) =>
       (['INSERT', 'UPDATE', 'DELETE'] as const).map((op) => {
         // Not INSERT OR IGNORE: inside a trigger, the conflict clause of the statement that fired
         // it (an upsert's) would win over the trigger's own.
         const mark = (value: string) =>
           `INSERT INTO temp.status_dirty SELECT ${value} WHERE NOT EXISTS (SELECT 1 FROM temp.status_dirty WHERE site_id = ${value});`;
         const marks = op === 'INSERT' ? mark(`NEW.${column}`) : op === 'DELETE' ? mark(`OLD.${column}`) : mark(`NEW.${column}`) + mark(`OLD.${column}`);
-        return `CREATE TEMP TRIGGER IF NOT EXISTS status_dirty_${table}_${op.toLowerCase()} AFTER ${op} ON main.${table} BEGIN ${marks} END;`;
+        const event = op === 'UPDATE' ? `UPDATE${updatedColumns}` : op;
+        return `CREATE TEMP TRIGGER IF NOT EXISTS status_dirty_${table}_${op.toLowerCase()} AFTER ${event} ON main.${table} BEGIN ${marks} END;`;
       }),
     )
     .join('\n')}`;
