@@ -7,9 +7,11 @@
  * (as at 10,000 sites checked every 60 s), and a client in a child process reads the whole list
  * once a second, as window B of bench/run.ts does. Reports the client's latency, the server's
  * time from the request to the last byte handed to the socket, and the part of it spent building
- * the list's text (`listJson`).
+ * the list's body (`listBody`). `--legacy` also times, first, the way the route answered before
+ * (the list's text joined into one string and written as a string), for a before/after in one run.
  */
 import { serve, type ServerType } from '@hono/node-server';
+import { Hono } from 'hono';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -35,6 +37,8 @@ const { values: args } = parseArgs({
     token: { type: 'boolean', default: false },
     gzip: { type: 'boolean', default: false },
     client: { type: 'string' },
+    path: { type: 'string', default: '/api/status' },
+    legacy: { type: 'boolean', default: false },
   },
 });
 
@@ -52,7 +56,7 @@ if (args.client) {
     const t = performance.now();
     bytes = await new Promise<number>((resolve, reject) => {
       http
-        .get(`${args.client}/api/status`, { agent, headers }, (res) => {
+        .get(`${args.client}${args.path}`, { agent, headers }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => resolve(Buffer.concat(chunks).length));
@@ -110,18 +114,29 @@ const recordRounds = (count: number) => {
 };
 recordRounds(sites);
 
-// Time spent building the list's text, per call.
+// Time spent building the list's body, per call.
 const listMs: number[] = [];
-const listJson = svc.status.listJson.bind(svc.status);
-svc.status.listJson = async (...a: Parameters<typeof listJson>) => {
-  const t = performance.now();
-  const text = await listJson(...a);
-  listMs.push(performance.now() - t);
-  return text;
-};
+const timed = <A extends unknown[], R>(fn: (...a: A) => Promise<R>) =>
+  async (...a: A): Promise<R> => {
+    const t = performance.now();
+    const out = await fn(...a);
+    listMs.push(performance.now() - t);
+    return out;
+  };
+svc.status.listBody = timed(svc.status.listBody.bind(svc.status));
+const listJson = timed(svc.status.listJson.bind(svc.status));
+
+// The route as it was before listBody: the list's text in one string, sent as a string.
+const app = new Hono();
+app.get('/legacy/api/status', async (c) => {
+  const total = args.token ? svc.sites.count() : svc.status.publicCount();
+  const sites = await listJson(0, -1, args.token);
+  return c.body(`{"generatedAt":${Date.now()},"total":${total},"offset":0,"sites":${sites}}`, 200, { 'Content-Type': 'application/json' });
+});
+app.route('/', svc.app);
 
 const server: ServerType = await new Promise((resolve) => {
-  const s = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+  const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
 });
 const serverMs: number[] = [];
 server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -130,40 +145,42 @@ server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
 });
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 // One warm read of the variant the client reads, as the bench's warm-up does.
-await svc.app.request('/api/status', { headers: args.token ? auth : {} }).then((r) => r.text());
+await (await svc.app.request('/api/status', { headers: args.token ? auth : {} })).text();
 
 const churn = setInterval(() => recordRounds(Math.round(sites / 60 / 5)), 200);
-const delay = monitorEventLoopDelay({ resolution: 5 });
-delay.enable();
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-const child = fork(new URL(import.meta.url).pathname, ['--client', api, '--calls', String(args.calls), '--pause', String(args.pause), ...(args.token ? ['--token'] : []), ...(args.gzip ? ['--gzip'] : [])], {
-  execArgv: process.execArgv,
-});
-const report = await new Promise<{ latencies: number[]; bytes: number }>((resolve) => child.once('message', (m) => resolve(m as never)));
-delay.disable();
+/** Runs the client against `path` and reports what the client and this process saw. */
+const measure = async (path: string) => {
+  listMs.length = 0;
+  serverMs.length = 0;
+  const delay = monitorEventLoopDelay({ resolution: 5 });
+  delay.enable();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const child = fork(new URL(import.meta.url).pathname, ['--client', api, '--path', path, '--calls', String(args.calls), '--pause', String(args.pause), ...(args.token ? ['--token'] : []), ...(args.gzip ? ['--gzip'] : [])], {
+    execArgv: process.execArgv,
+  });
+  const report = await new Promise<{ latencies: number[]; bytes: number }>((resolve) => child.once('message', (m) => resolve(m as never)));
+  delay.disable();
+  const cpu = process.cpuUsage(cpu0);
+  const ms = performance.now() - t0;
+  const memory = process.memoryUsage();
+  return {
+    path,
+    bytes: report.bytes,
+    clientMs: summary(report.latencies),
+    serverMs: summary(serverMs),
+    listMs: summary(listMs),
+    eventLoopDelayMs: { p50: round(delay.percentile(50) / 1e6), p99: round(delay.percentile(99) / 1e6), max: round(delay.max / 1e6) },
+    cpuPctOfOneCore: round(((cpu.user + cpu.system) / 1000 / ms) * 100, 1),
+    rssMB: round(memory.rss / 2 ** 20, 1),
+    heapUsedMB: round(memory.heapUsed / 2 ** 20, 1),
+  };
+};
+const runs = [];
+if (args.legacy) runs.push(await measure('/legacy/api/status'));
+runs.push(await measure(String(args.path)));
 clearInterval(churn);
-const cpu = process.cpuUsage(cpu0);
-const ms = performance.now() - t0;
-console.log(
-  JSON.stringify(
-    {
-      sites,
-      token: args.token,
-      gzip: args.gzip,
-      bytes: report.bytes,
-      clientMs: summary(report.latencies),
-      serverMs: summary(serverMs),
-      listJsonMs: summary(listMs),
-      eventLoopDelayMs: { p50: round(delay.percentile(50) / 1e6), p99: round(delay.percentile(99) / 1e6), max: round(delay.max / 1e6) },
-      cpuPctOfOneCore: round(((cpu.user + cpu.system) / 1000 / ms) * 100, 1),
-      heapUsedMB: round(process.memoryUsage().heapUsed / 2 ** 20, 1),
-      cache: svc.status.cacheStats(),
-    },
-    null,
-    1,
-  ),
-);
+console.log(JSON.stringify({ sites, token: args.token, gzip: args.gzip, runs, cache: svc.status.cacheStats() }, null, 1));
 server.close();
 svc.status.stop();
 closeDatabase(svc.db);
