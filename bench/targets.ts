@@ -21,7 +21,7 @@ const RESPONSE = Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nCon
 export type TargetsCommand =
   | { cmd: 'start'; hosts: number; ports: number }
   | { cmd: 'create'; api: string; token: string; from: number; count: number; upstreams: number; intervalSeconds: number; timeoutMs: number; concurrency: number; paused: boolean }
-  | { cmd: 'status'; api: string; durationMs: number; pauseMs: number; maxCalls: number; pageSize: number | null; sites: number }
+  | { cmd: 'status'; api: string; durationMs: number; pauseMs: number; maxCalls: number; pageSize: number | null; sites: number; token: string | null }
   | ({ cmd: 'mixed' } & MixedOptions)
   | { cmd: 'counters' }
   | { cmd: 'stop' };
@@ -165,7 +165,7 @@ async function statusLoop(c: Extract<TargetsCommand, { cmd: 'status' }>) {
     const query = c.pageSize ? `?limit=${c.pageSize}&offset=${Math.floor(Math.random() * Math.max(1, c.sites - c.pageSize))}` : '';
     const s = performance.now();
     try {
-      const res = await request(agent, `${c.api}/api/status${query}`, { method: 'GET' });
+      const res = await request(agent, `${c.api}/api/status${query}`, { method: 'GET', token: c.token ?? undefined });
       latencies.push(performance.now() - s);
       bytes = Math.max(bytes, res.bytes);
       if (res.status !== 200) failures++;
