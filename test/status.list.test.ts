@@ -82,6 +82,38 @@ describe('GET /api/status on the wire', () => {
     expect(anonymousPage.body.sites.map((s: { id: number }) => s.id)).toEqual([ids[3]]);
   });
 
+  it('lists the sites there are now after creations, deletions and changes of public, by the API or not', async () => {
+    t = createTestService();
+    const create = async (name: string) => (await t!.call('POST', '/api/sites', { name, url: 'http://127.0.0.1:9/' })).body.id as number;
+    const read = async (token?: null) => {
+      const body = (await t!.call('GET', '/api/status', undefined, { token })).body;
+      return { total: body.total as number, names: (body.sites as { name: string }[]).map((s) => s.name) };
+    };
+    const a = await create('a');
+    const b = await create('b');
+    expect(await read()).toEqual({ total: 2, names: ['a', 'b'] });
+    expect(await read(null)).toEqual({ total: 2, names: ['a', 'b'] });
+
+    const c = await create('c');
+    expect(await read(null)).toEqual({ total: 3, names: ['a', 'b', 'c'] });
+    expect((await t.call('PATCH', `/api/sites/${b}`, { public: false })).status).toBe(200);
+    expect(await read(null)).toEqual({ total: 2, names: ['a', 'c'] });
+    expect(await read()).toEqual({ total: 3, names: ['a', 'b', 'c'] });
+    expect((await t.call('DELETE', `/api/sites/${a}`)).status).toBe(204);
+    expect(await read()).toEqual({ total: 2, names: ['b', 'c'] });
+    expect(await read(null)).toEqual({ total: 1, names: ['c'] });
+    expect(t.svc.status.publicCount()).toBe(1);
+
+    // Written outside the API, and a write rolled back after a read inside its transaction.
+    t.svc.db.$client.prepare('UPDATE sites SET public = 1 WHERE id = ?').run(b);
+    expect(await read(null)).toEqual({ total: 2, names: ['b', 'c'] });
+    t.svc.db.$client.exec('BEGIN');
+    t.svc.db.$client.prepare('UPDATE sites SET public = 0 WHERE id = ?').run(c);
+    expect(await read(null)).toEqual({ total: 1, names: ['b'] });
+    t.svc.db.$client.exec('ROLLBACK');
+    expect(await read(null)).toEqual({ total: 2, names: ['b', 'c'] });
+  });
+
   it('keeps the rendered entries when only columns the list does not show are written (the round marks of every site)', async () => {
     t = createTestService();
     for (let i = 0; i < 6; i++) expect((await t.call('POST', '/api/sites', { name: `s${i}`, url: `http://127.0.0.1:9/${i}` })).status).toBe(201);

@@ -110,6 +110,23 @@ const DIRTY_SQL = `
     .join('\n')}`;
 
 /**
+ * Which sites a list holds changes only when a site is created or deleted, or made public or
+ * private: temporary triggers leave a mark for those, and the listed ids are read again only after
+ * one (a read inside a transaction keeps nothing: see listedIds).
+ */
+const MEMBERS_SQL = `
+  CREATE TEMP TABLE IF NOT EXISTS status_members_changed (mark INTEGER PRIMARY KEY);
+  ${(['INSERT', 'DELETE', 'UPDATE OF public'] as const)
+    .map(
+      (event) =>
+        `CREATE TEMP TRIGGER IF NOT EXISTS status_members_${event.split(' ')[0].toLowerCase()} AFTER ${event} ON main.sites BEGIN
+           INSERT INTO temp.status_members_changed SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM temp.status_members_changed);
+         END;`,
+    )
+    .join('\n')}
+  INSERT INTO temp.status_members_changed SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM temp.status_members_changed);`;
+
+/**
  * Status of sites and their targets, read from the status snapshot (one row per target, kept
  * current by the recorder and housekeeping): the cost is one row per site, whatever the history.
  * Uptime covers the last 24 h / 7 d / 30 d to the hour (the full hours before the last hour
@@ -121,20 +138,22 @@ const DIRTY_SQL = `
  */
 export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapshot) {
   db.$client.exec(DIRTY_SQL);
+  db.$client.exec(MEMBERS_SQL);
   /** Sites whose snapshot entry changed since the last forgetChanged (the triggers mark the rest). */
   const snapshotChanged = new Set<number>();
   snapshot.onChange((siteId) => snapshotChanged.add(siteId));
   const takeDirty = db.$client.prepare<[], { site_id: number }>('DELETE FROM temp.status_dirty RETURNING site_id');
-  const pageIds = db.$client.prepare<[number, number], number>('SELECT id FROM sites ORDER BY id LIMIT ? OFFSET ?').pluck();
+  const takeMembersChanged = db.$client.prepare<[], number>('DELETE FROM temp.status_members_changed RETURNING mark').pluck();
+  const allIds = db.$client.prepare<[], number>('SELECT id FROM sites ORDER BY id').pluck();
   // Without the token, only the sites marked public are listed (and counted).
-  const publicPageIds = db.$client.prepare<[number, number], number>('SELECT id FROM sites WHERE public = 1 ORDER BY id LIMIT ? OFFSET ?').pluck();
-  const countAll = db.$client.prepare<[], { n: number }>('SELECT count(*) AS n FROM sites');
-  const countPublic = db.$client.prepare<[], { n: number }>('SELECT count(*) AS n FROM sites WHERE public = 1');
+  const publicIds = db.$client.prepare<[], number>('SELECT id FROM sites WHERE public = 1 ORDER BY id').pluck();
   const variant = (full: boolean) => ({
     one: db.$client.prepare<[number], SiteRow>(entrySql(full, 'one')),
     range: db.$client.prepare<[number, number], SiteRow>(entrySql(full, 'range')),
     full,
     cache: new Map<number, string>(),
+    /** The ids this variant lists, ascending (null: to read again, see MEMBERS_SQL). */
+    ids: null as number[] | null,
     /** When the list was last read in this variant (performance.now()). */
     readAt: -Infinity,
     /** Sites changed since, to render again in the background while the variant is warm. */
@@ -250,18 +269,28 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
     refresher = null;
   };
 
+  /** The ids a variant lists, ascending: kept until a site is created, deleted, or made public or private. */
+  const listedIds = (v: (typeof variants)[number]): number[] => {
+    // Inside a transaction, a rollback would take back the write together with its mark: read, keep nothing.
+    if (db.$client.inTransaction) return (v.full ? allIds : publicIds).all();
+    if (takeMembersChanged.all().length > 0) for (const other of variants) other.ids = null;
+    v.ids ??= (v.full ? allIds : publicIds).all();
+    return v.ids;
+  };
+
   /**
    * The entries (JSON text each) of a page of the list, from the cache where it holds them. Entries
    * not cached are rendered with the event loop let in every LIST_BUDGET_MS, so that a long list
    * does not hold up the scheduler.
    */
-  const entries = async (offset: number, limit: number, full: boolean): Promise<string[]> => {
+  const entries = async (offset: number, limit: number, full: boolean): Promise<{ parts: string[]; total: number }> => {
     const v = full ? rendered.full : rendered.public;
     const { one, range, cache } = v;
     forgetChanged();
     v.readAt = performance.now();
     refresher ??= setInterval(refresh, REFRESH_EVERY_MS).unref();
-    const ids = (full ? pageIds : publicPageIds).all(limit < 0 ? -1 : limit, offset);
+    const listed = listedIds(v);
+    const ids = offset === 0 && limit < 0 ? listed : listed.slice(offset, limit < 0 ? undefined : offset + limit);
     const parts: string[] = [];
     const now = clock.now();
     let since = performance.now();
@@ -293,7 +322,7 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
       }
       parts.push(withMaintenance(id, entry, full, now));
     }
-    return parts;
+    return { parts, total: listed.length };
   };
 
   const incidentEntry = (incident: OpenIncident | undefined, full: boolean) => {
@@ -315,7 +344,7 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
      * the top cause's summary). The same entries as `one` gives, without upstreams.
      */
     async listJson(offset: number, limit: number, full: boolean): Promise<string> {
-      return `[${(await entries(offset, limit, full)).join(',')}]`;
+      return `[${(await entries(offset, limit, full)).parts.join(',')}]`;
     },
 
     /**
@@ -325,9 +354,7 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
      * was 2.7 MB of V8 heap made twice a call, and encoded again when written).
      */
     async listBody(offset: number, limit: number, full: boolean, generatedAt: number): Promise<Buffer<ArrayBuffer>> {
-      const parts = await entries(offset, limit, full);
-      // A whole list counts what it lists; a page counts apart.
-      const total = offset === 0 && limit < 0 ? parts.length : full ? countAll.get()!.n : countPublic.get()!.n;
+      const { parts, total } = await entries(offset, limit, full);
       const head = `{"generatedAt":${generatedAt},"total":${total},"offset":${offset},"sites":[`;
       let bytes = head.length + parts.length + 1; // the commas between entries, and "]}"
       if (parts.length === 0) bytes++;
@@ -350,7 +377,7 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
 
     /** How many sites are public (what an anonymous list counts). */
     publicCount(): number {
-      return countPublic.get()!.n;
+      return listedIds(rendered.public).length;
     },
 
     /** Entries kept rendered, entries waiting for a background render, renders done in the background and in all. */
