@@ -216,20 +216,20 @@ const freeBytes = (sqlite.pragma('freelist_count', { simple: true }) as number) 
 const [atFleet, at10k] = db.steadyState;
 const pct = (projected: number, real: number) => `${round(((projected - real) / real) * 100, 1)} %`;
 console.log(`projection (bench/run.ts's formula: check ${db.checkRowBytes} B all included, hour row ${db.tables.rollup_hours?.bytesPerRow} B, day row ${db.tables.rollup_days?.bytesPerRow} B) against this database:`);
-const line = (what: string, gb: number | null, realBytes: number) => {
-  const projectedGB = gb ?? 0;
-  console.log(`  ${what.padEnd(28)} projected ${String(round(projectedGB * 1e3, 2)).padStart(8)} MB, real ${String(round(realBytes / 1e6, 2)).padStart(8)} MB: ${pct(projectedGB * 1e9, realBytes)}`);
-};
-line('raw checks (+ chunks)', atFleet.rawChecksGB, realParts.raw);
-line('hour rollups', atFleet.hourRollupsGB, realParts.hours);
-line('day rollups', atFleet.dayRollupsGB, realParts.days);
-line('per site', atFleet.fixedGB, realParts.fixed);
-line('total vs file', atFleet.totalGB, fileBytes);
-line('total vs file less freelist', atFleet.totalGB, fileBytes - freeBytes);
+const line = (what: string, projected: number, real: number) =>
+  console.log(`  ${what.padEnd(28)} projected ${String(round(projected / 1e6, 2)).padStart(8)} MB, real ${String(round(real / 1e6, 2)).padStart(8)} MB: ${pct(projected, real)}`);
+const projected = atFleet.bytes;
+const projectedTotal = projected.raw + projected.hours + projected.days + projected.fixed;
+line('raw checks (+ chunks)', projected.raw, realParts.raw);
+line('hour rollups', projected.hours, realParts.hours);
+line('day rollups', projected.days, realParts.days);
+line('per site', projected.fixed, realParts.fixed);
+line('total vs file', projectedTotal, fileBytes);
+line('total vs file less freelist', projectedTotal, fileBytes - freeBytes);
 const scale = 10_000 / sites;
 console.log(
   `at 10,000 sites: projected from this database ${at10k.totalGB} GB; this file scaled x${scale}: ${round((fileBytes * scale) / 1e9, 2)} GB ` +
-    `(projection ${pct((at10k.totalGB ?? 0) * 1e9, fileBytes * scale)}); file with its week's largest WAL: ${round((Math.max(...figures.map((f) => f.totalMB)) * 1e6 * scale) / 1e9, 2)} GB`,
+    `(projection ${pct((at10k.totalGB ?? 0) * 1e9, fileBytes * scale)}); plus the WAL, which does not grow with the fleet: at most ${Math.max(...figures.map((f) => f.walMB))} MB this week`,
 );
 if (args.compare && existsSync(args.compare)) {
   const full = JSON.parse(readFileSync(args.compare, 'utf8')) as { label?: string; db: { checkRowBytes: number; tables: Record<string, { bytesPerRow: number | null }>; steadyState: { sites: number; rawChecksGB: number; hourRollupsGB: number; dayRollupsGB: number; fixedGB: number; totalGB: number }[] } };

@@ -69,6 +69,8 @@ export function dbFigures(sqlite: Database.Database, p: { sites: number; interva
       dayRollupsGB: round((dayRows * perDayRow) / 1e9, 2),
       fixedGB: round(fixed / 1e9, 3),
       totalGB: round((rawRows * perCheck + hourRows * perHourRow + dayRows * perDayRow + fixed) / 1e9, 2),
+      /** The same parts in bytes, unrounded (a small fleet's parts round to 0 GB). */
+      bytes: { raw: Math.round(rawRows * perCheck), hours: Math.round(hourRows * perHourRow), days: Math.round(dayRows * perDayRow), fixed: Math.round(fixed) },
     };
   };
   return {
