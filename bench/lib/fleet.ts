@@ -12,8 +12,11 @@ import type { SiteView } from '../../src/sites/sites.repository.js';
 
 type Service = ReturnType<typeof buildService>;
 
-/** One synthetic check; `k` (a running count) varies the timings as a real target's do. */
-export const syntheticCheck = (siteId: number, target: string, name: string, at: number, k: number) => ({
+/**
+ * One synthetic check; `k` (a running count) varies the timings as a real target's do, over seven
+ * steps from `ttfbMs` (3 ms: a target on the same network; 1/6 of it apart when higher).
+ */
+export const syntheticCheck = (siteId: number, target: string, name: string, at: number, k: number, ttfbMs = 3) => ({
   siteId,
   target,
   targetName: name,
@@ -26,8 +29,8 @@ export const syntheticCheck = (siteId: number, target: string, name: string, at:
   dnsMs: 1,
   connectMs: 1 + (k % 3),
   tlsMs: null,
-  ttfbMs: 3 + (k % 7),
-  totalMs: 4 + (k % 7),
+  ttfbMs: ttfbMs + (k % 7) * Math.max(1, Math.round(ttfbMs / 6)),
+  totalMs: ttfbMs + 1 + (k % 7) * Math.max(1, Math.round(ttfbMs / 6)),
   gateway: null,
 }) satisfies NewCheckRow;
 
@@ -42,7 +45,7 @@ export interface Fleet {
   run(from: number, to: number, tick: number): number;
 }
 
-export async function createFleet(svc: Service, clock: { at: number }, p: { sites: number; upstreams: number; intervalMs: number }): Promise<Fleet> {
+export async function createFleet(svc: Service, clock: { at: number }, p: { sites: number; upstreams: number; intervalMs: number; ttfbMs?: number }): Promise<Fleet> {
   const views: SiteView[] = [];
   for (let i = 0; i < p.sites; i++) {
     const body = siteCreateSchema.parse({
@@ -69,7 +72,10 @@ export async function createFleet(svc: Service, clock: { at: number }, p: { site
           rounds.push({
             site,
             startedAt: at,
-            checks: [syntheticCheck(site.id, 'site', site.name, at, k++), ...site.upstreams.map((u) => syntheticCheck(site.id, String(u.id), u.name, at, k++))],
+            checks: [
+              syntheticCheck(site.id, 'site', site.name, at, k++, p.ttfbMs),
+              ...site.upstreams.map((u) => syntheticCheck(site.id, String(u.id), u.name, at, k++, p.ttfbMs)),
+            ],
           });
         }
       }
