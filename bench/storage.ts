@@ -20,11 +20,10 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { closeDatabase } from '../src/db/client.js';
-import type { RoundResult } from '../src/scheduler/scheduler.js';
 import { buildService } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { siteCreateSchema } from '../src/sites/sites.schemas.js';
-import type { SiteView } from '../src/sites/sites.repository.js';
+import { tableSizes } from './lib/db-figures.js';
+import { createFleet } from './lib/fleet.js';
 import { ioWritten } from './lib/threads.js';
 import { round } from './lib/stats.js';
 
@@ -77,78 +76,12 @@ const svc = buildService(
 );
 const sqlite = svc.db.$client;
 
-const views: SiteView[] = [];
-for (let i = 0; i < sites; i++) {
-  const body = siteCreateSchema.parse({
-    name: `bench-${i}`,
-    url: `http://site-${i}.bench.test/`,
-    intervalSeconds: intervalMs / 1000,
-    upstreams: Array.from({ length: upstreams }, (_, k) => ({ name: `app-${k + 1}`, url: `http://app-${k + 1}.site-${i}.bench.test:8080/health` })),
-  });
-  views.push(await svc.sites.create(body));
-}
-const phases = views.map((_, i) => Math.floor(((i * 0.6180339887498949) % 1) * intervalMs));
-
-const check = (siteId: number, target: string, name: string, at: number, k: number) => ({
-  siteId,
-  target,
-  targetName: name,
-  startedAt: at,
-  outcome: 'ok' as const,
-  statusCode: 200,
-  errorMessage: null,
-  addresses: [`10.0.${(siteId >> 8) & 255}.${siteId & 255}`],
-  address: `10.0.${(siteId >> 8) & 255}.${siteId & 255}`,
-  dnsMs: 1,
-  connectMs: 1 + (k % 3),
-  tlsMs: null,
-  ttfbMs: 3 + (k % 7),
-  totalMs: 4 + (k % 7),
-  gateway: null,
-});
-
-/** Records every round due in [from, to) in ticks of `tick` ms; returns the checks written. */
-function run(from: number, to: number, tick: number): number {
-  let checks = 0;
-  let k = 0;
-  for (let t = from; t < to; t += tick) {
-    const rounds: RoundResult[] = [];
-    for (let i = 0; i < views.length; i++) {
-      const site = views[i];
-      // Rounds of this site due in [t, t + tick).
-      const first = Math.ceil((t - phases[i]) / intervalMs) * intervalMs + phases[i];
-      for (let at = first; at < t + tick; at += intervalMs) {
-        rounds.push({
-          site,
-          startedAt: at,
-          checks: [check(site.id, 'site', site.name, at, k++), ...site.upstreams.map((u) => check(site.id, String(u.id), u.name, at, k++))],
-        });
-      }
-    }
-    clock.at = t + tick;
-    if (rounds.length) {
-      svc.recorder.record(rounds);
-      checks += rounds.length * (1 + upstreams);
-    }
-  }
-  return checks;
-}
+const fleet = await createFleet(svc, clock, { sites, upstreams, intervalMs });
+const run = fleet.run;
 
 const tables = () => {
   sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  const sizes = sqlite.prepare('SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name').all() as { name: string; bytes: number }[];
-  const owner = new Map((sqlite.prepare("SELECT name, tbl_name AS tbl FROM sqlite_master WHERE type IN ('table','index')").all() as { name: string; tbl: string }[]).map((r) => [r.name, r.tbl]));
-  const out: Record<string, { bytes: number; rows: number; bytesPerRow: number | null }> = {};
-  for (const s of sizes) {
-    const tbl = owner.get(s.name) ?? s.name;
-    (out[tbl] ??= { bytes: 0, rows: 0, bytesPerRow: null }).bytes += s.bytes;
-  }
-  for (const [tbl, e] of Object.entries(out)) {
-    if (tbl.startsWith('sqlite_')) continue;
-    e.rows = (sqlite.prepare(`SELECT COUNT(*) AS n FROM "${tbl}"`).get() as { n: number }).n;
-    e.bytesPerRow = e.rows ? round(e.bytes / e.rows, 1) : null;
-  }
-  return out;
+  return tableSizes(sqlite);
 };
 
 const pageSize = sqlite.pragma('page_size', { simple: true }) as number;
