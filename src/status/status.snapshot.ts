@@ -96,7 +96,11 @@ function derive(base: Base, live: LiveHour[]) {
   };
 }
 
-const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0, ok7: 0, c30: 0, ok30: 0, hist24: [] });
+/** An empty histogram: shared, never written to (growHist, mergeHist and subtractHist copy). */
+const NO_HIST: readonly number[] = Object.freeze([]);
+const histOrShared = (hist: number[]) => (hist.length === 0 ? (NO_HIST as number[]) : hist);
+
+const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0, ok7: 0, c30: 0, ok30: 0, hist24: NO_HIST as number[] });
 
 /** The settings key holding the newest check id that the flushed rows include (rebuild replays the checks after it). */
 export const SNAPSHOT_FLUSHED_KEY = 'status_snapshot_flushed_at';
@@ -145,7 +149,7 @@ const entryOfRow = (r: Row): Entry => {
     ok7: r.base_7d_ok,
     c30: r.base_30d_count,
     ok30: r.base_30d_ok,
-    hist24: JSON.parse(r.base_24h_hist) as number[],
+    hist24: histOrShared(JSON.parse(r.base_24h_hist) as number[]),
   };
   return {
     siteId: r.site_id,
@@ -217,9 +221,6 @@ const toStatus = (e: Entry): TargetStatus => {
     cert: e.certExpiresAt === null ? null : { expiresAt: e.certExpiresAt, issuer: e.certIssuer },
   };
 };
-
-/** A hour's histogram before its first latency: shared, never written to (growHist copies it). */
-const NO_HIST: readonly number[] = Object.freeze([]);
 
 /** `hist` copied into an array of exactly `length` buckets. */
 const growHist = (hist: readonly number[], length: number): number[] => {
@@ -539,7 +540,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
           }
         }
       }
-      base.hist24 = trimHist(base.hist24);
+      base.hist24 = histOrShared(trimHist(base.hist24));
       e.base = base;
       e.live = e.live.filter((h) => h.hour >= through);
       changed(e);
