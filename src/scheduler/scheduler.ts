@@ -4,7 +4,7 @@ import type { HttpProbe, ProbeResult } from '../probes/probes.types.js';
 import type { SiteView } from '../sites/sites.repository.js';
 import type { Clock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
-import { MinHeap } from './heap.js';
+import { DueHeap } from './heap.js';
 import { Semaphore } from './semaphore.js';
 
 /** The checks of one round of one site, ready to store. */
@@ -43,12 +43,6 @@ interface Entry {
   /** Bumped on every reschedule; heap items carry the version they were pushed with. */
   version: number;
   running: Promise<void> | null;
-}
-
-interface HeapItem {
-  id: number;
-  due: number;
-  version: number;
 }
 
 /** A probe's result as a check of a site's target: one object literal of a fixed shape (a spread copy cost more). */
@@ -159,7 +153,8 @@ export function createScheduler(deps: SchedulerDeps) {
   const entries = new Map<number, Entry>();
   /** Expected-status ranges shared by the kept site views (compactView). */
   const ranges = new Map<number, SiteView['expectedStatus']>();
-  const heap = new MinHeap<HeapItem>((i) => i.due);
+  /** Planned rounds: (due, site id, entry version); an item whose version is no longer its entry's is stale. */
+  const heap = new DueHeap();
   const probes = new Semaphore(deps.maxConcurrentProbes);
   const inFlight = new Set<Promise<void>>();
   const pending: RoundResult[] = [];
@@ -195,7 +190,7 @@ export function createScheduler(deps: SchedulerDeps) {
   const schedule = (entry: Entry, due: number) => {
     entry.due = due;
     entry.version++;
-    heap.push({ id: entry.site.id, due, version: entry.version });
+    heap.push(entry.site.id, due, entry.version);
     if (due < armedFor) arm();
   };
 
@@ -231,10 +226,9 @@ export function createScheduler(deps: SchedulerDeps) {
     // During a dispatch the rounds it starts reschedule themselves; dispatch arms once at its end.
     // (Arming here too left a second timer behind each dispatch, and those timers multiplied.)
     if (!running || dispatching) return;
-    const top = heap.peek();
-    if (!top) return;
+    if (heap.size === 0) return;
     const now = deps.clock.now();
-    const at = Math.max(top.due, now);
+    const at = Math.max(heap.topDue(), now);
     if (timer && at >= armedFor) return;
     if (timer) clearTimeout(timer);
     armedFor = at;
@@ -249,18 +243,20 @@ export function createScheduler(deps: SchedulerDeps) {
     const horizon = now + tickMs;
     dispatching = true;
     try {
-      while (heap.size > 0 && heap.peek()!.due <= horizon) {
-        const item = heap.pop()!;
-        const entry = entries.get(item.id);
-        if (!entry || entry.version !== item.version || entry.site.paused) continue;
-        startRound(entry, item.due, now);
+      while (heap.topDue() <= horizon) {
+        const id = heap.topId();
+        const due = heap.topDue();
+        const version = heap.topVersion();
+        heap.pop();
+        const entry = entries.get(id);
+        if (!entry || entry.version !== version || entry.site.paused) continue;
+        startRound(entry, due, now);
       }
     } finally {
       dispatching = false;
     }
-    const next = heap.peek();
-    if (next) {
-      armedFor = Math.max(next.due, now + tickMs);
+    if (heap.size > 0) {
+      armedFor = Math.max(heap.topDue(), now + tickMs);
       timer = setTimeout(dispatch, armedFor - now);
     }
   };
