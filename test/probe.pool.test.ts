@@ -126,6 +126,22 @@ describe('probe pool: probes on real worker threads', () => {
     expect(probes.stats()).toMatchObject({ live: 0, ranLocally: 1 });
   });
 
+  it('with idleMs, ends workers that probe nothing for that long and starts them again on the next probe', async () => {
+    const server = track(await startHealthyServer());
+    const before = threadCount();
+    const probes = track(createProbePool({ threads: 2, options: {}, logger: silentLogger, idleMs: 300 }));
+    expect((await probes(target(server.url))).outcome).toBe('ok');
+    expect(probes.stats()).toMatchObject({ live: 2, answered: 1, retired: 0 });
+
+    await waitFor(() => probes.stats().live === 0, { timeoutMs: 20_000, message: 'the idle workers ended' });
+    expect(probes.stats()).toMatchObject({ retired: 2, crashes: 0, inFlight: 0 });
+    await waitFor(() => threadCount() <= before, { timeoutMs: 10_000, message: 'their threads gone' });
+
+    // The next probe starts them again and is answered by a worker, not run on this thread.
+    expect((await probes(target(server.url))).outcome).toBe('ok');
+    expect(probes.stats()).toMatchObject({ live: 2, answered: 2, ranLocally: 0, crashes: 0 });
+  });
+
   it('keeps the process alive while a probe is in flight, and lets it exit when idle', async () => {
     const slow = track(await startSlowServer(300));
     const script = `
@@ -208,7 +224,7 @@ describe('PROBE_THREADS=auto routing', () => {
         poolsCreated++;
         return Object.assign(fake('pool'), {
           close: async () => {},
-          stats: () => ({ threads: 2, live: 2, inFlight: 0, answered: 0, ranLocally: 0, crashes: 0 }),
+          stats: () => ({ threads: 2, live: 2, inFlight: 0, answered: 0, ranLocally: 0, crashes: 0, retired: 0 }),
           crashWorker: async () => {},
         });
       },

@@ -1,9 +1,11 @@
 import http from 'node:http';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { listen, startHealthyServer, trackForCleanup } from './support/http-servers.js';
 import { createTestService, type TestService } from './support/service.js';
 import { waitFor } from './support/wait.js';
 import type { Logger } from '../src/shared/logger.js';
+import { DueHeap } from '../src/scheduler/heap.js';
 
 const track = trackForCleanup();
 let t: TestService | undefined;
@@ -108,5 +110,43 @@ describe('scheduler', () => {
     const sorted = [...due].sort((a, b) => a - b);
     expect(sorted.at(-1)! - sorted[0]).toBeGreaterThan(30_000);
     expect(new Set(due).size).toBe(20);
+  });
+});
+
+describe('the scheduler\'s heap of planned rounds', () => {
+  it('pops items in due order, each with its own id and version, through growth past its first arrays', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.record({ push: fc.integer({ min: 0, max: 10_000 }) }), fc.constant({ pop: true })), { maxLength: 3_000 }),
+        (ops) => {
+          const heap = new DueHeap();
+          const model: { due: number; id: number; version: number }[] = [];
+          let n = 0;
+          for (const op of ops) {
+            if ('push' in op) {
+              // Due times as the scheduler has them (ms since epoch); id and version tell items apart.
+              const item = { due: 1.7e12 + op.push, id: n, version: n * 3 + 1 };
+              n++;
+              heap.push(item.id, item.due, item.version);
+              model.push(item);
+            } else {
+              expect(heap.size).toBe(model.length);
+              if (model.length === 0) {
+                expect(heap.topDue()).toBe(Infinity);
+                continue;
+              }
+              const earliest = Math.min(...model.map((m) => m.due));
+              expect(heap.topDue()).toBe(earliest);
+              const at = model.findIndex((m) => m.id === heap.topId());
+              expect(model[at]).toEqual({ due: earliest, id: heap.topId(), version: heap.topVersion() });
+              model.splice(at, 1);
+              heap.pop();
+            }
+          }
+          expect(heap.size).toBe(model.length);
+        },
+      ),
+      { numRuns: 50 },
+    );
   });
 });

@@ -60,52 +60,6 @@ export interface RollupAcc {
 /** Latency that a rollup keeps for a check: time to first byte of a good answer. */
 export const latencyOf = (row: Pick<NewCheckRow, 'outcome' | 'ttfbMs' | 'totalMs'>) => (row.outcome === 'ok' ? (row.ttfbMs ?? row.totalMs ?? null) : null);
 
-/** An accumulator of no check yet. */
-export const emptyAcc = (siteId: number, target: string, bucket: number): RollupAcc => ({
-  siteId,
-  target,
-  bucket,
-  count: 0,
-  okCount: 0,
-  failures: {},
-  latencySumMs: 0,
-  latencyHist: [],
-});
-
-/** Folds checks into per-(site, target, minute) accumulators. */
-export function accumulate(rows: NewCheckRow[], bucketMs = 60_000): RollupAcc[] {
-  const byKey = new Map<string, RollupAcc>();
-  for (const row of rows) {
-    const bucket = Math.floor(row.startedAt / bucketMs) * bucketMs;
-    const key = `${row.siteId}|${row.target}|${bucket}`;
-    let acc = byKey.get(key);
-    if (!acc) {
-      acc = emptyAcc(row.siteId, row.target, bucket);
-      byKey.set(key, acc);
-    }
-    addCheck(acc, row);
-  }
-  return [...byKey.values()];
-}
-
-/**
- * Counts one check into an accumulator, in place: an accumulator held open for an hour is
- * updated where it lives, rather than replaced by a merged copy per check (copies that each
- * outlived the young generation and fed the major GC).
- */
-export function addCheck(acc: RollupAcc, row: Pick<NewCheckRow, 'outcome' | 'ttfbMs' | 'totalMs'>): void {
-  acc.count++;
-  if (row.outcome === 'ok') acc.okCount++;
-  else acc.failures[row.outcome] = (acc.failures[row.outcome] ?? 0) + 1;
-  const latency = latencyOf(row);
-  if (latency !== null) {
-    acc.latencySumMs += latency;
-    const b = bucketOf(latency);
-    while (acc.latencyHist.length <= b) acc.latencyHist.push(0);
-    acc.latencyHist[b]++;
-  }
-}
-
 export const mergeFailures = (a: Partial<Record<Outcome, number>>, b: Partial<Record<Outcome, number>>) => {
   const out = { ...a };
   for (const [k, v] of Object.entries(b) as [Outcome, number][]) out[k] = (out[k] ?? 0) + v;

@@ -5,6 +5,9 @@ type Range = [Address, number];
 
 export type PolicyDecision = { allowed: true } | { allowed: false; reason: string };
 
+/** Every allowed address's verdict: one shared object (the verdicts are kept per address, up to DECISIONS_KEPT). */
+const ALLOWED: PolicyDecision = Object.freeze({ allowed: true });
+
 /** The SSRF guard: asked about every resolved address before the probe connects to it. */
 export interface TargetPolicy {
   check(address: string): PolicyDecision;
@@ -111,13 +114,13 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
         return { allowed: false, reason: `${text} is in denied range ${rangeText(range)} (DENY_TARGETS)` };
       }
     }
-    if (allow.some((range) => candidates.some((a) => within(a, range)))) return { allowed: true };
+    if (allow.some((range) => candidates.some((a) => within(a, range)))) return ALLOWED;
     for (const { range, reason } of defaults) {
       if (candidates.some((a) => within(a, range))) {
         return { allowed: false, reason: `${text} is a ${reason} (${rangeText(range)}), denied unless ALLOW_TARGETS covers it` };
       }
     }
-    return { allowed: true };
+    return ALLOWED;
   };
 
   // A monitor meets the same few addresses again and again: the verdict on an address never

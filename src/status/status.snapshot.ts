@@ -96,7 +96,11 @@ function derive(base: Base, live: LiveHour[]) {
   };
 }
 
-const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0, ok7: 0, c30: 0, ok30: 0, hist24: [] });
+/** An empty histogram: shared, never written to (growHist, mergeHist and subtractHist copy). */
+const NO_HIST: readonly number[] = Object.freeze([]);
+const histOrShared = (hist: number[]) => (hist.length === 0 ? (NO_HIST as number[]) : hist);
+
+const emptyBase = (through: number): Base => ({ through, c24: 0, ok24: 0, c7: 0, ok7: 0, c30: 0, ok30: 0, hist24: NO_HIST as number[] });
 
 /** The settings key holding the newest check id that the flushed rows include (rebuild replays the checks after it). */
 export const SNAPSHOT_FLUSHED_KEY = 'status_snapshot_flushed_at';
@@ -132,8 +136,6 @@ interface Entry {
   base: Base;
   /** The hours since `base.through`, oldest first. */
   live: LiveHour[];
-  /** Uptime and percentiles, computed on the first read after a change. */
-  figures: Figures | null;
   /** Changed since it was last written. */
   dirty: boolean;
 }
@@ -147,7 +149,7 @@ const entryOfRow = (r: Row): Entry => {
     ok7: r.base_7d_ok,
     c30: r.base_30d_count,
     ok30: r.base_30d_ok,
-    hist24: JSON.parse(r.base_24h_hist) as number[],
+    hist24: histOrShared(JSON.parse(r.base_24h_hist) as number[]),
   };
   return {
     siteId: r.site_id,
@@ -165,7 +167,6 @@ const entryOfRow = (r: Row): Entry => {
     certIssuer: r.cert_issuer,
     base,
     live: (JSON.parse(r.live) as LiveHour[]).filter((h) => h.hour >= base.through),
-    figures: null,
     dirty: false,
   };
 };
@@ -186,11 +187,14 @@ const newEntry = (siteId: number, target: string): Entry => ({
   certIssuer: null,
   base: emptyBase(0),
   live: [],
-  figures: null,
   dirty: false,
 });
 
-const figuresOf = (e: Entry): Figures => (e.figures ??= derive(e.base, e.live));
+/**
+ * Uptime and percentiles, computed on each read: the status list keeps what it rendered, so an
+ * entry is read about once per change, and a cached copy per target held ~2 MB at 10,000 sites.
+ */
+const figuresOf = (e: Entry): Figures => derive(e.base, e.live);
 
 const toStatus = (e: Entry): TargetStatus => {
   const f = figuresOf(e);
@@ -218,6 +222,13 @@ const toStatus = (e: Entry): TargetStatus => {
   };
 };
 
+/** `hist` copied into an array of exactly `length` buckets. */
+const growHist = (hist: readonly number[], length: number): number[] => {
+  const grown = new Array<number>(length).fill(0);
+  for (let i = 0; i < hist.length; i++) grown[i] = hist[i];
+  return grown;
+};
+
 /** Adds one check to the hour it falls in (when the base does not hold that hour yet). */
 function countCheck(e: Entry, c: CheckRow): void {
   const hour = c.startedAt - (c.startedAt % HOUR);
@@ -231,16 +242,21 @@ function countCheck(e: Entry, c: CheckRow): void {
     }
   }
   if (!h) {
-    h = { hour, count: 0, ok: 0, hist: [] };
-    live.push(h);
-    if (live.length > 1 && live[live.length - 2].hour > hour) live.sort((a, b) => a.hour - b.hour);
+    h = { hour, count: 0, ok: 0, hist: NO_HIST as number[] };
+    // A new array of the exact length (about once an hour): push, or a spread, leaves room for 16 more.
+    const grown = new Array<LiveHour>(live.length + 1);
+    for (let i = 0; i < live.length; i++) grown[i] = live[i];
+    grown[live.length] = h;
+    if (grown.length > 1 && grown[grown.length - 2].hour > hour) grown.sort((a, b) => a.hour - b.hour);
+    e.live = grown;
   }
   h.count++;
   if (c.outcome === 'ok') h.ok++;
   const latency = latencyOf(c);
   if (latency !== null) {
     const b = bucketOf(latency);
-    while (h.hist.length <= b) h.hist.push(0);
+    // Grown to the exact length: push leaves room for 16 more buckets in every array.
+    if (h.hist.length <= b) h.hist = growHist(h.hist, b + 1);
     h.hist[b]++;
   }
 }
@@ -260,7 +276,8 @@ function countCheck(e: Entry, c: CheckRow): void {
  */
 export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'since'>) {
   const sqlite = db.$client;
-  const bySite = new Map<number, Map<string, Entry>>();
+  /** Each site's entries (its url, then its upstreams as first seen): an array, as a Map per site cost ~150 B more. */
+  const bySite = new Map<number, Entry[]>();
   let dirty: Entry[] = [];
   const listeners: ((siteId: number) => void)[] = [];
   /** The newest check id observed (every check up to it is in the entries). */
@@ -296,19 +313,24 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
   const remove = sqlite.prepare('DELETE FROM status_snapshot WHERE site_id = ? AND target = ?');
   const settings = settingsStore(sqlite);
 
-  const get = (siteId: number, target: string) => bySite.get(siteId)?.get(target);
+  const get = (siteId: number, target: string) => bySite.get(siteId)?.find((e) => e.target === target);
   const add = (e: Entry) => {
-    let targets = bySite.get(e.siteId);
-    if (!targets) bySite.set(e.siteId, (targets = new Map()));
-    targets.set(e.target, e);
+    const targets = bySite.get(e.siteId);
+    if (!targets) bySite.set(e.siteId, [e]);
+    else {
+      const at = targets.findIndex((t) => t.target === e.target);
+      if (at >= 0) targets[at] = e;
+      else targets.push(e);
+    }
   };
   const drop = (siteId: number, target: string) => {
     const targets = bySite.get(siteId);
-    targets?.delete(target);
-    if (targets?.size === 0) bySite.delete(siteId);
+    if (!targets) return;
+    const at = targets.findIndex((t) => t.target === target);
+    if (at >= 0) targets.splice(at, 1);
+    if (targets.length === 0) bySite.delete(siteId);
   };
   const changed = (e: Entry) => {
-    e.figures = null;
     if (!e.dirty) {
       e.dirty = true;
       dirty.push(e);
@@ -518,7 +540,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
           }
         }
       }
-      base.hist24 = trimHist(base.hist24);
+      base.hist24 = histOrShared(trimHist(base.hist24));
       e.base = base;
       e.live = e.live.filter((h) => h.hour >= through);
       changed(e);
@@ -529,7 +551,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
       for (const r of targetsOf.all(fromId, toId)) if (!keep(r.site_id, r.target)) remove.run(r.site_id, r.target);
       for (const [siteId, targets] of bySite) {
         if (siteId < fromId || siteId > toId) continue;
-        for (const target of [...targets.keys()]) if (!keep(siteId, target)) drop(siteId, target);
+        for (const { target } of [...targets]) if (!keep(siteId, target)) drop(siteId, target);
       }
     },
 
@@ -547,7 +569,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
     /** Every target's figures of one site, by target. */
     forSite(siteId: number): Map<string, TargetStatus> {
       const out = new Map<string, TargetStatus>();
-      for (const [target, e] of bySite.get(siteId) ?? []) out.set(target, toStatus(e));
+      for (const e of bySite.get(siteId) ?? []) out.set(e.target, toStatus(e));
       return out;
     },
   };
