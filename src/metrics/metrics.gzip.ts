@@ -1,4 +1,4 @@
-import { constants, crc32, deflateRaw, deflateRawSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync } from 'node:zlib';
 
 /** gzip member header: deflate, no flags, no time, unknown OS (RFC 1952). */
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
@@ -6,8 +6,6 @@ const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
 const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
 /** Level 1: the exposition compresses ~15x even so, at about 4 times the speed of the default. */
 const PIECE_OPTIONS = { level: 1, finishFlush: constants.Z_SYNC_FLUSH };
-/** Pieces compressed on libuv's thread pool at once; the rest of the pool stays free for file I/O and lookups. */
-const DEFLATE_THREADS = 2;
 
 /**
  * A piece of a gzip member's deflate stream: compressed on its own and ended with a sync flush, so
@@ -25,32 +23,6 @@ const own = (b: Buffer) => {
   b.copy(out);
   return out;
 };
-
-const waiting: (() => void)[] = [];
-let running = 0;
-const next = () => {
-  running--;
-  waiting.shift()?.();
-};
-
-/**
- * The same as `rawDeflate`, on libuv's thread pool (at most DEFLATE_THREADS at a time): the event
- * loop goes on rendering the next group while the last one is compressed on the other core.
- */
-export function rawDeflateLater(piece: Buffer): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const start = () => {
-      running++;
-      deflateRaw(piece, PIECE_OPTIONS, (err, out) => {
-        next();
-        if (err) reject(err);
-        else resolve(own(out));
-      });
-    };
-    if (running < DEFLATE_THREADS) start();
-    else waiting.push(start);
-  });
-}
 
 /**
  * One gzip member from pieces each compressed on its own (`rawDeflate`, kept by the metrics
