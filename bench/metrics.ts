@@ -1,17 +1,27 @@
 /**
- * node --import tsx bench/metrics.ts [--sites 10000] [--upstreams 1] [--scrapes 20] [--stale 0.25]
+ * node --expose-gc --import tsx bench/metrics.ts [--sites 10000] [--upstreams 1] [--scrapes 10] [--stale 0.25] [--profile DIR]
  *
  * GET /metrics at scale, in this process: the real service on a temp database, `sites` sites with
  * `upstreams` upstreams each, a last check per target recorded through the real recorder (a mix of
- * ok, 502 and https with a certificate), then scrapes through the real HTTP server (port 0,
- * loopback), identity and gzip. Between two steady scrapes a `stale` share of the sites gets a new
- * round (as 15 s of a 60 s interval would), and the background renderer is given the time it has
- * between real scrapes. Reports p50/p99 per kind, the first scrape after the rounds (every site
- * stale), a gzip scrape a second after the background pass (1/60 of the sites checked since), the floor (the same bytes written by a bare server over the same loopback), the event
- * loop's longest stall while scraping, and RSS before the first render and after the scrapes.
+ * ok, 502 and https with a certificate; whole milliseconds, as the probe measures them), then
+ * scrapes through the real HTTP server (port 0, loopback), gzip as Prometheus asks unless said.
+ * The scrapes a Prometheus meets, in order:
+ * - boot: the service is started again on the same database (its boot pass renders every site
+ *   from the status snapshot), a `stale` share of the sites gets a round (15 s of a 60 s
+ *   interval), then the first scrape;
+ * - second: another `stale` share, then a scrape (the interval is not known yet: no pass ran);
+ * - steady: the background pass (a second before the expected scrape), then 1/60 of the sites
+ *   checked (that second at 60 s), then a scrape; `scrapes` times;
+ * - identity: the same without Accept-Encoding;
+ * - quiet: every site checked since the last scrape (a scraper back after a minute or more), then
+ *   a scrape; 3 times, and once identity.
+ * Each with the event loop's longest stall while it ran (a 1 ms timer). Also the floor (the same
+ * bytes written by a bare server over the same loopback), and RSS and heap before the first
+ * render and after the scrapes. `--profile DIR` writes a CPU profile of the first quiet scrape.
  */
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -32,13 +42,14 @@ const { values: args } = parseArgs({
   options: {
     sites: { type: 'string', default: '10000' },
     upstreams: { type: 'string', default: '1' },
-    scrapes: { type: 'string', default: '20' },
+    scrapes: { type: 'string', default: '10' },
     stale: { type: 'string', default: '0.25' },
+    profile: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (args.help) {
-  console.log('node --import tsx bench/metrics.ts [--sites 10000] [--upstreams 1] [--scrapes 20] [--stale 0.25]: GET /metrics at scale (see the top of the file)');
+  console.log('node --expose-gc --import tsx bench/metrics.ts [--sites 10000] [--upstreams 1] [--scrapes 10] [--stale 0.25] [--profile DIR]: GET /metrics at scale (see the top of the file)');
   process.exit(0);
 }
 const siteCount = Number(args.sites);
@@ -49,7 +60,8 @@ const TOKEN = 'metrics-bench-0123456789abcdef';
 const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
 
 const dir = mkdtempSync(join(os.tmpdir(), 'gw-metrics-'));
-const svc = buildService(loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TOKEN, LOG_LEVEL: 'silent' }), silentLogger);
+const config = loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TOKEN, LOG_LEVEL: 'silent' });
+let svc = buildService(config, silentLogger);
 
 const views: SiteView[] = [];
 for (let i = 0; i < siteCount; i++) {
@@ -76,11 +88,11 @@ const check = (site: SiteView, target: string, name: string, at: number, k: numb
     errorMessage: null,
     addresses: ['10.0.0.1'],
     address: '10.0.0.1',
-    dnsMs: 1 + (k % 5) / 10,
-    connectMs: 2.3 + (k % 3),
-    tlsMs: https ? 9.1 + (k % 4) : null,
-    ttfbMs: 14.7 + (k % 7),
-    totalMs: 15.2 + (k % 11),
+    dnsMs: 1 + (k % 5),
+    connectMs: 3 + (k % 3),
+    tlsMs: https ? 9 + (k % 4) : null,
+    ttfbMs: 15 + (k % 7),
+    totalMs: 16 + (k % 11),
     gateway: bad ? ('nginx' as const) : null,
     ...(https ? { certExpiresAt: Date.now() + 40 * 86_400_000, certIssuer: 'Bench CA' } : {}),
   };
@@ -98,10 +110,20 @@ const recordRounds = (list: SiteView[]) => {
     for (const rows of svc.recorder.record(rounds).values()) svc.metrics.observe(rows as never);
   }
 };
+/** A `share` of the sites, a different one each time. */
+let turn = 0;
+const someSites = (share: number) => {
+  const every = Math.round(1 / share);
+  const offset = turn++ % every;
+  return views.filter((_, i) => i % every === offset);
+};
 
-const server = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' });
-await new Promise((resolve) => server.once('listening', resolve));
-const port = (server.address() as AddressInfo).port;
+/** Starts the HTTP server of the current service on a loopback port. */
+const listen = async () => {
+  const server = serve({ fetch: svc.app.fetch, port: 0, hostname: '127.0.0.1' });
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+};
 
 /** GET on a fresh loopback connection, the whole answer read; ms from request to last byte. */
 const get = (p: number, gzip: boolean) =>
@@ -135,82 +157,116 @@ async function withStall<T>(run: () => Promise<T>): Promise<[T, number]> {
 }
 
 const stats = (xs: number[]) => ({ p50: round(quantile(xs, 0.5), 1), p99: round(quantile(xs, 0.99), 1), max: round(Math.max(...xs), 1) });
-/** The background pass that runs about a second before each expected scrape. */
-const renderedAll = () => svc.metrics.renderStale();
+/** One scrape: ms to the last byte, and the event loop's longest stall meanwhile. */
+const scrapeOnce = async (port: number, gzip: boolean) => {
+  const [res, stall] = await withStall(() => get(port, gzip));
+  return { ms: Math.round(res.ms * 10) / 10, stallMs: Math.round(stall * 10) / 10, body: res.body };
+};
+const idle = async () => {
+  // Let the event loop settle (timers, compression callbacks) before the next measure.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  global.gc?.();
+};
 
 const t0 = performance.now();
 recordRounds(views);
 console.log(`${siteCount} sites x ${1 + upstreamCount} targets recorded in ${round((performance.now() - t0) / 1000, 1)} s`);
+
+// A restart: the service stops (its snapshot flushed) and starts again on the same database.
+await svc.snapshot.flush();
+svc.metrics.stop();
+svc.status.stop();
+svc.stopStorage();
+closeDatabase(svc.db);
+const bootT0 = performance.now();
+svc = buildService(config, silentLogger);
+const built = performance.now() - bootT0;
+await svc.metrics.renderStale(); // the boot pass (planned at once by the service), waited for to its end
+console.log(`service built again in ${round(built, 1)} ms, boot pass to its end ${round(performance.now() - bootT0, 1)} ms`);
 global.gc?.();
 const memBefore = process.memoryUsage();
+const { server, port } = await listen();
 
-// The first scrape with every site stale (as right after a start with checks already in).
-const [first, firstStall] = await withStall(() => get(port, false));
-const identity = first.body;
-const lines = identity.toString().split('\n').length - 1;
-console.log(`first scrape (all ${siteCount} sites stale): ${round(first.ms, 1)} ms, stall ${round(firstStall, 1)} ms; ${lines} lines, ${mb(identity.length)} MB`);
+recordRounds(someSites(staleShare));
+const boot = await scrapeOnce(port, true);
+const identityBody = (await get(port, false)).body;
+const lines = identityBody.toString().split('\n').length - 1;
+await idle();
+recordRounds(someSites(staleShare));
+const second = await scrapeOnce(port, true);
+console.log(`first scrape after boot ${boot.ms} ms (stall ${boot.stallMs}), second ${second.ms} ms (stall ${second.stallMs}); ${lines} lines, ${mb(identityBody.length)} MB`);
 
-const times = { identity: [] as number[], gzip: [] as number[] };
-const stalls: number[] = [];
+const steady: { ms: number; stallMs: number }[] = [];
+const identity: { ms: number; stallMs: number }[] = [];
 let gzBody: Buffer = Buffer.alloc(0);
 for (let n = 0; n < scrapes; n++) {
-  const sample = views.filter((_, i) => (i + n * 7919) % Math.round(1 / staleShare) === 0);
-  recordRounds(sample);
-  await renderedAll(); // the background renderer's pass between two real scrapes (15 s)
-  for (const gzip of [false, true]) {
-    const [res, stall] = await withStall(() => get(port, gzip));
-    times[gzip ? 'gzip' : 'identity'].push(res.ms);
-    stalls.push(stall);
+  for (const gzip of [true, false]) {
+    await svc.metrics.renderStale(); // the background pass, a second before the expected scrape
+    recordRounds(someSites(1 / 60)); // the sites checked in that second
+    await idle();
+    const res = await scrapeOnce(port, gzip);
+    (gzip ? steady : identity).push(res);
     if (gzip) gzBody = res.body;
   }
 }
-// A scrape one second after the background pass: the sites checked in that second (1/60 at 60 s)
-// are stale, spread over nearly every group; gzip, as Prometheus asks.
-const secondTimes: number[] = [];
-for (let n = 0; n < scrapes; n++) {
-  await renderedAll();
-  recordRounds(views.filter((_, i) => (i + n) % 60 === 0));
-  secondTimes.push((await get(port, true)).ms);
+
+const quiet: { ms: number; stallMs: number }[] = [];
+let session: Session | null = null;
+for (let n = 0; n < 3; n++) {
+  recordRounds(views); // every site checked since the last scrape
+  await idle();
+  if (n === 0 && args.profile) {
+    session = new Session();
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
+  quiet.push(await scrapeOnce(port, true));
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(args.profile!, { recursive: true });
+    writeFileSync(join(args.profile!, 'metrics-quiet-scrape.cpuprofile'), JSON.stringify(profile));
+    session.disconnect();
+    session = null;
+  }
 }
-// A scrape that lands right after a round of `stale` of the sites, before the background has run.
-const coldTimes: number[] = [];
-for (let n = 0; n < Math.min(5, scrapes); n++) {
-  recordRounds(views.filter((_, i) => (i + n) % Math.round(1 / staleShare) === 0));
-  coldTimes.push((await get(port, false)).ms);
-}
+recordRounds(views);
+await idle();
+const quietIdentity = await scrapeOnce(port, false);
+
 global.gc?.();
 const memAfter = process.memoryUsage();
 const gunzipped = gunzipSync(gzBody).toString();
-const sameFamilies = gunzipped.split('\n').filter((l) => l.startsWith('# TYPE')).join() === identity.toString().split('\n').filter((l) => l.startsWith('# TYPE')).join();
+const sameFamilies = gunzipped.split('\n').filter((l) => l.startsWith('# TYPE')).join() === identityBody.toString().split('\n').filter((l) => l.startsWith('# TYPE')).join();
 
 // The floor: the same bytes, written by a bare server over the same loopback.
 const floorServer = http.createServer((req, res) => {
   const gz = req.headers['accept-encoding'] === 'gzip';
   res.writeHead(200, { 'content-type': 'text/plain', ...(gz ? { 'content-encoding': 'gzip' } : {}) });
-  res.end(gz ? gzBody : identity);
+  res.end(gz ? gzBody : identityBody);
 });
 await new Promise<void>((resolve) => floorServer.listen(0, '127.0.0.1', resolve));
 const floorPort = (floorServer.address() as AddressInfo).port;
 const floor = { identity: [] as number[], gzip: [] as number[] };
 for (let n = 0; n < scrapes; n++) for (const gzip of [false, true]) floor[gzip ? 'gzip' : 'identity'].push((await get(floorPort, gzip)).ms);
 
+const brief = (xs: { ms: number; stallMs: number }[]) => ({ ...stats(xs.map((x) => x.ms)), stallMax: round(Math.max(...xs.map((x) => x.stallMs)), 1) });
 const result = {
   sites: siteCount,
   targets: siteCount * (1 + upstreamCount),
   lines,
-  mb: { identity: mb(identity.length), gzip: mb(gzBody.length) },
-  firstMs: round(first.ms, 1),
-  identity: stats(times.identity),
-  gzip: stats(times.gzip),
-  gzipSecondAfterPass: stats(secondTimes),
-  afterRoundNotRendered: stats(coldTimes),
+  mb: { identity: mb(identityBody.length), gzip: mb(gzBody.length) },
+  boot: { ms: boot.ms, stallMs: boot.stallMs },
+  second: { ms: second.ms, stallMs: second.stallMs },
+  steady: brief(steady),
+  identity: brief(identity),
+  quiet: { each: quiet.map((q) => q.ms), stallMax: round(Math.max(...quiet.map((q) => q.stallMs)), 1) },
+  quietIdentity: { ms: quietIdentity.ms, stallMs: quietIdentity.stallMs },
   floor: { identity: stats(floor.identity), gzip: stats(floor.gzip) },
-  ratioToFloor: { identity: round(quantile(times.identity, 0.5)! / quantile(floor.identity, 0.5)!, 2), gzip: round(quantile(times.gzip, 0.5)! / quantile(floor.gzip, 0.5)!, 2) },
-  stallMs: { p50: stats(stalls).p50, max: stats(stalls).max },
-  rssMb: { beforeRender: mb(memBefore.rss), afterScrapes: mb(memAfter.rss) },
+  rssMb: { beforeScrapes: mb(memBefore.rss), afterScrapes: mb(memAfter.rss) },
   // The kept lines are Buffers (arrayBuffers); the bench's own copies of the last bodies count too.
-  heapMb: { beforeRender: mb(memBefore.heapUsed), afterScrapes: mb(memAfter.heapUsed) },
-  arrayBuffersMb: { beforeRender: mb(memBefore.arrayBuffers), afterScrapes: mb(memAfter.arrayBuffers) },
+  heapMb: { beforeScrapes: mb(memBefore.heapUsed), afterScrapes: mb(memAfter.heapUsed) },
+  arrayBuffersMb: { beforeScrapes: mb(memBefore.arrayBuffers), afterScrapes: mb(memAfter.arrayBuffers) },
   gzipSameFamilies: sameFamilies,
   keptMb: mb(svc.metrics.counts().keptBytes),
 };

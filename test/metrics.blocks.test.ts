@@ -10,7 +10,9 @@ import { createResolver } from '../src/probes/dns.resolver.js';
 import { createTargetPolicy } from '../src/probes/target-policy.js';
 import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
+import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
+import { createSelfSignedCert, startTlsServer } from './support/tls.js';
 
 const track = trackForCleanup();
 let services: TestService[] = [];
@@ -41,15 +43,15 @@ const sampleOf = (text: string, name: string, labels: Record<string, string>) =>
     .find((f) => f.name === name)
     ?.metrics.filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)) ?? [];
 
-/** A service with a real probe, and a loopback server whose status the test sets. */
-async function setUp(env: Record<string, string> = {}) {
+/** A service with a real probe (trusting `extraCa`), and a loopback server whose status the test sets. */
+async function setUp(env: Record<string, string> = {}, extraCa?: string) {
   const answer = { status: 200 };
   const server = track(await listen(http.createServer((_req, res) => res.writeHead(answer.status).end('x'))));
-  const probe = createHttpProbe({ resolver: createResolver(), policy: createTargetPolicy() });
+  const probe = createHttpProbe({ resolver: createResolver(), policy: createTargetPolicy(), extraCa });
   const t = createTestService({ ALERT_GROUP_SECONDS: '0', ...env }, { probe });
   services.push(t);
-  const create = async (name: string) =>
-    (await t.call('POST', '/api/sites', { name, url: server.url, intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: server.url }] })).body as { id: number };
+  const create = async (name: string, url = server.url) =>
+    (await t.call('POST', '/api/sites', { name, url, intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: server.url }] })).body as { id: number };
   const checkNow = async (id: number) => expect((await t.call('POST', `/api/sites/${id}/check`)).status).toBe(200);
   return { answer, t, create, checkNow };
 }
@@ -128,20 +130,28 @@ describe('GET /metrics kept lines', () => {
   }, 60_000);
 
   for (const stop of ['clean', 'killed'] as const) {
-    it(`has every target's lines in the first scrape after a restart (${stop})`, async () => {
+    it(`has every target's lines, phases included, in the first scrape after a restart (${stop})`, async () => {
       const dbDir = mkdtempSync(join(tmpdir(), 'gw-metrics-restart-'));
       try {
         const dbPath = join(dbDir, 'gw.db');
-        const { answer, t, create, checkNow } = await setUp({ DATABASE_PATH: dbPath });
+        const cert = await createSelfSignedCert(['secure.test']);
+        const tls = track(await startTlsServer(cert));
+        const { answer, t, create, checkNow } = await setUp({ DATABASE_PATH: dbPath }, cert.cert);
         const up = await create('up');
         const failing = await create('failing');
-        // The snapshot's rows are written every minute; a kill loses none of the checks stored since.
+        const secure = await create('secure', tls.url);
+        // The snapshot's rows are written every 5 minutes; a kill loses none of the checks stored since.
         await t.svc.snapshot.flush();
         await checkNow(up.id);
+        await checkNow(secure.id);
         answer.status = 503;
         await checkNow(failing.id);
         const before = samples((await scrape(t)).text);
-        expect(before.filter((s) => s.startsWith('gatewatch_probe_success'))).toHaveLength(4);
+        expect(before.filter((s) => s.startsWith('gatewatch_probe_success'))).toHaveLength(6);
+        // The https site has all five phases before the restart; the test is that they come back.
+        const phasesOf = (text: string, id: number, target: string) =>
+          sampleOf(text, 'gatewatch_probe_duration_seconds', { site_id: String(id), target }).map((m) => m.labels!.phase).sort();
+        expect(before.filter((s) => s.startsWith('gatewatch_probe_duration_seconds') && s.includes('"tls"'))).toHaveLength(1);
 
         // 'killed': the database closed as it is, without the service's stop (the snapshot's rows not flushed).
         services = services.filter((s) => s !== t);
@@ -155,16 +165,15 @@ describe('GET /metrics kept lines', () => {
         const again = createTestService({ DATABASE_PATH: dbPath });
         services.push(again);
         const after = (await scrape(again)).text;
-        // The last check of each target as the status snapshot keeps it: success, status code,
-        // and the total and ttfb phases (dns, connect and tls come back with the next check).
-        const kept = /^gatewatch_probe_duration_seconds.*"phase","(dns|connect|tls)"/;
-        expect(samples(after)).toEqual(before.filter((s) => !kept.test(s)));
+        // Every sample as before: the status snapshot's last check of each target (success,
+        // status code, ttfb, total), with the dns, connect and tls phases of that same check.
+        expect(samples(after)).toEqual(before);
+        expect(phasesOf(after, secure.id, 'site')).toEqual(['connect', 'dns', 'tls', 'total', 'ttfb']);
         for (const [id, value, code] of [[up.id, '1', '200'], [failing.id, '0', '503']] as const) {
           for (const target of ['site', 'api-1']) {
             expect(sampleOf(after, 'gatewatch_probe_success', { site_id: String(id), target }).map((m) => m.value)).toEqual([value]);
             expect(sampleOf(after, 'gatewatch_probe_http_status_code', { site_id: String(id), target }).map((m) => m.value)).toEqual([code]);
-            const phases = sampleOf(after, 'gatewatch_probe_duration_seconds', { site_id: String(id), target }).map((m) => m.labels!.phase);
-            expect(phases.sort()).toEqual(['total', 'ttfb']);
+            expect(phasesOf(after, id, target)).toEqual(['connect', 'dns', 'total', 'ttfb']);
           }
         }
       } finally {
@@ -191,4 +200,26 @@ describe('GET /metrics kept lines', () => {
     await checkNow(ids[1]);
     expect(t.svc.metrics.counts()).toMatchObject({ stale: 1, passPending: false });
   }, 30_000);
+});
+
+describe('LineWriter', () => {
+  it('writes numbers and seconds as String() does', () => {
+    const w = new LineWriter();
+    const values: number[] = [];
+    for (let ms = 0; ms <= 20_000; ms++) values.push(ms);
+    values.push(86_400_000, 123_456_789, 2 ** 53 - 1, 1e15, 1e21, 0.5, 2.3, 1234.5678, -1, -0, NaN, Infinity);
+    for (const v of values) {
+      w.seconds(v);
+      w.byte(32);
+      w.number(v);
+      w.byte(10);
+    }
+    // A label value that is not ASCII goes through as UTF-8.
+    w.text('café "x"');
+    const expected = values.map((v) => `${String(v / 1000)} ${String(v)}\n`).join('') + 'café "x"';
+    expect(w.take().toString()).toBe(expected);
+    // The scratch buffer is reused: the next take holds only what came after.
+    w.number(42);
+    expect(w.take().toString()).toBe('42');
+  });
 });
