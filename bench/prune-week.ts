@@ -15,7 +15,7 @@
  * 1. Aged rows (older than the raw retention): day rollups for the days beyond the hour
  *    retention (730 days back to 90) written by the rollups repository's `writeDays`, and hour
  *    rollups for 90 days written by its `writeHours`, each from accumulators of synthetic checks
- *    (the same checks as below, through the real `addCheck`); the day rollups of those 90 days are
+ *    (the same checks as below, summed as the recorder sums an open hour); the day rollups of those 90 days are
  *    then folded from them by housekeeping itself. The WAL of this bulk load is checkpointed away.
  * 2. The last RETENTION_RAW_HOURS (48 h) at the real rate through the real recorder (raw checks,
  *    check chunks and details, hour rollups, status snapshot, diagnosis), `--tick` seconds of
@@ -34,7 +34,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { DAY, HOUR, type Folded } from '../src/checks/rollups.repository.js';
-import { addCheck, emptyAcc, mergeHist, type RollupAcc } from '../src/checks/rollups.js';
+import type { NewCheckRow } from '../src/checks/checks.table.js';
+import { bucketOf, latencyOf, mergeHist, type RollupAcc } from '../src/checks/rollups.js';
 import { loadConfig } from '../src/config.js';
 import { closeDatabase } from '../src/db/client.js';
 import { settingsStore } from '../src/db/settings.table.js';
@@ -99,13 +100,28 @@ console.log(
     `auto_vacuum ${sqlite.pragma('auto_vacuum', { simple: true })}, page size ${pageSize}, wal_autocheckpoint ${sqlite.pragma('wal_autocheckpoint', { simple: true })}`,
 );
 
+/** One hour of one target summed as the recorder's open hour sums it (its row's figures). */
+function hourOf(checks: NewCheckRow[]): RollupAcc {
+  const acc: RollupAcc = { siteId: 0, target: '', bucket: 0, count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
+  for (const row of checks) {
+    acc.count++;
+    if (row.outcome === 'ok') acc.okCount++;
+    else acc.failures[row.outcome] = (acc.failures[row.outcome] ?? 0) + 1;
+    const latency = latencyOf(row);
+    if (latency === null) continue;
+    acc.latencySumMs += latency;
+    const b = bucketOf(latency);
+    while (acc.latencyHist.length <= b) acc.latencyHist.push(0);
+    acc.latencyHist[b]++;
+  }
+  return acc;
+}
+
 // 1. Aged rows. One hour of one target as the recorder would sum it: perHour synthetic checks.
 // A few variants, so that neighbouring rows differ as real ones do.
-const hourVariants: RollupAcc[] = Array.from({ length: 7 }, (_, v) => {
-  const acc = emptyAcc(0, '', 0);
-  for (let j = 0; j < perHour; j++) addCheck(acc, syntheticCheck(0, 'site', '', 0, v + j * targetsPerRound, ttfbMs));
-  return acc;
-});
+const hourVariants: RollupAcc[] = Array.from({ length: 7 }, (_, v) =>
+  hourOf(Array.from({ length: perHour }, (_, j) => syntheticCheck(0, 'site', '', 0, v + j * targetsPerRound, ttfbMs))),
+);
 const dayVariants: Folded[] = hourVariants.map((_, v) => {
   const f: Folded = { count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
   for (let h = 0; h < 24; h++) {
