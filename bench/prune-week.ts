@@ -33,9 +33,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { DAY, HOUR, type Folded } from '../src/checks/rollups.repository.js';
-import type { NewCheckRow } from '../src/checks/checks.table.js';
-import { bucketOf, latencyOf, mergeHist, type RollupAcc } from '../src/checks/rollups.js';
+import { DAY, HOUR } from '../src/checks/rollups.repository.js';
 import { loadConfig } from '../src/config.js';
 import { closeDatabase } from '../src/db/client.js';
 import { settingsStore } from '../src/db/settings.table.js';
@@ -44,7 +42,7 @@ import { silentLogger } from '../src/shared/logger.js';
 import { DAY_WATERMARK_KEY, HOUR_WATERMARK_KEY } from '../src/status/status.service.js';
 import { SNAPSHOT_FLUSH_EVERY_MS } from '../src/status/status.snapshot.js';
 import { dbFigures } from './lib/db-figures.js';
-import { createFleet, syntheticCheck } from './lib/fleet.js';
+import { createFleet, rollupVariants } from './lib/fleet.js';
 import { round } from './lib/stats.js';
 
 const { values: args } = parseArgs({
@@ -100,39 +98,9 @@ console.log(
     `auto_vacuum ${sqlite.pragma('auto_vacuum', { simple: true })}, page size ${pageSize}, wal_autocheckpoint ${sqlite.pragma('wal_autocheckpoint', { simple: true })}`,
 );
 
-/** One hour of one target summed as the recorder's open hour sums it (its row's figures). */
-function hourOf(checks: NewCheckRow[]): RollupAcc {
-  const acc: RollupAcc = { siteId: 0, target: '', bucket: 0, count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
-  for (const row of checks) {
-    acc.count++;
-    if (row.outcome === 'ok') acc.okCount++;
-    else acc.failures[row.outcome] = (acc.failures[row.outcome] ?? 0) + 1;
-    const latency = latencyOf(row);
-    if (latency === null) continue;
-    acc.latencySumMs += latency;
-    const b = bucketOf(latency);
-    while (acc.latencyHist.length <= b) acc.latencyHist.push(0);
-    acc.latencyHist[b]++;
-  }
-  return acc;
-}
-
 // 1. Aged rows. One hour of one target as the recorder would sum it: perHour synthetic checks.
 // A few variants, so that neighbouring rows differ as real ones do.
-const hourVariants: RollupAcc[] = Array.from({ length: 7 }, (_, v) =>
-  hourOf(Array.from({ length: perHour }, (_, j) => syntheticCheck(0, 'site', '', 0, v + j * targetsPerRound, ttfbMs))),
-);
-const dayVariants: Folded[] = hourVariants.map((_, v) => {
-  const f: Folded = { count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
-  for (let h = 0; h < 24; h++) {
-    const a = hourVariants[(v + h) % hourVariants.length];
-    f.count += a.count;
-    f.okCount += a.okCount;
-    f.latencySumMs += a.latencySumMs;
-    f.latencyHist = mergeHist(f.latencyHist, a.latencyHist);
-  }
-  return f;
-});
+const { hours: hourVariants, days: dayVariants } = rollupVariants(perHour, targetsPerRound, ttfbMs);
 const keys = fleet.targets.map((t) => svc.rollups.keyOf(t.siteId, t.target, true));
 const hoursFrom = rawStart - hourlyDays * DAY;
 const daysFrom = rawStart - dailyDays * DAY;

@@ -5,6 +5,8 @@
  * check) handed to the real recorder on a fake clock, in the batches the scheduler would make.
  */
 import type { NewCheckRow } from '../../src/checks/checks.table.js';
+import type { Folded } from '../../src/checks/rollups.repository.js';
+import { bucketOf, latencyOf, mergeHist, type RollupAcc } from '../../src/checks/rollups.js';
 import type { RoundResult } from '../../src/scheduler/scheduler.js';
 import type { buildService } from '../../src/service.js';
 import { siteCreateSchema } from '../../src/sites/sites.schemas.js';
@@ -33,6 +35,47 @@ export const syntheticCheck = (siteId: number, target: string, name: string, at:
   totalMs: ttfbMs + 1 + (k % 7) * Math.max(1, Math.round(ttfbMs / 6)),
   gateway: null,
 }) satisfies NewCheckRow;
+
+/** One hour of one target summed as the recorder's open hour sums it (its row's figures). */
+function hourOf(checks: NewCheckRow[]): RollupAcc {
+  const acc: RollupAcc = { siteId: 0, target: '', bucket: 0, count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
+  for (const row of checks) {
+    acc.count++;
+    if (row.outcome === 'ok') acc.okCount++;
+    else acc.failures[row.outcome] = (acc.failures[row.outcome] ?? 0) + 1;
+    const latency = latencyOf(row);
+    if (latency === null) continue;
+    acc.latencySumMs += latency;
+    const b = bucketOf(latency);
+    while (acc.latencyHist.length <= b) acc.latencyHist.push(0);
+    acc.latencyHist[b]++;
+  }
+  return acc;
+}
+
+/**
+ * Rollup rows as the service makes them from `syntheticCheck`s: seven hours of one target
+ * (`perHour` checks each, as a target among `targetsPerRound` sees them), and seven days, each
+ * the sum of 24 of those hours. Neighbouring rows differ as real ones do, and their histograms
+ * span the buckets real checks fill, so rows prefilled from them have real rows' bytes.
+ */
+export function rollupVariants(perHour: number, targetsPerRound: number, ttfbMs = 3): { hours: RollupAcc[]; days: Folded[] } {
+  const hours = Array.from({ length: 7 }, (_, v) =>
+    hourOf(Array.from({ length: perHour }, (_, j) => syntheticCheck(0, 'site', '', 0, v + j * targetsPerRound, ttfbMs))),
+  );
+  const days = hours.map((_, v) => {
+    const f: Folded = { count: 0, okCount: 0, failures: {}, latencySumMs: 0, latencyHist: [] };
+    for (let h = 0; h < 24; h++) {
+      const a = hours[(v + h) % hours.length];
+      f.count += a.count;
+      f.okCount += a.okCount;
+      f.latencySumMs += a.latencySumMs;
+      f.latencyHist = mergeHist(f.latencyHist, a.latencyHist);
+    }
+    return f;
+  });
+  return { hours, days };
+}
 
 export interface Fleet {
   views: SiteView[];

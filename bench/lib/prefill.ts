@@ -8,8 +8,8 @@
 import { createChecksRepository } from '../../src/checks/checks.repository.js';
 import type { NewCheckRow } from '../../src/checks/checks.table.js';
 import { createRollupsRepository, DAY, HOUR, KEY_SPAN } from '../../src/checks/rollups.repository.js';
-import { encodeHist } from '../../src/checks/rollups.js';
 import type { Db } from '../../src/db/client.js';
+import { rollupVariants } from './fleet.js';
 
 export interface PrefillReport {
   checks: number;
@@ -37,16 +37,16 @@ export function prefill(
     siteId, target, targetName, startedAt, outcome: 'ok', statusCode: 200, addresses: ['127.0.0.10'], address: '127.0.0.10',
     dnsMs: 1, connectMs: 1, ttfbMs: 2, totalMs: 2,
   });
-  const insertHour = sqlite.prepare('INSERT OR IGNORE INTO rollup_hours (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, NULL, ?, ?)');
-  const insertDay = sqlite.prepare('INSERT OR IGNORE INTO rollup_days (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, NULL, ?, ?)');
   const rawEdge = p.now - (p.retentionRawHours ?? 48) * HOUR;
   const hourEdge = Math.floor((p.now - (p.retentionHourlyDays ?? 90) * DAY) / HOUR) * HOUR;
   const dayEdge = Math.floor((p.now - (p.retentionDailyDays ?? 730) * DAY) / DAY) * DAY;
   const windowMs = p.windowS * 1000;
   const intervalMs = p.intervalS * 1000;
   const perHour = Math.max(1, Math.round(HOUR / intervalMs));
-  const hourHist = encodeHist([0, 0, perHour]);
-  const dayHist = encodeHist([0, 0, perHour * 24]);
+  // Rows as the service writes them from checks of a few ms (bench/lib/fleet.ts): a histogram
+  // over the buckets such checks fill, not one bucket, so that their bytes per row, which the
+  // projection of the steady-state size reads, are real rows' (one-bucket rows were 11-27 % short).
+  const variants = rollupVariants(perHour, p.targetsPerRound);
   let checks = 0;
   let hours = 0;
   let days = 0;
@@ -73,10 +73,12 @@ export function prefill(
     // Two hours on the hourly line and two days on the daily line: one of each to prune now, one kept (its bytes per row measured).
     keys.sort((a, b) => a - b);
     for (const hour of [hourEdge - HOUR, hourEdge]) {
-      for (const key of keys) hours += insertHour.run((hour / HOUR) * KEY_SPAN + key, perHour, perHour, 2 * perHour, hourHist).changes;
+      rollups.writeHourRows(keys.map((key, i) => ({ ...variants.hours[(i + hour / HOUR) % variants.hours.length], id: (hour / HOUR) * KEY_SPAN + key })));
+      hours += keys.length;
     }
     for (const day of [dayEdge - DAY, dayEdge]) {
-      for (const key of keys) days += insertDay.run((day / DAY) * KEY_SPAN + key, perHour * 24, perHour * 24, 48 * perHour, dayHist).changes;
+      rollups.writeDays(day, keys.map((key, i) => ({ key, f: variants.days[(i + day / DAY) % variants.days.length], worst: null })));
+      days += keys.length;
     }
     // As at steady state: every hour before this one is already rolled up, and every day before today.
     const mark = sqlite.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value');
