@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHttpProbe } from '../src/probes/http.probe.js';
 import { createResolver } from '../src/probes/dns.resolver.js';
 import { createTargetPolicy } from '../src/probes/target-policy.js';
 import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
+import { createMetrics } from '../src/metrics/metrics.collector.js';
+import { gzipMember, rawDeflate, storedBlocks } from '../src/metrics/metrics.gzip.js';
 import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 import { createSelfSignedCert, startTlsServer } from './support/tls.js';
@@ -200,6 +202,88 @@ describe('GET /metrics kept lines', () => {
     await checkNow(ids[1]);
     expect(t.svc.metrics.counts()).toMatchObject({ stale: 1, passPending: false });
   }, 30_000);
+});
+
+describe('GET /metrics, gzip from pieces', () => {
+  const read = async (stream: AsyncIterable<Buffer>) => {
+    const parts: Buffer[] = [];
+    for await (const part of stream) parts.push(part);
+    return Buffer.concat(parts);
+  };
+  async function* of<T>(items: T[]) {
+    yield* items;
+  }
+
+  it('makes one valid gzip member of compressed and stored pieces, stored ones split at 64 KiB', async () => {
+    const text = (n: number, seed: string) => Buffer.from(Array.from({ length: n }, (_, i) => `${seed}{i="${i}"} ${i * 7}\n`).join(''));
+    const big = text(9_000, 'big'); // > 2 x 65,535 bytes: three stored blocks
+    const pieces = [
+      { raw: text(10, 'a'), deflated: null },
+      { raw: big, deflated: null, store: true },
+      { raw: Buffer.alloc(0), deflated: null, store: true },
+      { raw: text(300, 'c'), deflated: rawDeflate(text(300, 'c')) },
+      { raw: text(5, 'd'), deflated: null, store: true },
+    ];
+    expect([...storedBlocks(big)]).toHaveLength(2 * Math.ceil(big.length / 65_535));
+    const member = await read(gzipMember(of(pieces)));
+    expect(gunzipSync(member).equals(Buffer.concat(pieces.map((p) => p.raw)))).toBe(true);
+    // Stored: the text as it is, in the member (a compressed piece would not show it).
+    expect(member.includes(big.subarray(0, 1000))).toBe(true);
+    expect(member.length).toBeGreaterThan(big.length);
+  });
+
+  it('sends what a scrape had no time to compress as stored blocks: the same text as identity, compressed after the scrape', async () => {
+    const t = createTestService();
+    services.push(t);
+    const ids: number[] = [];
+    // Three groups of kept lines (128 ids each), every target checked: the duration family of a
+    // whole group is over 64 KiB.
+    for (let i = 0; i < 300; i++) {
+      const res = await t.call('POST', '/api/sites', { name: `site "${i}"`, url: 'http://127.0.0.1:9/', intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: 'http://127.0.0.1:9/' }] });
+      ids.push((res.body as { id: number }).id);
+    }
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, scrapeCompressMs: 0 });
+    try {
+      const upstreamOf = new Map(ids.map((id) => [id, String((t.svc.db.$client.prepare('SELECT id FROM upstreams WHERE site_id = ?').get(id) as { id: number }).id)]));
+      let at = Date.now();
+      const checkAll = () => {
+        at += 1000;
+        const rows = ids.flatMap((id, i) =>
+          [['site', `site "${i}"`], [upstreamOf.get(id)!, 'api-1']].map(([target, targetName], k) => ({
+            siteId: id, target, targetName, startedAt: at, outcome: 'ok', statusCode: 200,
+            dnsMs: 1 + k, connectMs: 2 + (i % 7), tlsMs: null, ttfbMs: 10 + (i % 13), totalMs: 11 + ((i + at / 1000) % 17), certExpiresAt: null,
+          })),
+        );
+        metrics.observe(rows as never);
+      };
+      // The boot pass (sites without checks yet) first: then nothing renders until a scrape.
+      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passPending: false }));
+      checkAll();
+      expect(metrics.counts()).toMatchObject({ stale: 3, passPending: false });
+
+      // Every group stale, no time to compress: the scrape renders them and sends them stored.
+      const stored = await read(metrics.stream(true));
+      const identity = Buffer.from(await metrics.text());
+      const text = gunzipSync(stored).toString();
+      expect(text).toBe(identity.toString());
+      expect(stored.length).toBeGreaterThan(identity.length * 0.9);
+      expect(parsePrometheusTextFormat(text).find((f) => f.name === 'gatewatch_probe_duration_seconds')?.metrics).toHaveLength(300 * 2 * 4);
+
+      // Compressed after the scrape, in the background: the next scrape sends the kept pieces.
+      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ uncompressed: 0, passPending: false }));
+      const compressed = await read(metrics.stream(true));
+      expect(gunzipSync(compressed).toString()).toBe(text);
+      expect(compressed.length).toBeLessThan(identity.length / 4);
+
+      // Stale again: the same holds with some groups kept and some rendered by the scrape.
+      checkAll();
+      const again = await read(metrics.stream(true));
+      expect(gunzipSync(again).toString()).toBe(Buffer.from(await metrics.text()).toString());
+      expect(gunzipSync(again).toString()).not.toBe(text);
+    } finally {
+      metrics.stop();
+    }
+  }, 60_000);
 });
 
 describe('LineWriter', () => {
