@@ -11,7 +11,7 @@ import { createTargetPolicy } from '../src/probes/target-policy.js';
 import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
 import { createMetrics } from '../src/metrics/metrics.collector.js';
-import { gzipMember, rawDeflate, storedBlocks } from '../src/metrics/metrics.gzip.js';
+import { createPoolDeflater, gzipMember, rawDeflate } from '../src/metrics/metrics.gzip.js';
 import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 import { createSelfSignedCert, startTlsServer } from './support/tls.js';
@@ -213,36 +213,36 @@ describe('GET /metrics, gzip from pieces', () => {
   async function* of<T>(items: T[]) {
     yield* items;
   }
+  const text = (n: number, seed: string) => Buffer.from(Array.from({ length: n }, (_, i) => `${seed}{i="${i}"} ${i * 7}\n`).join(''));
 
-  it('makes one valid gzip member of compressed and stored pieces, stored ones split at 64 KiB', async () => {
-    const text = (n: number, seed: string) => Buffer.from(Array.from({ length: n }, (_, i) => `${seed}{i="${i}"} ${i * 7}\n`).join(''));
-    const big = text(9_000, 'big'); // > 2 x 65,535 bytes: three stored blocks
-    const pieces = [
-      { raw: text(10, 'a'), deflated: null },
-      { raw: big, deflated: null, store: true },
-      { raw: Buffer.alloc(0), deflated: null, store: true },
-      { raw: text(300, 'c'), deflated: rawDeflate(text(300, 'c')) },
-      { raw: text(5, 'd'), deflated: null, store: true },
-    ];
-    expect([...storedBlocks(big)]).toHaveLength(2 * Math.ceil(big.length / 65_535));
-    const member = await read(gzipMember(of(pieces)));
-    expect(gunzipSync(member).equals(Buffer.concat(pieces.map((p) => p.raw)))).toBe(true);
-    // Stored: the text as it is, in the member (a compressed piece would not show it).
-    expect(member.includes(big.subarray(0, 1000))).toBe(true);
-    expect(member.length).toBeGreaterThan(big.length);
+  it('compresses pieces on the thread pool, one stream for many, each standing on its own in one gzip member', async () => {
+    const deflater = createPoolDeflater();
+    try {
+      const raws = [text(10, 'a'), text(9_000, 'big'), text(1, 'c'), text(3_000, 'd')];
+      // Asked at once; compressed one after the other through the same stream, reset between.
+      const deflated = await Promise.all(raws.map((raw) => deflater.deflate(raw)));
+      for (const [i, d] of deflated.entries()) expect(d!.equals(rawDeflate(raws[i]))).toBe(true);
+      // In another order, with a piece compressed in place between: one valid member.
+      const order = [3, 0, 2, 1];
+      const pieces = order.map((i) => ({ raw: raws[i], deflated: i === 2 ? null : deflated[i] }));
+      expect(gunzipSync(await read(gzipMember(of(pieces)))).equals(Buffer.concat(order.map((i) => raws[i])))).toBe(true);
+      expect(deflated[1]!.length).toBeLessThan(raws[1].length / 2);
+    } finally {
+      deflater.close();
+    }
+    expect(await deflater.deflate(text(5, 'late'))).toBeNull();
   });
 
-  it('sends what a scrape had no time to compress as stored blocks: the same text as identity, compressed after the scrape', async () => {
+  it('a gzip scrape that finds every group stale renders and compresses them all: the same text as identity, kept compressed', async () => {
     const t = createTestService();
     services.push(t);
     const ids: number[] = [];
-    // Three groups of kept lines (128 ids each), every target checked: the duration family of a
-    // whole group is over 64 KiB.
+    // Three groups of kept lines (128 ids each), every target checked.
     for (let i = 0; i < 300; i++) {
       const res = await t.call('POST', '/api/sites', { name: `site "${i}"`, url: 'http://127.0.0.1:9/', intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: 'http://127.0.0.1:9/' }] });
       ids.push((res.body as { id: number }).id);
     }
-    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, scrapeCompressMs: 0 });
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false });
     try {
       const upstreamOf = new Map(ids.map((id) => [id, String((t.svc.db.$client.prepare('SELECT id FROM upstreams WHERE site_id = ?').get(id) as { id: number }).id)]));
       let at = Date.now();
@@ -261,25 +261,23 @@ describe('GET /metrics, gzip from pieces', () => {
       checkAll();
       expect(metrics.counts()).toMatchObject({ stale: 3, passPending: false });
 
-      // Every group stale, no time to compress: the scrape renders them and sends them stored.
-      const stored = await read(metrics.stream(true));
-      const identity = Buffer.from(await metrics.text());
-      const text = gunzipSync(stored).toString();
-      expect(text).toBe(identity.toString());
-      expect(stored.length).toBeGreaterThan(identity.length * 0.9);
+      const gzip = await read(metrics.stream(true));
+      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 0 });
+      const identity = await metrics.text();
+      const text = gunzipSync(gzip).toString();
+      expect(text).toBe(identity);
+      expect(gzip.length).toBeLessThan(identity.length / 4);
       expect(parsePrometheusTextFormat(text).find((f) => f.name === 'gatewatch_probe_duration_seconds')?.metrics).toHaveLength(300 * 2 * 4);
 
-      // Compressed after the scrape, in the background: the next scrape sends the kept pieces.
-      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ uncompressed: 0, passPending: false }));
-      const compressed = await read(metrics.stream(true));
-      expect(gunzipSync(compressed).toString()).toBe(text);
-      expect(compressed.length).toBeLessThan(identity.length / 4);
-
-      // Stale again: the same holds with some groups kept and some rendered by the scrape.
+      // An identity scrape renders without compressing; the gzip scrape after it compresses what it left.
       checkAll();
-      const again = await read(metrics.stream(true));
-      expect(gunzipSync(again).toString()).toBe(Buffer.from(await metrics.text()).toString());
-      expect(gunzipSync(again).toString()).not.toBe(text);
+      const identity2 = await metrics.text();
+      expect(identity2).not.toBe(identity);
+      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 3 });
+      const gzip2 = await read(metrics.stream(true));
+      expect(gunzipSync(gzip2).toString()).toBe(identity2);
+      expect(metrics.counts()).toMatchObject({ uncompressed: 0 });
+      expect(gzip2.length).toBeLessThan(identity2.length / 4);
     } finally {
       metrics.stop();
     }

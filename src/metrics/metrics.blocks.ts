@@ -3,7 +3,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import type { TargetStatus } from '../status/status.snapshot.js';
-import { rawDeflate, type MemberPiece } from './metrics.gzip.js';
+import { createPoolDeflater, rawDeflate } from './metrics.gzip.js';
 import { LineWriter } from './metrics.writer.js';
 
 /**
@@ -34,14 +34,6 @@ const SLICE_MS = 4;
 const PASS_LEAD_MS = 1_000;
 /** Two scrapes closer than this (ms) say nothing of the scrape interval (a person, a second scraper). */
 const MIN_SCRAPE_EVERY_MS = 2_000;
-/**
- * A gzip scrape compresses the pieces it finds uncompressed (rendered by this scrape) until it has
- * run this long (ms); the rest go as stored deflate blocks (the text as it is, 5 bytes a 64 KiB)
- * and are compressed after the scrape, in slices. So a scrape that finds every group stale (the
- * first after a quiet start: 12 MB to render at 10,000 sites, ~60 ms to compress) sends more bytes
- * instead of spending longer.
- */
-const SCRAPE_COMPRESS_MS = 40;
 
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
@@ -85,6 +77,8 @@ interface SiteLines {
 interface Kept {
   raw: Buffer;
   deflated: Buffer | null;
+  /** While it is compressed on the thread pool (a scrape). */
+  deflating: Promise<void> | null;
 }
 
 /**
@@ -117,14 +111,13 @@ export interface LastChecks {
   forSite(siteId: number): Map<string, TargetStatus>;
 }
 
-/** One piece of the exposition: its text, the same compressed on its own (rawDeflate) when kept so, and with `store` sent uncompressed when it is not (gzipMember). */
-export type Piece = MemberPiece;
+/** One piece of the exposition: its text, and the same compressed on its own (rawDeflate) when kept so. */
+export interface Piece {
+  raw: Buffer;
+  deflated: Buffer | null;
+}
 
-/**
- * The kept piece compressed, once. On the event loop, inside the render slices: compressing on the
- * thread pool (zlib's async API, a stream per piece) was slower on this 2-core machine (steady
- * scrape p50 84 against 58 ms at 10,000 sites, first after boot 249 against 139 ms).
- */
+/** The kept piece compressed, once, on the event loop (the background pass, inside its slices). */
 const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
 
 /**
@@ -138,15 +131,25 @@ const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
  * memory); names, states, open incidents and upstream names are read when a changed site is
  * rendered, and its label bytes are kept until its name or an upstream's changes.
  */
-export function createSiteBlocks(db: Db, lastChecks?: LastChecks, opts: { scrapeCompressMs?: number } = {}) {
-  const scrapeCompressMs = opts.scrapeCompressMs ?? SCRAPE_COMPRESS_MS;
+export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
   const sqlite = db.$client;
   const groups = new Map<number, Group>();
   /** Group keys in ascending order, for the scrape; null when a group was added or removed. */
   let order: Group[] | null = null;
   const stale = new Set<Group>();
-  /** Groups rendered by a scrape and not compressed yet (compressed after it, in slices). */
+  /** Groups rendered by an identity scrape and not compressed yet (the next pass or gzip scrape does). */
   const uncompressed = new Set<Group>();
+  /**
+   * A scrape that renders compresses on the thread pool as it goes (the event loop renders the next
+   * group meanwhile): the first scrape after a quiet start renders and compresses 12 MB at 10,000 sites.
+   */
+  const poolDeflater = createPoolDeflater();
+  /** Starts compressing a kept piece on the thread pool (once); done when it is (in place if zlib failed). */
+  const deflating = (k: Kept): Promise<void> =>
+    (k.deflating ??= poolDeflater.deflate(k.raw).then((deflated) => {
+      k.deflated ??= deflated ?? rawDeflate(k.raw);
+      k.deflating = null;
+    }));
   const writer = new LineWriter();
   const selectSites = sqlite.prepare<[number, number], { id: number; name: string; state: string; paused: number }>(
     'SELECT id, name, state, paused FROM sites WHERE id >= ? AND id < ? ORDER BY id',
@@ -332,13 +335,13 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks, opts: { scrape
       // A family whose bytes did not change keeps its compressed piece (site states, incidents,
       // certificates mostly): only what changed is compressed again.
       const kept = before?.[f];
-      families.push(kept && kept.raw.equals(raw) ? kept : { raw, deflated: null });
+      families.push(kept && kept.raw.equals(raw) ? kept : { raw, deflated: null, deflating: null });
     }
     group.families = families;
     group.ids = ids;
     group.starts = starts;
     // Compressed as soon as rendered in the background (Prometheus always asks for gzip), so that
-    // the scrape after it does not compress 12 MB; a scrape compresses what it has time for.
+    // the scrape after it does not compress 12 MB; a gzip scrape compresses on the thread pool.
     if (compress) compressGroup(group);
     else uncompressed.add(group);
   };
@@ -396,22 +399,6 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks, opts: { scrape
       setImmediate(slice);
     };
     slice();
-  };
-  let compressing = false;
-  /** Compresses the groups a scrape left uncompressed, in slices of SLICE_MS, one per turn of the event loop. */
-  const compressLater = () => {
-    if (compressing || stopped || uncompressed.size === 0) return;
-    compressing = true;
-    const slice = () => {
-      const until = performance.now() + SLICE_MS;
-      for (const group of uncompressed) {
-        if (stopped) break;
-        compressGroup(group);
-        if (performance.now() >= until) return void setImmediate(slice);
-      }
-      compressing = false;
-    };
-    setImmediate(slice);
   };
   /** Plans a background pass in `delayMs` (replacing one planned). */
   const planPass = (delayMs: number) => {
@@ -513,34 +500,29 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks, opts: { scrape
      * every SLICE_MS; every family shows the groups as they were then.
      */
     async *scrape(gzip: boolean, header: (family: number) => Piece): AsyncGenerator<Piece> {
-      const started = performance.now();
       scraped();
       order ??= [...groups.values()].sort((a, b) => a.key - b.key);
       const list = order;
       const taken: (Kept[] | null)[] = [];
-      let until = started + SLICE_MS;
+      const compressing: Promise<void>[] = [];
+      let until = performance.now() + SLICE_MS;
       for (const group of list) {
         renderIfStale(group);
         taken.push(group.families);
-        if (gzip && uncompressed.has(group) && performance.now() - started < scrapeCompressMs) compressGroup(group);
+        if (gzip && uncompressed.delete(group)) for (const k of group.families ?? []) if (k.raw.length > 0 && !k.deflated) compressing.push(deflating(k));
         if (performance.now() >= until) {
           await yieldToLoop();
           until = performance.now() + SLICE_MS;
         }
       }
-      try {
-        for (let f = 0; f < FAMILIES; f++) {
-          yield header(f);
-          for (const families of taken) {
-            const k = families?.[f];
-            if (!k || k.raw.length === 0) continue;
-            yield { raw: k.raw, deflated: gzip ? k.deflated : null, store: gzip };
-          }
+      await Promise.all(compressing);
+      for (let f = 0; f < FAMILIES; f++) {
+        yield header(f);
+        for (const families of taken) {
+          const k = families?.[f];
+          if (!k || k.raw.length === 0) continue;
+          yield { raw: k.raw, deflated: gzip ? deflatedOf(k) : null };
         }
-      } finally {
-        // What is left uncompressed is compressed once this scrape is sent, for the next one (an
-        // identity scrape leaves it to the pass or to the next gzip scrape: it may be the only kind).
-        if (gzip) compressLater();
       }
     },
 
@@ -548,12 +530,13 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks, opts: { scrape
     counts: () => {
       let bytes = 0;
       for (const g of groups.values()) for (const k of g.families ?? []) bytes += k.raw.length + (k.deflated?.length ?? 0);
-      return { groups: groups.size, stale: stale.size, uncompressed: uncompressed.size, keptBytes: bytes, passPending: timer !== null || running || compressing };
+      return { groups: groups.size, stale: stale.size, uncompressed: uncompressed.size, keptBytes: bytes, passPending: timer !== null || running };
     },
 
     stop(): void {
       stopped = true;
       if (timer) clearTimeout(timer);
+      poolDeflater.close();
     },
   };
 }

@@ -16,8 +16,6 @@ export interface MetricsDeps {
   processMetrics?: boolean;
   /** Each target's last check at start (the status snapshot), so the first scrape after a restart has every target. */
   lastChecks?: LastChecks;
-  /** How long (ms) a gzip scrape compresses what it rendered before it sends the rest uncompressed (metrics.blocks.ts); tests. */
-  scrapeCompressMs?: number;
 }
 
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
@@ -79,7 +77,7 @@ export function createMetrics(deps: MetricsDeps) {
     },
   });
 
-  const blocks = createSiteBlocks(deps.db, deps.lastChecks, { scrapeCompressMs: deps.scrapeCompressMs });
+  const blocks = createSiteBlocks(deps.db, deps.lastChecks);
 
   /**
    * The exposition in pieces: prom-client's families, then each per-target family (its HELP and
