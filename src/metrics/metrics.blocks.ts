@@ -3,7 +3,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import type { TargetStatus } from '../status/status.snapshot.js';
-import { createPoolDeflater, rawDeflate } from './metrics.gzip.js';
+import { rawDeflate } from './metrics.gzip.js';
 import { LineWriter } from './metrics.writer.js';
 
 /**
@@ -77,8 +77,6 @@ interface SiteLines {
 interface Kept {
   raw: Buffer;
   deflated: Buffer | null;
-  /** While it is compressed on the thread pool (a scrape). */
-  deflating: Promise<void> | null;
 }
 
 /**
@@ -117,7 +115,13 @@ export interface Piece {
   deflated: Buffer | null;
 }
 
-/** The kept piece compressed, once, on the event loop (the background pass, inside its slices). */
+/**
+ * The kept piece compressed, once. On the event loop, inside the render slices: compressing on the
+ * thread pool (zlib's async API, a stream per piece) was slower on this 2-core machine (steady
+ * scrape p50 84 against 58 ms at 10,000 sites, first after boot 249 against 139 ms); so was one
+ * stream kept open for every piece (full bench: first scrape 565 ms, before memLevel 6 made the
+ * synchronous one cheap).
+ */
 const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
 
 /**
@@ -139,17 +143,6 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
   const stale = new Set<Group>();
   /** Groups rendered by an identity scrape and not compressed yet (the next pass or gzip scrape does). */
   const uncompressed = new Set<Group>();
-  /**
-   * A scrape that renders compresses on the thread pool as it goes (the event loop renders the next
-   * group meanwhile): the first scrape after a quiet start renders and compresses 12 MB at 10,000 sites.
-   */
-  const poolDeflater = createPoolDeflater();
-  /** Starts compressing a kept piece on the thread pool (once); done when it is (in place if zlib failed). */
-  const deflating = (k: Kept): Promise<void> =>
-    (k.deflating ??= poolDeflater.deflate(k.raw).then((deflated) => {
-      k.deflated ??= deflated ?? rawDeflate(k.raw);
-      k.deflating = null;
-    }));
   const writer = new LineWriter();
   const selectSites = sqlite.prepare<[number, number], { id: number; name: string; state: string; paused: number }>(
     'SELECT id, name, state, paused FROM sites WHERE id >= ? AND id < ? ORDER BY id',
@@ -182,7 +175,7 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     return site;
   };
 
-  /** Takes a site's row, state, open incident and upstream names; makes its label bytes again when a name changed. */
+  /** Takes a site's row, state, open incident and upstream names (by id, of its range); makes its label bytes again when a name changed. */
   const readSite = (row: { id: number; name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>): void => {
     const renamed = site.name !== row.name;
     if (renamed || site.base === null) {
@@ -210,19 +203,16 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
    */
   const readRange = (group: Group, from: number, to: number, pick: (id: number) => boolean): Set<number> => {
     const rows = selectSites.all(from, to);
-    const upstreams = new Map<number, Map<string, string>>();
-    for (const u of selectUpstreams.all(from, to)) {
-      const names = upstreams.get(u.site_id) ?? new Map<string, string>();
-      names.set(String(u.id), u.name);
-      upstreams.set(u.site_id, names);
-    }
+    // One map for the range: an upstream's id is its target's key, and belongs to one site only.
+    const upstreams = new Map<string, string>();
+    for (const u of selectUpstreams.all(from, to)) upstreams.set(String(u.id), u.name);
     const open = new Map(selectOpen.all(from, to).map((i) => [i.site_id, i.cause ?? 'unknown']));
     const found = new Set<number>();
     for (const row of rows) {
       found.add(row.id);
       if (!pick(row.id)) continue;
       const state = row.paused ? 'paused' : STATE_CLOSE.has(row.state) ? row.state : 'unknown';
-      readSite(row, siteOf(group, row.id), state, open.get(row.id), upstreams.get(row.id) ?? new Map<string, string>());
+      readSite(row, siteOf(group, row.id), state, open.get(row.id), upstreams);
     }
     return found;
   };
@@ -335,13 +325,14 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       // A family whose bytes did not change keeps its compressed piece (site states, incidents,
       // certificates mostly): only what changed is compressed again.
       const kept = before?.[f];
-      families.push(kept && kept.raw.equals(raw) ? kept : { raw, deflated: null, deflating: null });
+      families.push(kept && kept.raw.equals(raw) ? kept : { raw, deflated: null });
     }
     group.families = families;
     group.ids = ids;
     group.starts = starts;
     // Compressed as soon as rendered in the background (Prometheus always asks for gzip), so that
-    // the scrape after it does not compress 12 MB; a gzip scrape compresses on the thread pool.
+    // the scrape after it does not compress 12 MB; a gzip scrape compresses what it renders, an
+    // identity one leaves it to the next pass or gzip scrape (it may be the only kind).
     if (compress) compressGroup(group);
     else uncompressed.add(group);
   };
@@ -504,18 +495,16 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
       order ??= [...groups.values()].sort((a, b) => a.key - b.key);
       const list = order;
       const taken: (Kept[] | null)[] = [];
-      const compressing: Promise<void>[] = [];
       let until = performance.now() + SLICE_MS;
       for (const group of list) {
         renderIfStale(group);
         taken.push(group.families);
-        if (gzip && uncompressed.delete(group)) for (const k of group.families ?? []) if (k.raw.length > 0 && !k.deflated) compressing.push(deflating(k));
+        if (gzip && uncompressed.has(group)) compressGroup(group);
         if (performance.now() >= until) {
           await yieldToLoop();
           until = performance.now() + SLICE_MS;
         }
       }
-      await Promise.all(compressing);
       for (let f = 0; f < FAMILIES; f++) {
         yield header(f);
         for (const families of taken) {
@@ -536,7 +525,6 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     stop(): void {
       stopped = true;
       if (timer) clearTimeout(timer);
-      poolDeflater.close();
     },
   };
 }

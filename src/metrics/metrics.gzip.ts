@@ -1,12 +1,17 @@
-import { constants, crc32, createDeflateRaw, deflateRawSync, type DeflateRaw } from 'node:zlib';
+import { constants, crc32, deflateRawSync } from 'node:zlib';
 
 /** gzip member header: deflate, no flags, no time, unknown OS (RFC 1952). */
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
 /** An empty final block with fixed codes: ends a deflate stream whose pieces ended with sync flushes. */
 const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
-/** Level 1: the exposition compresses ~15x even so, at about 4 times the speed of the default. */
-const LEVEL = 1;
-const PIECE_OPTIONS = { level: LEVEL, finishFlush: constants.Z_SYNC_FLUSH };
+/**
+ * Level 1: the exposition compresses ~15x even so, at about 4 times the speed of the default.
+ * memLevel 6 (a 16 KiB hash table, not 128 KiB): each piece gets a zlib stream of its own, and with
+ * the default memLevel setting up and tearing down that state cost ~5 times the compression
+ * itself (480 pieces of ~25 KB, 12 MB: 110-178 ms against 18.6 ms with MALLOC_MMAP_THRESHOLD_ set
+ * as npm start sets it, 43 against 18.5 ms without), for the same output on exposition text.
+ */
+const PIECE_OPTIONS = { level: 1, memLevel: 6, finishFlush: constants.Z_SYNC_FLUSH };
 
 /**
  * A piece of a gzip member's deflate stream: compressed on its own and ended with a sync flush, so
@@ -24,88 +29,6 @@ const own = (b: Buffer) => {
   b.copy(out);
   return out;
 };
-
-/**
- * The same as rawDeflate, on libuv's thread pool, so that the event loop renders while another core
- * compresses: one zlib stream, kept open while it is used and closed after `idleMs`, takes one piece
- * at a time (each written with a sync flush, then the stream reset, so each piece stands on its own).
- * A stream per piece cost its set-up and tear-down on the event loop (~0.13 ms a piece: 480 pieces at
- * 10,000 sites) and was slower than deflateRawSync. Resolves null when zlib failed (the caller
- * compresses in place then).
- */
-export function createPoolDeflater(idleMs = 5_000) {
-  let engine: DeflateRaw | null = null;
-  let idle: NodeJS.Timeout | null = null;
-  let out: Buffer[] = [];
-  const queue: { piece: Buffer; done: (deflated: Buffer | null) => void }[] = [];
-  let busy = false;
-  let closed = false;
-
-  const open = (): DeflateRaw => {
-    const e = createDeflateRaw({ level: LEVEL, flush: constants.Z_SYNC_FLUSH });
-    e.on('data', (d: Buffer) => out.push(d));
-    e.on('error', () => {
-      // The write's callback has the error too; the stream is dropped there.
-    });
-    return e;
-  };
-  const closeEngine = () => {
-    idle = null;
-    if (busy || !engine) return;
-    engine.close();
-    engine = null;
-  };
-  const next = (): void => {
-    const job = queue.shift();
-    if (!job) {
-      busy = false;
-      if (closed) closeEngine();
-      else idle ??= setTimeout(closeEngine, idleMs).unref();
-      return;
-    }
-    if (closed) {
-      job.done(null);
-      return next();
-    }
-    busy = true;
-    const e = (engine ??= open());
-    e.write(job.piece, (error) => {
-      const parts = out;
-      out = [];
-      if (error) {
-        e.destroy();
-        engine = null;
-        job.done(null);
-      } else {
-        e.reset();
-        job.done(own(parts.length === 1 ? parts[0] : Buffer.concat(parts)));
-      }
-      next();
-    });
-  };
-
-  return {
-    deflate(piece: Buffer): Promise<Buffer | null> {
-      if (closed) return Promise.resolve(null);
-      if (idle) {
-        clearTimeout(idle);
-        idle = null;
-      }
-      return new Promise((done) => {
-        queue.push({ piece, done });
-        if (!busy) next();
-      });
-    },
-    /** Closes the stream once the piece in hand is done; what is queued resolves null. */
-    close(): void {
-      closed = true;
-      if (idle) clearTimeout(idle);
-      closeEngine();
-    },
-  };
-}
-
-export type PoolDeflater = ReturnType<typeof createPoolDeflater>;
 
 /**
  * One gzip member from pieces each compressed on its own (`rawDeflate`, kept by the metrics
