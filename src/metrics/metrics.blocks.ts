@@ -129,9 +129,9 @@ export interface Piece {
 /**
  * The kept piece compressed, once. On the event loop, inside the render slices: compressing on the
  * thread pool (zlib's async API, a stream per piece) was slower on this 2-core machine (steady
- * scrape p50 84 against 58 ms at 10,000 sites, first after boot 249 against 139 ms); so was one
- * stream kept open for every piece (full bench: first scrape 565 ms, before memLevel 6 made the
- * synchronous one cheap).
+ * scrape p50 84 against 58 ms at 10,000 sites, first after boot 249 against 139 ms); one stream
+ * kept open for every piece did no better in a profiled full bench (first scrape 565 against 460
+ * ms), and memLevel 6 (metrics.gzip.ts) then made the synchronous one cheap.
  */
 const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
 
@@ -142,8 +142,9 @@ const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
  * snapshot's last checks, so the first scrape has every target), in a background pass about a
  * second before each expected scrape (only once scrapes have shown their interval: nobody
  * scraping costs no rendering), and what is still stale when a scrape comes (`scrape`).
- * Rendering writes bytes (metrics.writer.ts) and compresses each rendered piece at once. Per-target values are the checks as recorded (kept in
- * memory); names, states, open incidents and upstream names are read when a changed site is
+ * Rendering writes bytes (metrics.writer.ts) and compresses each rendered piece at once (an
+ * identity scrape leaves that to the next pass or gzip scrape). Per-target values are the checks
+ * as recorded (kept in memory); names, states, open incidents and upstream names are read when a changed site is
  * rendered, and its label bytes are kept until its name or an upstream's changes.
  */
 export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
@@ -359,6 +360,7 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     else uncompressed.add(group);
   };
 
+  /** Compresses the group's pieces that are not yet. */
   const compressGroup = (group: Group): void => {
     uncompressed.delete(group);
     for (const k of group.families ?? []) if (k.raw.length > 0) deflatedOf(k);
