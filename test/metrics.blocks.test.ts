@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHttpProbe } from '../src/probes/http.probe.js';
 import { createResolver } from '../src/probes/dns.resolver.js';
 import { createTargetPolicy } from '../src/probes/target-policy.js';
 import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
+import { createMetrics } from '../src/metrics/metrics.collector.js';
+import { gzipMember, rawDeflate } from '../src/metrics/metrics.gzip.js';
 import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 import { createSelfSignedCert, startTlsServer } from './support/tls.js';
@@ -200,6 +202,77 @@ describe('GET /metrics kept lines', () => {
     await checkNow(ids[1]);
     expect(t.svc.metrics.counts()).toMatchObject({ stale: 1, passPending: false });
   }, 30_000);
+});
+
+describe('GET /metrics, gzip from pieces', () => {
+  const read = async (stream: AsyncIterable<Buffer>) => {
+    const parts: Buffer[] = [];
+    for await (const part of stream) parts.push(part);
+    return Buffer.concat(parts);
+  };
+  async function* of<T>(items: T[]) {
+    yield* items;
+  }
+  const text = (n: number, seed: string) => Buffer.from(Array.from({ length: n }, (_, i) => `${seed}{i="${i}"} ${i * 7}\n`).join(''));
+
+  it('compresses each piece on its own: pieces in any order, some compressed in place, make one valid gzip member', async () => {
+    const raws = [text(10, 'a'), text(9_000, 'big'), text(1, 'c'), text(3_000, 'd')];
+    const deflated = raws.map((raw) => rawDeflate(raw));
+    const order = [3, 0, 2, 1];
+    const pieces = order.map((i) => ({ raw: raws[i], deflated: i === 2 ? null : deflated[i] }));
+    expect(gunzipSync(await read(gzipMember(of(pieces)))).equals(Buffer.concat(order.map((i) => raws[i])))).toBe(true);
+    expect(deflated[1].length).toBeLessThan(raws[1].length / 2);
+  });
+
+  it('a gzip scrape that finds every group stale renders and compresses them all: the same text as identity, kept compressed', async () => {
+    const t = createTestService();
+    services.push(t);
+    const ids: number[] = [];
+    // Three groups of kept lines (128 ids each), every target checked.
+    for (let i = 0; i < 300; i++) {
+      const res = await t.call('POST', '/api/sites', { name: `site "${i}"`, url: 'http://127.0.0.1:9/', intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: 'http://127.0.0.1:9/' }] });
+      ids.push((res.body as { id: number }).id);
+    }
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false });
+    try {
+      const upstreamOf = new Map(ids.map((id) => [id, String((t.svc.db.$client.prepare('SELECT id FROM upstreams WHERE site_id = ?').get(id) as { id: number }).id)]));
+      let at = Date.now();
+      const checkAll = () => {
+        at += 1000;
+        const rows = ids.flatMap((id, i) =>
+          [['site', `site "${i}"`], [upstreamOf.get(id)!, 'api-1']].map(([target, targetName], k) => ({
+            siteId: id, target, targetName, startedAt: at, outcome: 'ok', statusCode: 200,
+            dnsMs: 1 + k, connectMs: 2 + (i % 7), tlsMs: null, ttfbMs: 10 + (i % 13), totalMs: 11 + ((i + at / 1000) % 17), certExpiresAt: null,
+          })),
+        );
+        metrics.observe(rows as never);
+      };
+      // The boot pass (sites without checks yet) first: then nothing renders until a scrape.
+      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passPending: false }));
+      checkAll();
+      expect(metrics.counts()).toMatchObject({ stale: 3, passPending: false });
+
+      const gzip = await read(metrics.stream(true));
+      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 0 });
+      const identity = await metrics.text();
+      const text = gunzipSync(gzip).toString();
+      expect(text).toBe(identity);
+      expect(gzip.length).toBeLessThan(identity.length / 4);
+      expect(parsePrometheusTextFormat(text).find((f) => f.name === 'gatewatch_probe_duration_seconds')?.metrics).toHaveLength(300 * 2 * 4);
+
+      // An identity scrape renders without compressing; the gzip scrape after it compresses what it left.
+      checkAll();
+      const identity2 = await metrics.text();
+      expect(identity2).not.toBe(identity);
+      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 3 });
+      const gzip2 = await read(metrics.stream(true));
+      expect(gunzipSync(gzip2).toString()).toBe(identity2);
+      expect(metrics.counts()).toMatchObject({ uncompressed: 0 });
+      expect(gzip2.length).toBeLessThan(identity2.length / 4);
+    } finally {
+      metrics.stop();
+    }
+  }, 60_000);
 });
 
 describe('LineWriter', () => {
