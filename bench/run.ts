@@ -29,7 +29,7 @@ import { hostAddress, siteName } from './lib/names.js';
 import type { MixedReport } from './lib/mixed.js';
 import { dbFigures } from './lib/db-figures.js';
 import { prefill, type PrefillReport } from './lib/prefill.js';
-import { scrapeMetrics } from './lib/scrape.js';
+import { scrapeMetrics, type ScrapeReport } from './lib/scrape.js';
 import { measurePage, pollPage, seedHistory, setPublicSites } from './lib/pages.js';
 import { diffThreads, ioWritten, threadCpu } from './lib/threads.js';
 import { BENCH_TOKEN, closeDatabase, startBenchService } from './lib/service.js';
@@ -58,6 +58,12 @@ const { values: args } = parseArgs({
     /** Window D: GET /metrics every --scrape-every s for --scrape-duration s (0: no window D). */
     'scrape-every': { type: 'string', default: '15' },
     'scrape-duration': { type: 'string', default: '60' },
+    /**
+     * Window D's scraper in the service's own process, as runs before 10k-60s-v06 had it (with
+     * GW_SCRAPE_PROFILE=DIR, a CPU profile of its scrapes); by default it runs in the load process,
+     * as a Prometheus server is a process of its own.
+     */
+    'scrape-in-process': { type: 'boolean', default: false },
     ceiling: { type: 'string', default: '2000' },
     prefill: { type: 'boolean', default: true },
     'no-prefill': { type: 'boolean', default: false },
@@ -394,7 +400,10 @@ async function main() {
     if (scrapeS > 0) log(`window D: the same with GET /metrics every ${scrapeEveryS} s, ${scrapeS} s`);
     const d =
       scrapeS > 0
-        ? await measure('D', scrapeS, (durationMs) => scrapeMetrics({ api: service!.api, token: BENCH_TOKEN, everyMs: scrapeEveryS * 1000, durationMs }))
+        ? await measure('D', scrapeS, (durationMs) => {
+            const scrape = { api: service!.api, token: BENCH_TOKEN, everyMs: scrapeEveryS * 1000, durationMs };
+            return args['scrape-in-process'] ? scrapeMetrics(scrape) : targets.send<ScrapeReport>({ cmd: 'scrape', ...scrape });
+          })
         : null;
     let pages: Record<string, unknown> | null = null;
     if (pagesS > 0) {
@@ -450,6 +459,7 @@ async function main() {
         statusPauseMs,
         statusPage,
         statusWithToken: !args['status-anonymous'],
+        scrapeInProcess: args['scrape-in-process'],
         clients,
         clientsS,
         clientPauseMs,

@@ -2,7 +2,7 @@
  * The load side of the benchmark, in its own process (forked by bench/run.ts) so that the
  * service's process.cpuUsage() counts only the service: loopback HTTP targets, the DNS server
  * for `*.bench.test`, and the API clients (site creation, the status poller, window C's mixed
- * clients in lib/mixed.ts).
+ * clients in lib/mixed.ts, window D's Prometheus scraper in lib/scrape.ts).
  *
  * Targets are raw TCP servers that answer every connection with a canned `200 ok` and close: a
  * healthy origin that costs as little as possible, so that the machine's two cores go to the
@@ -13,6 +13,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { startBenchDns } from './lib/dns.js';
 import { runMixed, type ApiRequest, type MixedOptions } from './lib/mixed.js';
+import { scrapeMetrics } from './lib/scrape.js';
 import { hostAddress, hostIndexOf, siteBody } from './lib/names.js';
 import { quantile, round } from './lib/stats.js';
 
@@ -23,6 +24,7 @@ export type TargetsCommand =
   | { cmd: 'create'; api: string; token: string; from: number; count: number; upstreams: number; intervalSeconds: number; timeoutMs: number; concurrency: number; paused: boolean }
   | { cmd: 'status'; api: string; durationMs: number; pauseMs: number; maxCalls: number; pageSize: number | null; sites: number; token: string | null }
   | ({ cmd: 'mixed' } & MixedOptions)
+  | { cmd: 'scrape'; api: string; token: string; everyMs: number; durationMs: number }
   | { cmd: 'counters' }
   | { cmd: 'stop' };
 
@@ -194,6 +196,8 @@ async function handle(body: TargetsCommand): Promise<unknown> {
       return statusLoop(body);
     case 'mixed':
       return runMixed(body, { request, ports });
+    case 'scrape':
+      return scrapeMetrics(body);
     case 'counters': {
       const cpu = process.cpuUsage();
       return { connections, dnsQueries: dns?.queries() ?? 0, cpuMs: (cpu.user + cpu.system) / 1000 };

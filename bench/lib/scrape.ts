@@ -3,7 +3,9 @@
  * (the first at once) for `durationMs` with `Accept-Encoding: gzip`, as Prometheus asks, reading
  * each whole answer, and reports how long a scrape took (request to last byte) and how big the
  * exposition was (on the wire and decoded); then one identity scrape, for comparison. The
- * scheduler's lag while it ran is measured by the window around it.
+ * scheduler's lag while it ran is measured by the window around it. It runs in the bench's load
+ * process (bench/targets.ts), as Prometheus is a process of its own; `--scrape-in-process` runs it
+ * in the service's process, where reading 12 MB costs the service's event loop too.
  */
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -108,8 +110,8 @@ export async function scrapeMetrics(opts: { api: string; token: string; everyMs:
         if (res.status !== 200) failures++;
         encoding = res.encoding;
         wireBytes = res.body.length;
-        // Lines counted on the bytes: the scraper shares the service's process, and a 12 MB string
-        // split into 130,000 lines was garbage that the next scrape's collection paid for.
+        // Lines counted on the bytes: with --scrape-in-process the scraper shares the service's
+        // process, and a 12 MB string split into 130,000 lines was garbage the next scrape paid for.
         const text = res.encoding === 'gzip' ? gunzipSync(res.body) : res.body;
         bytes = text.length;
         lines = countLines(text);
