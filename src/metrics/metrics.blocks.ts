@@ -34,6 +34,12 @@ const SLICE_MS = 4;
 const PASS_LEAD_MS = 1_000;
 /** Two scrapes closer than this (ms) say nothing of the scrape interval (a person, a second scraper). */
 const MIN_SCRAPE_EVERY_MS = 2_000;
+/**
+ * Until two scrapes have shown the interval, the next one is expected after this long (ms): the
+ * interval most Prometheus set-ups use. A wrong guess costs one pass; a right one spares the
+ * second scrape rendering everything checked since the first.
+ */
+const GUESS_EVERY_MS = 15_000;
 
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
@@ -424,15 +430,15 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
   };
   /**
    * A scrape came: learns the interval, and plans one pass PASS_LEAD_MS before the next expected
-   * one, so that it finds little stale. Checks arrive all the time and a group rendered for one is
-   * rendered again for the next, so rendering more often than scrapes come is wasted; when scrapes
-   * stop, so do the passes.
+   * one (GUESS_EVERY_MS after a first scrape), so that it finds little stale. Checks arrive all the
+   * time and a group rendered for one is rendered again for the next, so rendering more often than
+   * scrapes come is wasted; when scrapes stop, so do the passes.
    */
   const scraped = () => {
     const now = performance.now();
     if (lastScrape > 0 && now - lastScrape >= MIN_SCRAPE_EVERY_MS) scrapeEvery = now - lastScrape;
     lastScrape = now;
-    if (scrapeEvery > 0) planPass(scrapeEvery - PASS_LEAD_MS);
+    planPass((scrapeEvery > 0 ? scrapeEvery : GUESS_EVERY_MS) - PASS_LEAD_MS);
   };
 
   /**
