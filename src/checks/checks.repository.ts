@@ -306,8 +306,8 @@ export function createChecksRepository(db: Db) {
       certIssuer: null,
     };
     const ofSite = keys.get(siteId);
-    if (!ofSite) keys.set(siteId, [state]);
-    else ofSite.push(state);
+    // A new array of the exact length: push leaves room for 16 more in every site's.
+    keys.set(siteId, ofSite ? [...ofSite, state].slice() : [state]);
     byKey.set(key, state);
     return state;
   };
@@ -405,9 +405,10 @@ export function createChecksRepository(db: Db) {
     ];
     state.detail = detailOf(JSON.stringify(body), row.startedAt);
     state.targetName = row.targetName;
-    state.addresses = row.addresses;
+    // Copies of the exact length: a probe's lists are built with push (room for 16 more).
+    state.addresses = row.addresses.slice();
     state.address = row.address;
-    state.failedAddresses = row.failedAddresses;
+    state.failedAddresses = row.failedAddresses && row.failedAddresses.slice();
     state.errorMessage = row.errorMessage;
     state.gateway = row.gateway;
     state.certExpiresAt = row.certExpiresAt;
