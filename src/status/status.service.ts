@@ -60,9 +60,6 @@ interface SiteRow {
   incident: string | null;
 }
 
-/** `text` as one flat string (decoded from its UTF-8 bytes), whatever pieces it was built from. */
-const flat = (text: string) => Buffer.from(text, 'utf8').toString('utf8');
-
 /** After LIST_BUDGET_MS of rendering, the list yields to the event loop. */
 const LIST_BUDGET_MS = 40;
 const COMMA = 0x2c;
@@ -206,6 +203,18 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
   };
 
   /**
+   * `text` as one flat string: JSON.stringify returns its text as a tree of concatenated pieces
+   * (~140 B more a cached entry until a list read flattens it). Copied through one reused buffer:
+   * a new Buffer per entry came from the pool's 8 KB blocks, malloc'd, and grew the C heap for good.
+   */
+  const scratch = Buffer.allocUnsafeSlow(64 * 1024);
+  const flat = (text: string): string => {
+    // At most 3 bytes a UTF-16 unit: a longer entry (a rare one) is kept as it is.
+    if (text.length * 3 > scratch.length) return text;
+    return scratch.toString('utf8', 0, scratch.write(text, 0, 'utf8'));
+  };
+
+  /**
    * One site's list entry as JSON text: its row and open incident, and its own target's snapshot;
    * for a site with maintenance windows, without its closing brace (withMaintenance closes it).
    */
@@ -233,8 +242,6 @@ export function createStatusService(db: Db, clock: Clock, snapshot: StatusSnapsh
       url: full ? r.url : undefined,
       maintenance: windows.length > 0 ? undefined : null,
     });
-    // Kept flat: JSON.stringify returns its text as a tree of concatenated pieces (~140 B more a
-    // cached entry until a list read flattens it); a copy through bytes is one flat string.
     return flat(windows.length > 0 ? json.slice(0, -1) : json);
   };
 
