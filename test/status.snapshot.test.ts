@@ -143,7 +143,7 @@ describe('status snapshot in memory', () => {
     const up = String(site.upstreams[0].id);
     const record = (target: string, addresses: string[], address: string | null) => {
       now += 60_000;
-      first.svc.recorder.record([roundOf(first.svc, site.id, [{ ...check(site.id, target, now), addresses, address }])]);
+      first.svc.recorder.record([{ site: first.svc.sites.get(site.id)!, startedAt: now, checks: [{ ...check(site.id, target, now), addresses, address }] }]);
     };
     const last = (svc: Service, target: string) => svc.snapshot.target(site.id, target)!.last!;
     record('site', ['127.0.0.1', '::1'], '127.0.0.1');
