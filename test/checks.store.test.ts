@@ -290,4 +290,46 @@ describe('open chunks, kept in memory until written', () => {
     expect(count('SELECT COUNT(*) AS n FROM raw_checks r WHERE NOT EXISTS (SELECT 1 FROM check_details d WHERE d.id = r.d)')).toBe(0);
     expect(count('SELECT COUNT(*) AS n FROM raw_checks r WHERE NOT EXISTS (SELECT 1 FROM rollup_targets k WHERE k.id = r.tk)')).toBe(0);
   });
+
+  it('a rolled-back insert forgets its new strings even once many other new strings have gone through the cache', async () => {
+    const { siteId, repo, count } = await setup();
+    const moved = (startedAt: number) => plain(siteId, 'canary', startedAt, { addresses: ['127.0.0.9'], address: '127.0.0.9' });
+    expect(() =>
+      t!.svc.db.transaction(() => {
+        repo.insertMany([moved(T0)]);
+        // More new strings than the cache by strings holds: it is emptied on the way.
+        for (let i = 0; i < 5000; i++) repo.insertMany([plain(siteId, 'site', T0 + i, { outcome: 'bad_gateway', errorMessage: `HTTP 502 #${i}` })]);
+        throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    repo.forgetUncommitted();
+    insert([moved(T0 + 60_000)]);
+    expect(repo.list(siteId, { limit: 10, target: 'canary' }).map((c) => [c.startedAt, c.address])).toEqual([[T0 + 60_000, '127.0.0.9']]);
+    expect(count('SELECT COUNT(*) AS n FROM raw_checks r WHERE NOT EXISTS (SELECT 1 FROM check_details d WHERE d.id = r.d)')).toBe(0);
+  });
+
+  it("after a restart, a target's checks with the same strings as before point at the stored dictionary row, and its key is the one the rollups use", async () => {
+    const { siteId, up, repo, count } = await setup();
+    insert([plain(siteId, 'site', T0), plain(siteId, up, T0)]);
+    repo.writeOpenChunks();
+    const details = count('SELECT COUNT(*) AS n FROM check_details');
+    const dOf = (startedAt: number) => count('SELECT d AS n FROM raw_checks WHERE t = ? AND tk = ?', startedAt, repo.keyOf(siteId, 'site'));
+    // As after a restart: a repository that has seen no check yet.
+    const again = createChecksRepository(t!.svc.db);
+    t!.svc.db.transaction(() => again.insertMany([plain(siteId, 'site', T0 + 60_000), plain(siteId, 'site', T0 + 120_000)]));
+    expect(count('SELECT COUNT(*) AS n FROM check_details')).toBe(details);
+    expect(dOf(T0 + 60_000)).toBe(dOf(T0));
+    expect(dOf(T0 + 120_000)).toBe(dOf(T0));
+    // New strings: a new row; the old strings again: the old row.
+    t!.svc.db.transaction(() => again.insertMany([plain(siteId, 'site', T0 + 180_000, { address: '127.0.0.2' }), plain(siteId, 'site', T0 + 240_000)]));
+    expect(count('SELECT COUNT(*) AS n FROM check_details')).toBe(details + 1);
+    expect(dOf(T0 + 180_000)).not.toBe(dOf(T0));
+    expect(dOf(T0 + 240_000)).toBe(dOf(T0));
+    expect(again.list(siteId, { limit: 10, target: 'site' }).map((c) => c.address)).toEqual(['127.0.0.1', '127.0.0.2', '127.0.0.1', '127.0.0.1', '127.0.0.1']);
+    // One key per target, whoever asks: the rollups' repositories ask the checks repository.
+    expect(t!.svc.rollups.keyOf(siteId, up)).toBe(repo.keyOf(siteId, up));
+    expect(again.keyOf(siteId, up)).toBe(repo.keyOf(siteId, up));
+    expect(repo.keyOf(siteId, 'nothing')).toBeNull();
+    expect(count('SELECT COUNT(*) AS n FROM rollup_targets WHERE site_id = ?', siteId)).toBe(2);
+  });
 });

@@ -135,6 +135,33 @@ describe('status snapshot in memory', () => {
     expect(third.svc.snapshot.forSite(site.id).get('site')!.uptime['24h']).toBe(87.5);
   });
 
+  it("shows each target's last addresses as its checks change them, and again after a kill", async () => {
+    const dir = tempDir();
+    let now = Math.floor(Date.now() / HOUR) * HOUR + 60_000;
+    const first = open(dir, () => now);
+    const site = await createSite(first.svc, 'a', true);
+    const up = String(site.upstreams[0].id);
+    const record = (target: string, addresses: string[], address: string | null) => {
+      now += 60_000;
+      first.svc.recorder.record([{ site: first.svc.sites.get(site.id)!, startedAt: now, checks: [{ ...check(site.id, target, now), addresses, address }] }]);
+    };
+    const last = (svc: Service, target: string) => svc.snapshot.target(site.id, target)!.last!;
+    record('site', ['127.0.0.1', '::1'], '127.0.0.1');
+    record('site', ['127.0.0.1', '::1'], '::1');
+    record(up, ['127.0.0.2'], '127.0.0.2');
+    expect(last(first.svc, 'site')).toMatchObject({ addresses: ['127.0.0.1', '::1'], address: '::1' });
+    record('site', ['127.0.0.3'], '127.0.0.3');
+    record(up, [], null);
+    expect(last(first.svc, 'site')).toMatchObject({ addresses: ['127.0.0.3'], address: '127.0.0.3' });
+    expect(last(first.svc, up)).toMatchObject({ addresses: [], address: null });
+    await first.svc.snapshot.flush();
+    record('site', ['127.0.0.3', '127.0.0.4'], '127.0.0.4');
+    first.kill();
+    const second = open(dir, () => now);
+    expect(last(second.svc, 'site')).toMatchObject({ addresses: ['127.0.0.3', '127.0.0.4'], address: '127.0.0.4' });
+    expect(last(second.svc, up)).toMatchObject({ addresses: [], address: null });
+  });
+
   it('is rebuilt after a kill that came before its first flush', async () => {
     const dir = tempDir();
     const hour = Math.floor(Date.now() / HOUR) * HOUR;

@@ -16,7 +16,11 @@ export const CHUNK_WRITE_DELAY_MS = 3 * 60_000;
 /** Setting: the highest raw_checks id up to which every row is listed in a stored check_chunks row. */
 export const CHUNKS_THROUGH_KEY = 'check_chunks_through';
 const KEY_SPAN = 2 ** 24;
-const DETAIL_CACHE_MAX = 50_000;
+/**
+ * Dictionary rows kept by their strings, beyond each target's own (a target whose strings change
+ * back and forth, an error and back): a target's repeated strings never come here.
+ */
+const DETAIL_CACHE_MAX = 4096;
 
 interface RawRow {
   id: number;
@@ -38,24 +42,37 @@ type Details = [string, string[], string | null, string[] | null, string | null,
 const RAW_COLUMNS = 'r.id, r.tk, r.t, r.o, r.st, r.dns, r.con, r.tls, r.ttfb, r.tot, r.inc, d.body';
 
 const OUTCOME_CODE = new Map<Outcome, number>(OUTCOMES.map((o, i) => [o, i]));
+const NO_ADDRESSES: string[] = [];
 
 interface DetailEntry {
   id: number;
   seenAt: number;
 }
 
+/**
+ * One target's key and the strings (`Details`) its last check stored, with their dictionary row:
+ * the strings only, not the whole check (a row object with its numbers held ~260 B a target).
+ */
 interface TargetState {
   key: number;
-  /** The last check stored whose strings were looked up in the dictionary, and its row there. */
-  last: CheckRow | null;
+  siteId: number;
+  target: string;
   detail: DetailEntry | null;
+  targetName: string;
+  addresses: string[];
+  address: string | null;
+  failedAddresses: string[] | null;
+  errorMessage: string | null;
+  gateway: GatewayProduct | null;
+  certExpiresAt: number | null;
+  certIssuer: string | null;
 }
 
 const sameList = (a: string[] | null, b: string[] | null) =>
   a === b || (a !== null && b !== null && a.length === b.length && a.every((x, i) => x === b[i]));
 
-/** Whether two checks store the same strings (`Details`). */
-const sameDetails = (a: CheckRow, b: CheckRow) =>
+/** Whether a check stores the same strings (`Details`) as the target's last one. */
+const sameDetails = (a: TargetState, b: CheckRow) =>
   a.targetName === b.targetName &&
   a.address === b.address &&
   a.errorMessage === b.errorMessage &&
@@ -73,6 +90,14 @@ function encodeIds(ids: number[], after = 0): string {
     out += out === '' ? String(id - prev) : `,${id - prev}`;
     prev = id;
   }
+  return out;
+}
+
+/** A copy of `ids` with `id` added at the end, of the exact length. */
+function appended(ids: number[], id: number): number[] {
+  const out = new Array<number>(ids.length + 1);
+  for (let i = 0; i < ids.length; i++) out[i] = ids[i];
+  out[ids.length] = id;
   return out;
 }
 
@@ -99,16 +124,20 @@ export function chunkIds(ids: string): number[] {
  */
 export function createChecksRepository(db: Db) {
   const sqlite = db.$client;
-  /** Per site, per target: its key and what its last check's strings were stored as. */
-  const keys = new Map<number, Map<string, TargetState>>();
-  const byKey = new Map<number, { siteId: number; target: string }>();
+  /**
+   * Per site, its targets' keys and what their last checks' strings were stored as: an array
+   * (a site has a handful of targets), as a Map per site held ~150 B more. The one cache of
+   * target keys: the rollups repositories ask this one (`keyOf`).
+   */
+  const keys = new Map<number, TargetState[]>();
+  const byKey = new Map<number, TargetState>();
   const details = new Map<string, DetailEntry>();
   /**
    * Dictionary and key rows inserted since the last commit: if the transaction rolls back
    * (a full disk), the caches above must forget them, or later checks would point at rows that
    * were never stored (and vanish from reads that join them).
    */
-  const uncommitted = { details: [] as string[], keys: [] as { siteId: number; target: string; id: number }[] };
+  const uncommitted = { details: [] as { body: string; id: number }[], keys: [] as number[] };
 
   const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
   const insertKey = sqlite.prepare('INSERT INTO rollup_targets (site_id, target) VALUES (?, ?)');
@@ -169,12 +198,16 @@ export function createChecksRepository(db: Db) {
   let latest = 0;
   let through = Number(settings.get(CHUNKS_THROUGH_KEY) ?? NaN);
 
+  /**
+   * Lists a rowid in its open chunk. Each target's list is copied into a new array of the exact
+   * length: push would leave room for 16 more ids in each of the ~2 x targets lists held.
+   */
   const addOpen = (chunk: number, key: number, id: number) => {
     let ofChunk = open.get(chunk);
     if (!ofChunk) open.set(chunk, (ofChunk = new Map()));
     const ids = ofChunk.get(key);
     if (!ids) ofChunk.set(key, [id]);
-    else if (id > ids[ids.length - 1]) ids.push(id);
+    else if (id > ids[ids.length - 1]) ofChunk.set(key, appended(ids, id));
     else if (!ids.includes(id)) ids.splice(ids.findIndex((x) => x > id), 0, id);
   };
 
@@ -257,32 +290,68 @@ export function createChecksRepository(db: Db) {
   };
   restoreOpen();
 
-  /** The key of a target (rollup_targets); with `create`, one is made for a target seen for the first time. */
-  const targetState = (siteId: number, target: string): TargetState => {
-    let ofSite = keys.get(siteId);
-    if (!ofSite) keys.set(siteId, (ofSite = new Map()));
-    let state = ofSite.get(target);
-    if (!state) {
-      let id = findKey.get(siteId, target)?.id;
-      if (id === undefined) {
-        id = Number(insertKey.run(siteId, target).lastInsertRowid);
-        uncommitted.keys.push({ siteId, target, id });
-      }
-      state = { key: id, last: null, detail: null };
-      ofSite.set(target, state);
-      byKey.set(id, { siteId, target });
-    }
+  const newState = (key: number, siteId: number, target: string): TargetState => {
+    const state: TargetState = {
+      key,
+      siteId,
+      target,
+      detail: null,
+      targetName: '',
+      addresses: NO_ADDRESSES,
+      address: null,
+      failedAddresses: null,
+      errorMessage: null,
+      gateway: null,
+      certExpiresAt: null,
+      certIssuer: null,
+    };
+    const ofSite = keys.get(siteId);
+    // A new array of the exact length: push leaves room for 16 more in every site's.
+    keys.set(siteId, ofSite ? [...ofSite, state].slice() : [state]);
+    byKey.set(key, state);
     return state;
   };
 
-  const targetOf = (key: number) => {
-    let t = byKey.get(key);
-    if (!t) {
-      const row = keyRow.get(key);
-      t = row ? { siteId: row.site_id, target: row.target } : { siteId: 0, target: '' };
-      byKey.set(key, t);
+  const cachedState = (siteId: number, target: string): TargetState | undefined => {
+    const ofSite = keys.get(siteId);
+    if (ofSite) for (const state of ofSite) if (state.target === target) return state;
+    return undefined;
+  };
+
+  /** The state of a target, by its key (rollup_targets); with `create`, one is made for a target seen for the first time. */
+  function stateOf(siteId: number, target: string, create: true): TargetState;
+  function stateOf(siteId: number, target: string, create: boolean): TargetState | undefined;
+  function stateOf(siteId: number, target: string, create: boolean): TargetState | undefined {
+    const cached = cachedState(siteId, target);
+    if (cached) return cached;
+    let id = findKey.get(siteId, target)?.id;
+    if (id === undefined) {
+      if (!create) return undefined;
+      id = Number(insertKey.run(siteId, target).lastInsertRowid);
+      uncommitted.keys.push(id);
     }
-    return t;
+    return newState(id, siteId, target);
+  }
+
+  /** Drops a target's state from the caches (its key row is gone, or never committed). */
+  const forgetState = (key: number) => {
+    const state = byKey.get(key);
+    if (!state) return;
+    byKey.delete(key);
+    const ofSite = keys.get(state.siteId);
+    if (!ofSite) return;
+    const at = ofSite.indexOf(state);
+    if (at >= 0) ofSite.splice(at, 1);
+    if (ofSite.length === 0) keys.delete(state.siteId);
+  };
+
+  const NO_TARGET = { siteId: 0, target: '' };
+  /** The site and target of a key (a key without a row reads as site 0, as a deleted target's rows do). */
+  const targetOf = (key: number): { siteId: number; target: string } => {
+    const state = byKey.get(key);
+    if (state) return state;
+    const row = keyRow.get(key);
+    return row ? newState(key, row.site_id, row.target) : NO_TARGET;
   };
 
   /** The dictionary row of a check's strings, shared by every check with the same ones. */
@@ -300,7 +369,7 @@ export function createChecksRepository(db: Db) {
     let id = findDetail.get(body)?.id;
     if (id === undefined) {
       id = Number(insertDetail.run(body, startedAt).lastInsertRowid);
-      uncommitted.details.push(body);
+      uncommitted.details.push({ body, id });
     } else touch(id, startedAt);
     if (details.size >= DETAIL_CACHE_MAX) details.clear();
     const entry = { id, seenAt: startedAt };
@@ -314,8 +383,16 @@ export function createChecksRepository(db: Db) {
    * without writing the strings out as JSON and hashing them, while it is fresh (as in `detailOf`).
    */
   const detailFor = (state: TargetState, row: CheckRow): number => {
-    const { last, detail } = state;
-    if (last && detail && detail.seenAt >= row.startedAt - CHUNK_MS && sameDetails(last, row)) return detail.id;
+    const { detail } = state;
+    if (detail && sameDetails(state, row)) {
+      if (detail.seenAt >= row.startedAt - CHUNK_MS) return detail.id;
+      // Its use is noted once a chunk; the row may have been pruned meanwhile.
+      if (detailExists.get(detail.id)) {
+        detail.seenAt = row.startedAt;
+        touch(detail.id, row.startedAt);
+        return detail.id;
+      }
+    }
     const body: Details = [
       row.targetName,
       row.addresses,
@@ -327,7 +404,15 @@ export function createChecksRepository(db: Db) {
       row.certIssuer,
     ];
     state.detail = detailOf(JSON.stringify(body), row.startedAt);
-    state.last = row;
+    state.targetName = row.targetName;
+    // Copies of the exact length: a probe's lists are built with push (room for 16 more).
+    state.addresses = row.addresses.slice();
+    state.address = row.address;
+    state.failedAddresses = row.failedAddresses && row.failedAddresses.slice();
+    state.errorMessage = row.errorMessage;
+    state.gateway = row.gateway;
+    state.certExpiresAt = row.certExpiresAt;
+    state.certIssuer = row.certIssuer;
     return state.detail.id;
   };
 
@@ -382,7 +467,7 @@ export function createChecksRepository(db: Db) {
       certExpiresAt: row.certExpiresAt ?? null,
       certIssuer: row.certIssuer ?? null,
     };
-    const state = targetState(stored.siteId, stored.target);
+    const state = stateOf(stored.siteId, stored.target, true);
     const key = state.key;
     const info = insertRaw.run(
       row.id ?? null,
@@ -465,6 +550,19 @@ export function createChecksRepository(db: Db) {
   return {
     firstIdFrom,
 
+    /**
+     * The key of a target (rollup_targets) for the rollups; with `create`, one is made for a
+     * target seen for the first time (forgotten again if its transaction rolls back).
+     */
+    keyOf(siteId: number, target: string, create = false): number | null {
+      return stateOf(siteId, target, create)?.key ?? null;
+    },
+
+    /** Forgets a target key whose row was deleted (a deleted site's, once its rollups are gone). */
+    forgetKey(key: number): void {
+      forgetState(key);
+    },
+
     /** Every check started at or after `from`, in rowid order, `limit` at a time from `afterId`. */
     since(from: number, afterId: number | null, limit: number): CheckRow[] {
       const start = afterId == null ? firstIdFrom(from - CHUNK_MS) : afterId + 1;
@@ -499,25 +597,15 @@ export function createChecksRepository(db: Db) {
      */
     forgetUncommitted(): void {
       const gone = new Set<number>();
-      for (const body of uncommitted.details) {
-        const entry = details.get(body);
-        if (entry) gone.add(entry.id);
+      // By id: the cache may have been emptied since, while a target still holds the entry.
+      for (const { body, id } of uncommitted.details) {
+        gone.add(id);
         details.delete(body);
       }
       if (gone.size > 0) {
-        for (const ofSite of keys.values()) {
-          for (const state of ofSite.values()) {
-            if (state.detail && gone.has(state.detail.id)) {
-              state.detail = null;
-              state.last = null;
-            }
-          }
-        }
+        for (const state of byKey.values()) if (state.detail && gone.has(state.detail.id)) state.detail = null;
       }
-      for (const { siteId, target, id } of uncommitted.keys) {
-        keys.get(siteId)?.delete(target);
-        byKey.delete(id);
-      }
+      for (const key of uncommitted.keys) forgetState(key);
       uncommitted.details.length = 0;
       uncommitted.keys.length = 0;
     },
@@ -590,6 +678,7 @@ export function createChecksRepository(db: Db) {
         if (ofChunk.size === 0) open.delete(chunk);
       }
       deleteHeldOf.run(key);
+      forgetState(key);
     },
 
     /** Marks a site's checks since a time as evidence of an incident, so retention keeps them. */

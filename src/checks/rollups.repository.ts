@@ -118,9 +118,6 @@ export function worstOf(spans: IncidentSpan[], from: number, to: number): WorstI
  */
 export function createRollupsRepository(db: Db, checks: ChecksRepository) {
   const sqlite = db.$client;
-  const keys = new Map<string, number>();
-  const findKey = sqlite.prepare<[number, string], { id: number }>('SELECT id FROM rollup_targets WHERE site_id = ? AND target = ?');
-  const insertKey = sqlite.prepare('INSERT INTO rollup_targets (site_id, target) VALUES (?, ?)');
   const keysOfSite = sqlite.prepare<[number], { id: number; target: string }>('SELECT id, target FROM rollup_targets WHERE site_id = ?');
 
   const insertHour = sqlite.prepare('INSERT INTO rollup_hours (id, count, ok, fail, lat_sum, hist) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
@@ -160,16 +157,8 @@ export function createRollupsRepository(db: Db, checks: ChecksRepository) {
   function keyOf(siteId: number, target: string, create: true): number;
   function keyOf(siteId: number, target: string, create?: boolean): number | null;
   function keyOf(siteId: number, target: string, create = false): number | null {
-    const name = `${siteId}|${target}`;
-    const cached = keys.get(name);
-    if (cached !== undefined) return cached;
-    let id = findKey.get(siteId, target)?.id;
-    if (id === undefined) {
-      if (!create) return null;
-      id = Number(insertKey.run(siteId, target).lastInsertRowid);
-    }
-    keys.set(name, id);
-    return id;
+    // The checks repository holds the one cache of keys (one entry per target, not one per repository).
+    return checks.keyOf(siteId, target, create);
   }
 
   const hourId = (hour: number, key: number) => (hour / HOUR) * KEY_SPAN + key;
@@ -435,7 +424,7 @@ export function createRollupsRepository(db: Db, checks: ChecksRepository) {
       }
       if (hour > lastHour && day > lastDay) {
         deleteKey.run(key);
-        for (const [name, id] of keys) if (id === key) keys.delete(name);
+        checks.forgetKey(key);
         return null;
       }
       return { hour, day };

@@ -96,6 +96,8 @@ function derive(base: Base, live: LiveHour[]) {
   };
 }
 
+const sameList = (a: readonly string[] | null, b: readonly string[]) => a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
+
 /** An empty histogram: shared, never written to (growHist, mergeHist and subtractHist copy). */
 const NO_HIST: readonly number[] = Object.freeze([]);
 const histOrShared = (hist: number[]) => (hist.length === 0 ? (NO_HIST as number[]) : hist);
@@ -320,7 +322,8 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
     else {
       const at = targets.findIndex((t) => t.target === e.target);
       if (at >= 0) targets[at] = e;
-      else targets.push(e);
+      // A new array of the exact length: push leaves room for 16 more entries in every site's.
+      else bySite.set(e.siteId, [...targets, e].slice());
     }
   };
   const drop = (siteId: number, target: string) => {
@@ -391,8 +394,11 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
       e.lastOutcome = c.outcome;
       e.lastStatusCode = c.statusCode;
       e.lastErrorMessage = c.errorMessage;
-      e.lastAddresses = c.addresses;
-      e.lastAddress = c.address;
+      // The same addresses as before (nearly every check): the entry keeps its own array, not the
+      // check's (built with push: room for 16 more, ~150 B a target); a new list is copied to its length.
+      const addresses = sameList(e.lastAddresses, c.addresses) ? e.lastAddresses! : c.addresses.slice();
+      e.lastAddresses = addresses;
+      e.lastAddress = c.address === null ? null : (addresses.find((a) => a === c.address) ?? c.address);
       e.lastTotalMs = c.totalMs;
       e.lastTtfbMs = c.ttfbMs;
       const expiresAt = c.certExpiresAt ?? null;
