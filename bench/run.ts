@@ -59,6 +59,9 @@ const { values: args } = parseArgs({
     'scrape-every': { type: 'string', default: '15' },
     'scrape-duration': { type: 'string', default: '60' },
     ceiling: { type: 'string', default: '2000' },
+    /** Paced ceiling stretches after the first one (their median is the ceiling), and their length in s. */
+    'ceiling-blocks': { type: 'string', default: '5' },
+    'ceiling-block-seconds': { type: 'string', default: '5' },
     prefill: { type: 'boolean', default: true },
     'no-prefill': { type: 'boolean', default: false },
     'max-probes': { type: 'string' },
@@ -101,6 +104,8 @@ const clients = int('clients', args.clients, 0, 256);
 const clientsS = int('clients-duration', args['clients-duration'], 2, 1800);
 const clientPauseMs = int('client-pause', args['client-pause'], 0, 60_000);
 const ceilingRequests = int('ceiling', args.ceiling, 100, 100_000);
+const ceilingBlocks = int('ceiling-blocks', args['ceiling-blocks'], 1, 50);
+const ceilingBlockS = int('ceiling-block-seconds', args['ceiling-block-seconds'], 1, 120);
 const doPrefill = args.prefill && !args['no-prefill'];
 const pagesS = int('pages-duration', args['pages-duration'], 0, 1800);
 const pagesRequests = int('pages-requests', args['pages-requests'], 1, 10_000);
@@ -169,8 +174,10 @@ async function main() {
       dnsPort: t.dnsPort,
       requests: ceilingRequests,
       perSecond: (sites * targetsPerRound) / intervalS,
+      blocks: ceilingBlocks,
+      blockSeconds: ceilingBlockS,
     });
-    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms; paced ${ceiling.pacedPerSecond}/s with DNS ${ceiling.pacedGetDnsCpuMs} ms`);
+    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms; paced ${ceiling.pacedPerSecond}/s with DNS ${ceiling.pacedGetDnsCpuMs} ms (median of ${ceiling.pacedBlocksCpuMs.join(', ')}; the first stretch alone, the old method: ${ceiling.pacedGetDnsFirstCpuMs} ms)`);
 
     service = await startBenchService({
       DATABASE_PATH: dbPath,
@@ -277,13 +284,15 @@ async function main() {
         await profiler.post('Profiler.start');
       }
       phase = window;
-      const threads0 = threadCpu();
+      const threads0 = threadCpu(true);
       const io0 = ioWritten();
       const s0 = snap(svc.scheduler.stats());
       const loadRun = load ? load(seconds * 1000 - 1000) : null;
       await sleep(seconds * 1000);
       const s1 = snap(svc.scheduler.stats());
-      const threads = diffThreads(threads0, threadCpu());
+      const threadsByTid = diffThreads(threads0, threadCpu(true));
+      const threads: Record<string, number> = {};
+      for (const [k, v] of Object.entries(threadsByTid)) threads[k.replace(/\+\d+$/, '')] = (threads[k.replace(/\+\d+$/, '')] ?? 0) + v;
       const io1 = ioWritten();
       loop.disable();
       if (heapProfiler) {
@@ -344,9 +353,14 @@ async function main() {
            * recorder, GC): whole-process CPU minus checks x the paced GET+DNS ceiling, % of one core.
            */
           fixedPctOfOneCore: round(((cpuUsed - checksRecorded * ceiling.pacedGetDnsCpuMs) / windowMs) * 100, 2),
+          /** The same two figures against the old ceiling (one paced stretch, runs before wip-fixed). */
+          ratioToPacedGetDnsFirst: round(perCheck / ceiling.pacedGetDnsFirstCpuMs, 2),
+          fixedPctOfOneCoreFirst: round(((cpuUsed - checksRecorded * ceiling.pacedGetDnsFirstCpuMs) / windowMs) * 100, 2),
           loadProcessPctOfOneCore: round(((childCpu1 - childCpu0) / windowMs) * 100, 1),
           /** CPU ms in the window by thread (Linux), 10 ms resolution. */
           byThreadMs: threads,
+          /** The same by thread: name+offset of its tid from the main thread's. */
+          byTidMs: threadsByTid,
         },
         io: {
           /** Bytes handed to write() in the window per recorded check: WAL frames, checkpoints, sockets. */
@@ -536,6 +550,7 @@ function printSummary(r: any) {
     `checks recorded: ${w.checksRecorded} of ~${w.checksExpected} expected (${w.recordedPct} %)  outcomes ${JSON.stringify(w.outcomes)}`,
     `schedule lag ms: p50 ${r.lagMs.p50}  p99 ${r.lagMs.p99}  p99.9 ${r.lagMs.p999}  max ${r.lagMs.max}   event-loop delay p99 ${r.eventLoopDelayMs.p99} max ${r.eventLoopDelayMs.max}`,
     `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms), ${r.cpu.ratioToPacedGetDns}x GET+DNS paced as probes (${r.ceiling.pacedGetDnsCpuMs} ms); fixed costs ${r.cpu.fixedPctOfOneCore} % of one core; load process ${r.cpu.loadProcessPctOfOneCore} %`,
+    `  against the old ceiling (one paced stretch, ${r.ceiling.pacedGetDnsFirstCpuMs} ms): ${r.cpu.ratioToPacedGetDnsFirst}x, fixed costs ${r.cpu.fixedPctOfOneCoreFirst} %; the paced stretches: ${r.ceiling.pacedBlocksCpuMs?.join(', ')} ms`,
     `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
     `RSS MB: peak ${r.memoryMB.rssPeak}  end ${r.memoryMB.rssEnd}  (heap ${r.memoryMB.heapUsed}; ${r.memoryMB.rssAtStart} before any site)`,
     `  peak by part (rss / V8 heap total / used): ${Object.entries(r.memoryMB.byPhase ?? {})
