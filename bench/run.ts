@@ -52,6 +52,8 @@ const { values: args } = parseArgs({
     'status-page': { type: 'string' },
     /** Window B reads the list without the token (the public list), as runs before 10k-status-h3-token did. */
     'status-anonymous': { type: 'boolean', default: false },
+    /** The first status reads before window A (runs before wip-fixed), not after it. */
+    'status-read-before-a': { type: 'boolean', default: false },
     clients: { type: 'string', default: '16' },
     'clients-duration': { type: 'string', default: '30' },
     'client-pause': { type: 'string', default: '50' },
@@ -65,6 +67,9 @@ const { values: args } = parseArgs({
      */
     'scrape-in-process': { type: 'boolean', default: false },
     ceiling: { type: 'string', default: '2000' },
+    /** Paced ceiling stretches after the first one (their median is the ceiling), and their length in s. */
+    'ceiling-blocks': { type: 'string', default: '5' },
+    'ceiling-block-seconds': { type: 'string', default: '5' },
     prefill: { type: 'boolean', default: true },
     'no-prefill': { type: 'boolean', default: false },
     'max-probes': { type: 'string' },
@@ -107,6 +112,8 @@ const clients = int('clients', args.clients, 0, 256);
 const clientsS = int('clients-duration', args['clients-duration'], 2, 1800);
 const clientPauseMs = int('client-pause', args['client-pause'], 0, 60_000);
 const ceilingRequests = int('ceiling', args.ceiling, 100, 100_000);
+const ceilingBlocks = int('ceiling-blocks', args['ceiling-blocks'], 1, 50);
+const ceilingBlockS = int('ceiling-block-seconds', args['ceiling-block-seconds'], 1, 120);
 const doPrefill = args.prefill && !args['no-prefill'];
 const pagesS = int('pages-duration', args['pages-duration'], 0, 1800);
 const pagesRequests = int('pages-requests', args['pages-requests'], 1, 10_000);
@@ -118,6 +125,8 @@ const cpuMs = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1000;
 };
+/** After window A, between the first status reads and a second pass of them, before window B. */
+const STATUS_SETTLE_MS = 10_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
@@ -175,8 +184,10 @@ async function main() {
       dnsPort: t.dnsPort,
       requests: ceilingRequests,
       perSecond: (sites * targetsPerRound) / intervalS,
+      blocks: ceilingBlocks,
+      blockSeconds: ceilingBlockS,
     });
-    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms; paced ${ceiling.pacedPerSecond}/s with DNS ${ceiling.pacedGetDnsCpuMs} ms`);
+    log(`  bare GET ${ceiling.bareGetCpuMs} ms CPU, with DNS ${ceiling.bareGetDnsCpuMs} ms; paced ${ceiling.pacedPerSecond}/s with DNS ${ceiling.pacedGetDnsCpuMs} ms (median of ${ceiling.pacedBlocksCpuMs.join(', ')}; the first stretch alone, the old method: ${ceiling.pacedGetDnsFirstCpuMs} ms)`);
 
     service = await startBenchService({
       DATABASE_PATH: dbPath,
@@ -233,15 +244,22 @@ async function main() {
     log(`warm-up ${warmupS} s`);
     phase = 'warm-up';
     await sleep(warmupS * 1000);
-    // A status page already open: the list (or its first page, as window B reads it) has been
-    // read once, with and without the token, so window B measures reads of a warm list (the first
-    // read after a start renders every entry).
-    for (const headers of [{ authorization: `Bearer ${BENCH_TOKEN}` }, {}] as Record<string, string>[]) {
-      const t0 = performance.now();
-      const res = await fetch(`${service.api}/api/status${statusPage ? `?limit=${statusPage}` : ''}`, { headers });
-      await res.arrayBuffer();
-      log(`  first status read${'authorization' in headers ? ' (token)' : ''}: ${res.status} in ${round(performance.now() - t0, 1)} ms`);
-    }
+    // A status page already open for windows B on: the list (or its first page, as window B reads
+    // it) read once, with and without the token, so that window B measures reads of a warm list
+    // (the first read after a start renders every entry). Read after window A, which is the
+    // service alone: a read keeps the service rendering changed entries in the background for
+    // 5 minutes (the status service's KEEP_WARM_MS), which runs before wip-fixed measured in
+    // window A (at 1,000 sites @ 20 s: ~0.1 s of CPU a minute plus the collections of what it
+    // renders). `--status-read-before-a` reads before window A, as those runs did.
+    const warmStatus = async () => {
+      for (const headers of [{ authorization: `Bearer ${BENCH_TOKEN}` }, {}] as Record<string, string>[]) {
+        const t0 = performance.now();
+        const res = await fetch(`${service!.api}/api/status${statusPage ? `?limit=${statusPage}` : ''}`, { headers });
+        await res.arrayBuffer();
+        log(`  first status read${'authorization' in headers ? ' (token)' : ''}: ${res.status} in ${round(performance.now() - t0, 1)} ms`);
+      }
+    };
+    if (args['status-read-before-a']) await warmStatus();
 
     // ---- the measuring windows: A, the service alone; B, with the status poller; C, with API clients ----
     const sqlite = svc.db.$client;
@@ -283,13 +301,15 @@ async function main() {
         await profiler.post('Profiler.start');
       }
       phase = window;
-      const threads0 = threadCpu();
+      const threads0 = threadCpu(true);
       const io0 = ioWritten();
       const s0 = snap(svc.scheduler.stats());
       const loadRun = load ? load(seconds * 1000 - 1000) : null;
       await sleep(seconds * 1000);
       const s1 = snap(svc.scheduler.stats());
-      const threads = diffThreads(threads0, threadCpu());
+      const threadsByTid = diffThreads(threads0, threadCpu(true));
+      const threads: Record<string, number> = {};
+      for (const [k, v] of Object.entries(threadsByTid)) threads[k.replace(/\+\d+$/, '')] = (threads[k.replace(/\+\d+$/, '')] ?? 0) + v;
       const io1 = ioWritten();
       loop.disable();
       if (heapProfiler) {
@@ -350,9 +370,14 @@ async function main() {
            * recorder, GC): whole-process CPU minus checks x the paced GET+DNS ceiling, % of one core.
            */
           fixedPctOfOneCore: round(((cpuUsed - checksRecorded * ceiling.pacedGetDnsCpuMs) / windowMs) * 100, 2),
+          /** The same two figures against the old ceiling (one paced stretch, runs before wip-fixed). */
+          ratioToPacedGetDnsFirst: round(perCheck / ceiling.pacedGetDnsFirstCpuMs, 2),
+          fixedPctOfOneCoreFirst: round(((cpuUsed - checksRecorded * ceiling.pacedGetDnsFirstCpuMs) / windowMs) * 100, 2),
           loadProcessPctOfOneCore: round(((childCpu1 - childCpu0) / windowMs) * 100, 1),
           /** CPU ms in the window by thread (Linux), 10 ms resolution. */
           byThreadMs: threads,
+          /** The same by thread: name+offset of its tid from the main thread's. */
+          byTidMs: threadsByTid,
         },
         io: {
           /** Bytes handed to write() in the window per recorded check: WAL frames, checkpoints, sockets. */
@@ -366,6 +391,13 @@ async function main() {
     log(`window A: the service alone, ${durationS} s`);
     const a = await measure('A', durationS, null, args.profile, args['heap-profile']);
     if (args['heap-snapshot']) log(`wrote the heap snapshot to ${writeHeapSnapshot(args['heap-snapshot'])}`);
+    if (!args['status-read-before-a']) {
+      // As warm as window B found the list when the reads came before window A: read, let the
+      // background renders catch up with the rounds since, read again (the route's code warm too).
+      await warmStatus();
+      await sleep(STATUS_SETTLE_MS);
+      await warmStatus();
+    }
     log(`window B: the same with GET /api/status${statusPage ? `?limit=${statusPage}` : ''} (${args['status-anonymous'] ? 'no token' : 'token'}) every ${statusPauseMs} ms, ${statusS} s`);
     const pollStatus = (durationMs: number) =>
       targets.send<{ calls: number; failures: number; pageSize: number | null; maxBytes: number; latencyMs: { p50: number; p99: number; max: number } }>({
@@ -460,6 +492,9 @@ async function main() {
         statusPage,
         statusWithToken: !args['status-anonymous'],
         scrapeInProcess: args['scrape-in-process'],
+        statusReadBeforeA: args['status-read-before-a'],
+        ceilingBlocks,
+        ceilingBlockS,
         clients,
         clientsS,
         clientPauseMs,
@@ -546,6 +581,7 @@ function printSummary(r: any) {
     `checks recorded: ${w.checksRecorded} of ~${w.checksExpected} expected (${w.recordedPct} %)  outcomes ${JSON.stringify(w.outcomes)}`,
     `schedule lag ms: p50 ${r.lagMs.p50}  p99 ${r.lagMs.p99}  p99.9 ${r.lagMs.p999}  max ${r.lagMs.max}   event-loop delay p99 ${r.eventLoopDelayMs.p99} max ${r.eventLoopDelayMs.max}`,
     `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms), ${r.cpu.ratioToPacedGetDns}x GET+DNS paced as probes (${r.ceiling.pacedGetDnsCpuMs} ms); fixed costs ${r.cpu.fixedPctOfOneCore} % of one core; load process ${r.cpu.loadProcessPctOfOneCore} %`,
+    `  against the old ceiling (one paced stretch, ${r.ceiling.pacedGetDnsFirstCpuMs} ms): ${r.cpu.ratioToPacedGetDnsFirst}x, fixed costs ${r.cpu.fixedPctOfOneCoreFirst} %; the paced stretches: ${r.ceiling.pacedBlocksCpuMs?.join(', ')} ms`,
     `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
     `RSS MB: peak ${r.memoryMB.rssPeak}  end ${r.memoryMB.rssEnd}  (heap ${r.memoryMB.heapUsed}; ${r.memoryMB.rssAtStart} before any site)`,
     `  peak by part (rss / V8 heap total / used): ${Object.entries(r.memoryMB.byPhase ?? {})

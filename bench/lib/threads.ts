@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 const TICK_MS = 10; // USER_HZ = 100 on Linux
 
-export function threadCpu(): Record<string, number> {
+export function threadCpu(byTid = false): Record<string, number> {
   const out: Record<string, number> = {};
   let tasks: string[];
   try {
@@ -22,7 +22,9 @@ export function threadCpu(): Record<string, number> {
       // Fields after the ")" that closes the name: state is field 3, utime 14, stime 15.
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const ms = (Number(rest[11]) + Number(rest[12])) * TICK_MS;
-      const key = tid === String(process.pid) ? 'main' : name.replace(/\d+$/, '#');
+      // Node 20 names every thread "node": by tid, the offset from the main thread's tells them
+      // apart (V8's platform workers start right after it; libuv's pool and workers later).
+      const key = tid === String(process.pid) ? 'main' : byTid ? `${name}+${Number(tid) - process.pid}` : name.replace(/\d+$/, '#');
       out[key] = (out[key] ?? 0) + ms;
     } catch {
       /* the thread ended meanwhile */
