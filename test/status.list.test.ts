@@ -6,12 +6,13 @@
  */
 import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 
 let t: TestService | undefined;
 let server: ServerType | undefined;
 afterEach(async () => {
+  vi.useRealTimers();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
   server = undefined;
   await t?.close();
@@ -135,5 +136,41 @@ describe('GET /api/status on the wire', () => {
     expect((await list()).find((s) => s.id === first.id)?.name).toBe('renamed');
     expect((await list(null)).find((s) => s.id === first.id)?.name).toBe('renamed');
     expect(t.svc.status.cacheStats().renders).toBe(rendered + 2);
+  });
+
+  it('keeps a read list warm for twice the time between its last two reads, from 1 to 5 minutes: changes are rendered ahead only while a reader is likely back', async () => {
+    // Only performance.now() is faked: the background timer and SQLite run for real.
+    vi.useFakeTimers({ toFake: ['performance'] });
+    t = createTestService();
+    const site = (await t.call('POST', '/api/sites', { name: 'warm', url: 'http://127.0.0.1:9/' })).body as { id: number };
+    const read = async () => expect((await t!.call('GET', '/api/status')).status).toBe(200);
+    const rename = async (name: string) => expect((await t!.call('PATCH', `/api/sites/${site.id}`, { name })).status).toBe(200);
+    const stats = () => t!.svc.status.cacheStats();
+
+    await read();
+    expect(stats().warmForMs.full).toBe(60_000); // a first read tells no pace
+    await rename('warm-1');
+    await vi.waitFor(() => expect(stats()).toMatchObject({ waiting: 0, backgroundRenders: 1 }), { timeout: 10_000 });
+
+    // Past the minute: a change waits for the next read instead of being rendered for nobody.
+    vi.advanceTimersByTime(61_000);
+    await rename('warm-2');
+    // The background timer sees no warm list and stops, without rendering the change.
+    await vi.waitFor(() => expect(stats().refreshing).toBe(false), { timeout: 10_000 });
+    expect(stats().backgroundRenders).toBe(1);
+
+    // A reader back after 61 s: warm for about 122 s (plus the real time the test took), so a
+    // change 100 s later is rendered ahead.
+    await read();
+    expect(stats().warmForMs.full).toBeGreaterThanOrEqual(122_000);
+    expect(stats().warmForMs.full).toBeLessThan(140_000);
+    vi.advanceTimersByTime(100_000);
+    await rename('warm-3');
+    await vi.waitFor(() => expect(stats()).toMatchObject({ waiting: 0, backgroundRenders: 2 }), { timeout: 10_000 });
+    expect((await t.call('GET', '/api/status')).body.sites[0].name).toBe('warm-3');
+    // Never more than 5 minutes, however slow the reader.
+    vi.advanceTimersByTime(3_600_000);
+    await read();
+    expect(stats().warmForMs.full).toBe(300_000);
   });
 });
