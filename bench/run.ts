@@ -247,10 +247,11 @@ async function main() {
     // A status page already open for windows B on: the list (or its first page, as window B reads
     // it) read once, with and without the token, so that window B measures reads of a warm list
     // (the first read after a start renders every entry). Read after window A, which is the
-    // service alone: a read keeps the service rendering changed entries in the background for
-    // 5 minutes (the status service's KEEP_WARM_MS), which runs before wip-fixed measured in
-    // window A (at 1,000 sites @ 20 s: ~0.1 s of CPU a minute plus the collections of what it
-    // renders). `--status-read-before-a` reads before window A, as those runs did.
+    // service alone: a read keeps the service rendering changed entries in the background for a
+    // while (1 to 5 minutes since 10k-60s-v06, 5 before: the status service's KEEP_WARM_*), which
+    // runs before wip-fixed measured in window A (at 1,000 sites @ 20 s: ~0.1 s of CPU a minute
+    // plus the collections of what it renders). `--status-read-before-a` reads before window A,
+    // as those runs did.
     const warmStatus = async () => {
       for (const headers of [{ authorization: `Bearer ${BENCH_TOKEN}` }, {}] as Record<string, string>[]) {
         const t0 = performance.now();
@@ -309,7 +310,10 @@ async function main() {
       const s1 = snap(svc.scheduler.stats());
       const threadsByTid = diffThreads(threads0, threadCpu(true));
       const threads: Record<string, number> = {};
-      for (const [k, v] of Object.entries(threadsByTid)) threads[k.replace(/\+\d+$/, '')] = (threads[k.replace(/\+\d+$/, '')] ?? 0) + v;
+      for (const [k, v] of Object.entries(threadsByTid)) {
+        const name = k.replace(/\+\d+$/, '');
+        threads[name] = (threads[name] ?? 0) + v;
+      }
       const io1 = ioWritten();
       loop.disable();
       if (heapProfiler) {

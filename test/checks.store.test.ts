@@ -273,16 +273,23 @@ describe('open chunks, kept in memory until written', () => {
     expect(repo.list(siteId, { limit: 10 })).toHaveLength(2);
   });
 
-  it('a rolled-back insert of new strings and a new target leaves nothing cached for the next check to point at', async () => {
-    const { siteId, repo, count } = await setup();
-    const moved = (startedAt: number) => plain(siteId, 'canary', startedAt, { addresses: ['127.0.0.9'], address: '127.0.0.9' });
+  /** A check of a new target 'canary' at a new address: new strings and a new key. */
+  const canary = (siteId: number, startedAt: number) => plain(siteId, 'canary', startedAt, { addresses: ['127.0.0.9'], address: '127.0.0.9' });
+  /** Runs `work` in a transaction that fails (a full disk), then forgets as the recorder does. */
+  const failedTransaction = (repo: ReturnType<typeof createChecksRepository>, work: () => void) => {
     expect(() =>
       t!.svc.db.transaction(() => {
-        repo.insertMany([moved(T0)]);
+        work();
         throw new Error('disk full');
       }),
     ).toThrow('disk full');
     repo.forgetUncommitted(); // what the recorder does when its transaction fails
+  };
+
+  it('a rolled-back insert of new strings and a new target leaves nothing cached for the next check to point at', async () => {
+    const { siteId, repo, count } = await setup();
+    const moved = (startedAt: number) => canary(siteId, startedAt);
+    failedTransaction(repo, () => repo.insertMany([moved(T0)]));
     insert([moved(T0 + 60_000)]);
     const rows = repo.list(siteId, { limit: 10, target: 'canary' });
     expect(rows.map((c) => [c.startedAt, c.address])).toEqual([[T0 + 60_000, '127.0.0.9']]);
@@ -293,16 +300,12 @@ describe('open chunks, kept in memory until written', () => {
 
   it('a rolled-back insert forgets its new strings even once many other new strings have gone through the cache', async () => {
     const { siteId, repo, count } = await setup();
-    const moved = (startedAt: number) => plain(siteId, 'canary', startedAt, { addresses: ['127.0.0.9'], address: '127.0.0.9' });
-    expect(() =>
-      t!.svc.db.transaction(() => {
-        repo.insertMany([moved(T0)]);
-        // More new strings than the cache by strings holds: it is emptied on the way.
-        for (let i = 0; i < 5000; i++) repo.insertMany([plain(siteId, 'site', T0 + i, { outcome: 'bad_gateway', errorMessage: `HTTP 502 #${i}` })]);
-        throw new Error('disk full');
-      }),
-    ).toThrow('disk full');
-    repo.forgetUncommitted();
+    const moved = (startedAt: number) => canary(siteId, startedAt);
+    failedTransaction(repo, () => {
+      repo.insertMany([moved(T0)]);
+      // More new strings than the cache by strings holds: it is emptied on the way.
+      for (let i = 0; i < 5000; i++) repo.insertMany([plain(siteId, 'site', T0 + i, { outcome: 'bad_gateway', errorMessage: `HTTP 502 #${i}` })]);
+    });
     insert([moved(T0 + 60_000)]);
     expect(repo.list(siteId, { limit: 10, target: 'canary' }).map((c) => [c.startedAt, c.address])).toEqual([[T0 + 60_000, '127.0.0.9']]);
     expect(count('SELECT COUNT(*) AS n FROM raw_checks r WHERE NOT EXISTS (SELECT 1 FROM check_details d WHERE d.id = r.d)')).toBe(0);

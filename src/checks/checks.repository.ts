@@ -1,6 +1,7 @@
 import { settingsStore } from '../db/settings.table.js';
 import type { Db } from '../db/client.js';
 import { OUTCOMES, type GatewayProduct, type Outcome } from '../probes/probes.types.js';
+import { appended, sameList } from '../shared/arrays.js';
 import type { CheckRow, NewCheckRow } from './checks.table.js';
 
 /** A check as the API shows it. */
@@ -68,9 +69,6 @@ interface TargetState {
   certIssuer: string | null;
 }
 
-const sameList = (a: string[] | null, b: string[] | null) =>
-  a === b || (a !== null && b !== null && a.length === b.length && a.every((x, i) => x === b[i]));
-
 /** Whether a check stores the same strings (`Details`) as the target's last one. */
 const sameDetails = (a: TargetState, b: CheckRow) =>
   a.targetName === b.targetName &&
@@ -90,14 +88,6 @@ function encodeIds(ids: number[], after = 0): string {
     out += out === '' ? String(id - prev) : `,${id - prev}`;
     prev = id;
   }
-  return out;
-}
-
-/** A copy of `ids` with `id` added at the end, of the exact length. */
-function appended(ids: number[], id: number): number[] {
-  const out = new Array<number>(ids.length + 1);
-  for (let i = 0; i < ids.length; i++) out[i] = ids[i];
-  out[ids.length] = id;
   return out;
 }
 
@@ -306,8 +296,7 @@ export function createChecksRepository(db: Db) {
       certIssuer: null,
     };
     const ofSite = keys.get(siteId);
-    // A new array of the exact length: push leaves room for 16 more in every site's.
-    keys.set(siteId, ofSite ? [...ofSite, state].slice() : [state]);
+    keys.set(siteId, ofSite ? appended(ofSite, state) : [state]);
     byKey.set(key, state);
     return state;
   };

@@ -485,8 +485,7 @@ export function createSiteBlocks(db: Db, lastChecks?: LastChecks) {
     observe(row: CheckRow): void {
       const group = groupOf(row.siteId);
       const site = siteOf(group, row.siteId);
-      let t: Target | undefined;
-      for (const x of site.targets) if (x.key === row.target) t = x;
+      const t = site.targets.find((x) => x.key === row.target);
       if (t && t.at > row.startedAt) return;
       if (!t) {
         site.targets.push({

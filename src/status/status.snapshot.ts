@@ -6,6 +6,7 @@ import { bucketOf, latencyOf, mergeHist, percentileOf, subtractHist, trimHist } 
 import type { ChecksRepository } from '../checks/checks.repository.js';
 import type { Db } from '../db/client.js';
 import type { Outcome } from '../probes/probes.types.js';
+import { appended, sameList } from '../shared/arrays.js';
 import type { LiveHour } from './status.table.js';
 
 const HOUR = 3_600_000;
@@ -95,8 +96,6 @@ function derive(base: Base, live: LiveHour[]) {
     p95: percentileOf(hist, 0.95),
   };
 }
-
-const sameList = (a: readonly string[] | null, b: readonly string[]) => a !== null && a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** An empty histogram: shared, never written to (growHist, mergeHist and subtractHist copy). */
 const NO_HIST: readonly number[] = Object.freeze([]);
@@ -245,10 +244,8 @@ function countCheck(e: Entry, c: CheckRow): void {
   }
   if (!h) {
     h = { hour, count: 0, ok: 0, hist: NO_HIST as number[] };
-    // A new array of the exact length (about once an hour): push, or a spread, leaves room for 16 more.
-    const grown = new Array<LiveHour>(live.length + 1);
-    for (let i = 0; i < live.length; i++) grown[i] = live[i];
-    grown[live.length] = h;
+    // A new array of the exact length (about once an hour).
+    const grown = appended(live, h);
     if (grown.length > 1 && grown[grown.length - 2].hour > hour) grown.sort((a, b) => a.hour - b.hour);
     e.live = grown;
   }
@@ -322,8 +319,7 @@ export function createStatusSnapshot(db: Db, checks: Pick<ChecksRepository, 'sin
     else {
       const at = targets.findIndex((t) => t.target === e.target);
       if (at >= 0) targets[at] = e;
-      // A new array of the exact length: push leaves room for 16 more entries in every site's.
-      else bySite.set(e.siteId, [...targets, e].slice());
+      else bySite.set(e.siteId, appended(targets, e));
     }
   };
   const drop = (siteId: number, target: string) => {
