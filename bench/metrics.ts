@@ -11,8 +11,9 @@
  *   interval), then the first scrape; with `--no-restart`, the first scrape is the first render of
  *   every site in the process (as in the full bench, whose sites are created after boot);
  * - second: another `stale` share, then a scrape (the interval is not known yet: no pass ran);
- * - steady: the background pass (a second before the expected scrape), then 1/60 of the sites
- *   checked (that second at 60 s), then a scrape; `scrapes` times;
+ * - steady: the background pass (it runs every second), then the sites due in the next second of
+ *   a 60 s interval checked (their phase, as the scheduler spreads them), then a scrape; `scrapes`
+ *   times;
  * - identity: the same without Accept-Encoding;
  * - quiet: every site checked since the last scrape (a scraper back after a minute or more), then
  *   a scrape; 3 times, and once identity.
@@ -32,7 +33,7 @@ import { gunzipSync } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import { loadConfig } from '../src/config.js';
 import { closeDatabase } from '../src/db/client.js';
-import type { RoundResult } from '../src/scheduler/scheduler.js';
+import { phaseShare, type RoundResult } from '../src/scheduler/scheduler.js';
 import { buildService } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
 import { siteCreateSchema } from '../src/sites/sites.schemas.js';
@@ -112,6 +113,9 @@ const recordRounds = (list: SiteView[]) => {
     for (const rows of svc.recorder.record(rounds).values()) svc.metrics.observe(rows as never);
   }
 };
+/** The sites whose rounds fall in second `second` of a 60 s interval (the scheduler's phases). */
+const dueIn = (second: number) => views.filter((v) => Math.floor(phaseShare(v.id) * 60) === second % 60);
+let dueSecond = 0;
 /** A `share` of the sites, a different one each time. */
 let turn = 0;
 const someSites = (share: number) => {
@@ -205,8 +209,8 @@ const identity: { ms: number; stallMs: number }[] = [];
 let gzBody: Buffer = Buffer.alloc(0);
 for (let n = 0; n < scrapes; n++) {
   for (const gzip of [true, false]) {
-    await svc.metrics.renderStale(); // the background pass, a second before the expected scrape
-    recordRounds(someSites(1 / 60)); // the sites checked in that second
+    await svc.metrics.renderStale(); // the background pass (every second)
+    recordRounds(dueIn(dueSecond++)); // the sites checked in the second since
     await idle();
     const res = await scrapeOnce(port, gzip);
     (gzip ? steady : identity).push(res);

@@ -305,9 +305,11 @@ async function main() {
       const threads0 = threadCpu(true);
       const io0 = ioWritten();
       const s0 = snap(svc.scheduler.stats());
+      const metricsPass0 = svc.metrics.counts().passMs;
       const loadRun = load ? load(seconds * 1000 - 1000) : null;
       await sleep(seconds * 1000);
       const s1 = snap(svc.scheduler.stats());
+      const metricsPassMs = svc.metrics.counts().passMs - metricsPass0;
       const threadsByTid = diffThreads(threads0, threadCpu(true));
       const threads: Record<string, number> = {};
       for (const [k, v] of Object.entries(threadsByTid)) {
@@ -380,6 +382,9 @@ async function main() {
           loadProcessPctOfOneCore: round(((childCpu1 - childCpu0) / windowMs) * 100, 1),
           /** CPU ms in the window by thread (Linux), 10 ms resolution. */
           byThreadMs: threads,
+          /** The metrics' background passes (rendering the lines of the sites just checked, scraped or not): ms in the window, and their share of its CPU. */
+          metricsPassMs: round(metricsPassMs, 1),
+          metricsPassPctOfCpu: round((metricsPassMs / Math.max(1, cpuUsed)) * 100, 2),
           /** The same by thread: name+offset of its tid from the main thread's. */
           byTidMs: threadsByTid,
         },
@@ -586,7 +591,7 @@ function printSummary(r: any) {
     `schedule lag ms: p50 ${r.lagMs.p50}  p99 ${r.lagMs.p99}  p99.9 ${r.lagMs.p999}  max ${r.lagMs.max}   event-loop delay p99 ${r.eventLoopDelayMs.p99} max ${r.eventLoopDelayMs.max}`,
     `CPU: ${r.cpu.pctOfOneCore} % of one core, ${r.cpu.msPerCheck} ms per check = ${r.cpu.ratioToBareGet}x bare GET (${r.ceiling.bareGetCpuMs} ms), ${r.cpu.ratioToBareGetDns}x GET+DNS (${r.ceiling.bareGetDnsCpuMs} ms), ${r.cpu.ratioToPacedGetDns}x GET+DNS paced as probes (${r.ceiling.pacedGetDnsCpuMs} ms); fixed costs ${r.cpu.fixedPctOfOneCore} % of one core; load process ${r.cpu.loadProcessPctOfOneCore} %`,
     `  against the old ceiling (one paced stretch, ${r.ceiling.pacedGetDnsFirstCpuMs} ms): ${r.cpu.ratioToPacedGetDnsFirst}x, fixed costs ${r.cpu.fixedPctOfOneCoreFirst} %; the paced stretches: ${r.ceiling.pacedBlocksCpuMs?.join(', ')} ms`,
-    `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
+    `CPU by thread (ms): ${JSON.stringify(r.cpu.byThreadMs)}; metrics background passes ${r.cpu.metricsPassMs} ms (${r.cpu.metricsPassPctOfCpu} % of the CPU); written per check: ${r.io.writtenPerCheck} B (${r.io.storageBytesPerCheck} B to storage)`,
     `RSS MB: peak ${r.memoryMB.rssPeak}  end ${r.memoryMB.rssEnd}  (heap ${r.memoryMB.heapUsed}; ${r.memoryMB.rssAtStart} before any site)`,
     `  peak by part (rss / V8 heap total / used): ${Object.entries(r.memoryMB.byPhase ?? {})
       .map(([k, v]: [string, any]) => `${k} ${v.rss} / ${v.heapTotal} / ${v.heapUsed}`)

@@ -11,6 +11,7 @@ import { createTargetPolicy } from '../src/probes/target-policy.js';
 import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
 import { createMetrics } from '../src/metrics/metrics.collector.js';
+import { phaseShare } from '../src/scheduler/scheduler.js';
 import { gzipMember, rawDeflate } from '../src/metrics/metrics.gzip.js';
 import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
@@ -184,26 +185,59 @@ describe('GET /metrics kept lines', () => {
     }, 30_000);
   }
 
-  it('renders in the background only at start while nobody scrapes; a scrape renders what is stale as it streams', async () => {
+  it('renders in the background, without a scrape, what checks leave stale; a scrape then finds nothing to render', async () => {
     const { t, create, checkNow } = await setUp();
-    // More than one group (128 ids), so that the scrape renders several stale groups.
+    // More than one group (128 sites), so that the checks leave some groups stale and not others.
     const ids: number[] = [];
-    for (let i = 0; i < 200; i++) ids.push((await create(`s-${i}`)).id);
+    for (let i = 0; i < 300; i++) ids.push((await create(`s-${i}`)).id);
+    await vi.waitFor(() => expect(t.svc.metrics.counts()).toMatchObject({ groups: 4, stale: 0, passRunning: false }), { timeout: 15_000 });
+    const before = t.svc.metrics.counts().passMs;
     await checkNow(ids[0]);
     await checkNow(ids[150]);
-    // Nothing planned: the checks leave their groups stale until someone scrapes.
-    expect(t.svc.metrics.counts()).toMatchObject({ stale: 2, passPending: false });
+    // Nobody scrapes: the background pass (every second) renders the two sites' groups.
+    await vi.waitFor(() => expect(t.svc.metrics.counts()).toMatchObject({ stale: 0, passRunning: false }), { timeout: 15_000 });
+    expect(t.svc.metrics.counts().passMs).toBeGreaterThan(before);
 
     const text = (await scrape(t)).text;
-    expect(t.svc.metrics.counts()).toMatchObject({ stale: 0 });
     for (const id of [ids[0], ids[150]]) expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(id) })).toHaveLength(2);
-    expect(samples(text).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(200);
-    // One scrape tells no interval: one pass is planned before the interval most set-ups use
-    // (15 s), and the check after it stays stale until then.
-    expect(t.svc.metrics.counts()).toMatchObject({ passPending: true });
-    await checkNow(ids[1]);
-    expect(t.svc.metrics.counts()).toMatchObject({ stale: 1, passPending: true });
-  }, 30_000);
+    expect(samples(text).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(300);
+  }, 60_000);
+
+  it('keeps the sites checked at close moments of their interval in one group: a second of checks leaves one group stale, not all', async () => {
+    const t = createTestService();
+    services.push(t);
+    const ids: number[] = [];
+    for (let i = 0; i < 600; i++) {
+      const res = await t.call('POST', '/api/sites', { name: `p-${i}`, url: 'http://127.0.0.1:9/', intervalSeconds: 60 });
+      ids.push((res.body as { id: number }).id);
+    }
+    // Only the pass at start: the test counts stale groups.
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passEveryMs: 0 });
+    try {
+      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passRunning: false }));
+      // 600 sites: 8 groups of 75 (a power of two of at most 128 sites each).
+      expect(metrics.counts().groups).toBe(8);
+      let at = Date.now();
+      const checkOf = (id: number) => ({
+        siteId: id, target: 'site', targetName: 'site', startedAt: (at += 1), outcome: 'ok', statusCode: 200,
+        dnsMs: 1, connectMs: 2, tlsMs: null, ttfbMs: 10, totalMs: 11, certExpiresAt: null,
+      });
+      // The sites whose rounds fall in one and the same second of a 60 s interval (the scheduler's phases).
+      const second = ids.filter((id) => Math.floor(phaseShare(id) * 60) === 3);
+      expect(second.length).toBeGreaterThan(3);
+      metrics.observe(second.map(checkOf) as never);
+      expect(metrics.counts().stale).toBe(1);
+      expect(new Set(second.map((id) => metrics.groupOf(id))).size).toBe(1);
+      await metrics.text();
+      // Ten consecutive ids are checked at ten far-apart moments: they span the groups.
+      metrics.observe(ids.slice(0, 10).map(checkOf) as never);
+      expect(metrics.counts().stale).toBeGreaterThanOrEqual(6);
+      const text = await metrics.text();
+      expect(sampleOf(text, 'gatewatch_probe_success', {})).toHaveLength(second.length + ids.slice(0, 10).filter((id) => !second.includes(id)).length);
+    } finally {
+      metrics.stop();
+    }
+  }, 60_000);
 });
 
 describe('GET /metrics, gzip from pieces', () => {
@@ -230,12 +264,13 @@ describe('GET /metrics, gzip from pieces', () => {
     const t = createTestService();
     services.push(t);
     const ids: number[] = [];
-    // Three groups of kept lines (128 ids each), every target checked.
+    // Four groups of kept lines (at most 128 sites each), every target checked.
     for (let i = 0; i < 300; i++) {
       const res = await t.call('POST', '/api/sites', { name: `site "${i}"`, url: 'http://127.0.0.1:9/', intervalSeconds: 3600, upstreams: [{ name: 'api-1', url: 'http://127.0.0.1:9/' }] });
       ids.push((res.body as { id: number }).id);
     }
-    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false });
+    // Only the pass at start: the test counts stale groups.
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passEveryMs: 0 });
     try {
       const upstreamOf = new Map(ids.map((id) => [id, String((t.svc.db.$client.prepare('SELECT id FROM upstreams WHERE site_id = ?').get(id) as { id: number }).id)]));
       let at = Date.now();
@@ -249,10 +284,10 @@ describe('GET /metrics, gzip from pieces', () => {
         );
         metrics.observe(rows as never);
       };
-      // The boot pass (sites without checks yet) first: then nothing renders until a scrape.
-      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passPending: false }));
+      // The pass at start (sites without checks yet) first: then nothing renders until a scrape.
+      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passRunning: false }));
       checkAll();
-      expect(metrics.counts()).toMatchObject({ stale: 3, passPending: false });
+      expect(metrics.counts()).toMatchObject({ groups: 4, stale: 4, passRunning: false });
 
       const gzip = await read(metrics.stream(true));
       expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 0 });
@@ -266,7 +301,7 @@ describe('GET /metrics, gzip from pieces', () => {
       checkAll();
       const identity2 = await metrics.text();
       expect(identity2).not.toBe(identity);
-      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 3 });
+      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 4 });
       const gzip2 = await read(metrics.stream(true));
       expect(gunzipSync(gzip2).toString()).toBe(identity2);
       expect(metrics.counts()).toMatchObject({ uncompressed: 0 });

@@ -16,6 +16,8 @@ export interface MetricsDeps {
   processMetrics?: boolean;
   /** Each target's last check at start (the status snapshot), so the first scrape after a restart has every target. */
   lastChecks?: LastChecks;
+  /** The background pass over stale sites' lines every this long (ms); 0: only at start (tests). */
+  passEveryMs?: number;
 }
 
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
@@ -77,7 +79,7 @@ export function createMetrics(deps: MetricsDeps) {
     },
   });
 
-  const blocks = createSiteBlocks(deps.db, deps.lastChecks);
+  const blocks = createSiteBlocks(deps.db, { lastChecks: deps.lastChecks, passEveryMs: deps.passEveryMs });
 
   /**
    * The exposition in pieces: prom-client's families, then each per-target family (its HELP and
@@ -134,7 +136,7 @@ export function createMetrics(deps: MetricsDeps) {
     /** The whole exposition, in the Prometheus text format (version 0.0.4), as a stream of pieces; one gzip member with `gzip`. */
     stream: (gzip: boolean): AsyncGenerator<Buffer> => joined(gzip ? gzipMember(exposition(true)) : identity()),
 
-    /** Renders every stale group now, as the background pass before an expected scrape does (the bench). */
+    /** Renders every stale group now, as a background pass does (the bench). */
     renderStale: () => blocks.renderStale(),
 
     /** The whole exposition as one string (tests). */
@@ -146,6 +148,9 @@ export function createMetrics(deps: MetricsDeps) {
 
     /** Sites kept, and those still to render. */
     counts: () => blocks.counts(),
+
+    /** The group of kept lines a site is in (tests). */
+    groupOf: (siteId: number) => blocks.groupOf(siteId),
 
     stop: () => blocks.stop(),
 

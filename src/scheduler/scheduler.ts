@@ -89,8 +89,15 @@ function compactView(site: SiteView, ranges: Map<number, SiteView['expectedStatu
   };
 }
 
-/** A spread of phases: ids 1, 2, 3 ... land far apart within any interval. */
-const phaseOf = (id: number, intervalMs: number) => Math.floor(((id * 0.6180339887498949) % 1) * intervalMs);
+/**
+ * Where in its interval a site's rounds fall, as a share of it (0 to 1): ids 1, 2, 3 ... land far
+ * apart (the golden ratio's fractional parts). Whatever the interval, sites of close shares are
+ * checked at close moments of it (metrics groups its kept lines by it).
+ */
+export const phaseShare = (id: number) => (id * 0.6180339887498949) % 1;
+
+/** A site's phase (ms into its interval). */
+const phaseOf = (id: number, intervalMs: number) => Math.floor(phaseShare(id) * intervalMs);
 
 /** The first time at or after `after` that sits on the entry's phase grid. */
 const nextSlot = (after: number, intervalMs: number, phase: number) => {
