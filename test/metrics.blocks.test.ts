@@ -201,6 +201,14 @@ describe('GET /metrics kept lines', () => {
     const text = (await scrape(t)).text;
     for (const id of [ids[0], ids[150]]) expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(id) })).toHaveLength(2);
     expect(samples(text).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(300);
+
+    // Most sites deleted: the groups are made again, fewer, and keep the lines of those left.
+    for (const id of ids.slice(1, 251)) expect((await t.call('DELETE', `/api/sites/${id}`)).status).toBe(204);
+    await vi.waitFor(() => expect(t.svc.metrics.counts()).toMatchObject({ groups: 1, stale: 0 }), { timeout: 15_000 });
+    const after = (await scrape(t)).text;
+    expect(samples(after).filter((s) => s.startsWith('gatewatch_site_state'))).toHaveLength(50);
+    expect(sampleOf(after, 'gatewatch_probe_success', { site_id: String(ids[0]) })).toHaveLength(2);
+    expect(sampleOf(after, 'gatewatch_probe_success', { site_id: String(ids[150]) })).toHaveLength(0);
   }, 60_000);
 
   it('keeps the sites checked at close moments of their interval in one group: a second of checks leaves one group stale, not all', async () => {
