@@ -220,7 +220,7 @@ describe('GET /metrics kept lines', () => {
       ids.push((res.body as { id: number }).id);
     }
     // Only the pass at start: the test counts stale groups.
-    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passEveryMs: 0 });
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passes: { passEveryMs: 0 } });
     try {
       await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passRunning: false }));
       // 600 sites: 8 groups of 75 (a power of two of at most 128 sites each).
@@ -242,6 +242,43 @@ describe('GET /metrics kept lines', () => {
       expect(metrics.counts().stale).toBeGreaterThanOrEqual(6);
       const text = await metrics.text();
       expect(sampleOf(text, 'gatewatch_probe_success', {})).toHaveLength(second.length + ids.slice(0, 10).filter((id) => !second.includes(id)).length);
+    } finally {
+      metrics.stop();
+    }
+  }, 60_000);
+
+  it('keeps the background passes within their share of a core when every group changes all the time; a scrape still shows every check', async () => {
+    const t = createTestService();
+    services.push(t);
+    const ids: number[] = [];
+    for (let i = 0; i < 400; i++) ids.push((await t.call('POST', '/api/sites', { name: `b-${i}`, url: 'http://127.0.0.1:9/', intervalSeconds: 60 })).body.id as number);
+    // A pass every 10 ms, groups settled at once, 2 % of a core with a 40 ms burst (unbounded,
+    // the passes would take several hundred ms of the 2 s).
+    const passes = { passEveryMs: 10, settleMs: 0, passShare: 0.02, passBurstMs: 40 };
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passes });
+    try {
+      await vi.waitFor(() => expect(metrics.counts()).toMatchObject({ stale: 0, passRunning: false }));
+      const start = performance.now();
+      const from = metrics.counts().passMs;
+      let at = Date.now();
+      // Every site checked every 5 ms (every group stale at every pass), for 2 s.
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          at += 1;
+          metrics.observe(ids.map((id) => ({ siteId: id, target: 'site', targetName: 'site', startedAt: at, outcome: 'ok', statusCode: 200, dnsMs: 1, connectMs: 2, tlsMs: null, ttfbMs: 10, totalMs: at % 1000, certExpiresAt: null })) as never);
+          if (performance.now() - start >= 2_000) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 5);
+      });
+      const elapsed = performance.now() - start;
+      const spent = metrics.counts().passMs - from;
+      // Passes ran, and took no more than the share, the burst and one slice past the budget.
+      expect(spent).toBeGreaterThan(0);
+      expect(spent).toBeLessThanOrEqual(elapsed * passes.passShare + passes.passBurstMs + 60);
+      const text = await metrics.text();
+      expect(sampleOf(text, 'gatewatch_probe_duration_seconds', { phase: 'total' }).map((m) => m.value)).toEqual(ids.map(() => String((at % 1000) / 1000)));
     } finally {
       metrics.stop();
     }
@@ -278,7 +315,7 @@ describe('GET /metrics, gzip from pieces', () => {
       ids.push((res.body as { id: number }).id);
     }
     // Only the pass at start: the test counts stale groups.
-    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passEveryMs: 0 });
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passes: { passEveryMs: 0 } });
     try {
       const upstreamOf = new Map(ids.map((id) => [id, String((t.svc.db.$client.prepare('SELECT id FROM upstreams WHERE site_id = ?').get(id) as { id: number }).id)]));
       let at = Date.now();

@@ -2,7 +2,7 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import { OUTCOMES } from '../probes/probes.types.js';
-import { createSiteBlocks, TARGET_FAMILIES, type LastChecks, type Piece } from './metrics.blocks.js';
+import { createSiteBlocks, TARGET_FAMILIES, type LastChecks, type Piece, type SiteBlocksOptions } from './metrics.blocks.js';
 import { gzipMember } from './metrics.gzip.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../scheduler/scheduler.js';
 
@@ -16,8 +16,8 @@ export interface MetricsDeps {
   processMetrics?: boolean;
   /** Each target's last check at start (the status snapshot), so the first scrape after a restart has every target. */
   lastChecks?: LastChecks;
-  /** The background pass over stale sites' lines every this long (ms); 0: only at start (tests). */
-  passEveryMs?: number;
+  /** The background passes over stale sites' lines: how often, when a group has settled, their budget (tests; metrics.blocks.ts). */
+  passes?: Pick<SiteBlocksOptions, 'passEveryMs' | 'settleMs' | 'passShare' | 'passBurstMs'>;
 }
 
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
@@ -79,7 +79,7 @@ export function createMetrics(deps: MetricsDeps) {
     },
   });
 
-  const blocks = createSiteBlocks(deps.db, { lastChecks: deps.lastChecks, passEveryMs: deps.passEveryMs });
+  const blocks = createSiteBlocks(deps.db, { lastChecks: deps.lastChecks, ...deps.passes });
 
   /**
    * The exposition in pieces: prom-client's families, then each per-target family (its HELP and
