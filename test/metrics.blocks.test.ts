@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { crc32, gunzipSync } from 'node:zlib';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createHttpProbe } from '../src/probes/http.probe.js';
@@ -12,7 +12,7 @@ import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
 import { createMetrics } from '../src/metrics/metrics.collector.js';
 import { phaseShare } from '../src/scheduler/scheduler.js';
-import { gzipMember, rawDeflate } from '../src/metrics/metrics.gzip.js';
+import { crc32Combine, gzipMember, keep, unkeep } from '../src/metrics/metrics.gzip.js';
 import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 import { createSelfSignedCert, startTlsServer } from './support/tls.js';
@@ -296,13 +296,23 @@ describe('GET /metrics, gzip from pieces', () => {
   }
   const text = (n: number, seed: string) => Buffer.from(Array.from({ length: n }, (_, i) => `${seed}{i="${i}"} ${i * 7}\n`).join(''));
 
-  it('compresses each piece on its own: pieces in any order, some compressed in place, make one valid gzip member', async () => {
-    const raws = [text(10, 'a'), text(9_000, 'big'), text(1, 'c'), text(3_000, 'd')];
-    const deflated = raws.map((raw) => rawDeflate(raw));
-    const order = [3, 0, 2, 1];
-    const pieces = order.map((i) => ({ raw: raws[i], deflated: i === 2 ? null : deflated[i] }));
+  it('compresses each piece on its own: kept pieces in any order, and text compressed in place, make one valid gzip member', async () => {
+    const raws = [text(10, 'a'), text(9_000, 'big'), text(1, 'c'), text(3_000, 'd'), Buffer.alloc(0)];
+    const kept = raws.map((raw) => keep(raw));
+    const order = [3, 0, 4, 2, 1];
+    const pieces = order.map((i) => (i === 2 ? raws[i] : kept[i]));
+    // gunzipSync checks the trailer: the kept pieces' CRCs combined must be the whole text's.
     expect(gunzipSync(await read(gzipMember(of(pieces)))).equals(Buffer.concat(order.map((i) => raws[i])))).toBe(true);
-    expect(deflated[1].length).toBeLessThan(raws[1].length / 2);
+    expect(kept[1].deflated.length).toBeLessThan(raws[1].length / 2);
+    for (const [i, raw] of raws.entries()) expect(unkeep(kept[i]).equals(raw)).toBe(true);
+  });
+
+  it("combines CRC-32s as zlib's crc32_combine does", () => {
+    const a = text(500, 'x');
+    const b = text(123, 'y');
+    expect(crc32Combine(crc32(a), crc32(b), b.length)).toBe(crc32(Buffer.concat([a, b])));
+    expect(crc32Combine(0, crc32(b), b.length)).toBe(crc32(b));
+    expect(crc32Combine(crc32(a), 0, 0)).toBe(crc32(a));
   });
 
   it('a gzip scrape that finds every group stale renders and compresses them all: the same text as identity, kept compressed', async () => {
@@ -335,21 +345,23 @@ describe('GET /metrics, gzip from pieces', () => {
       expect(metrics.counts()).toMatchObject({ groups: 4, stale: 4, passRunning: false });
 
       const gzip = await read(metrics.stream(true));
-      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 0 });
+      expect(metrics.counts()).toMatchObject({ stale: 0 });
       const identity = await metrics.text();
       const text = gunzipSync(gzip).toString();
       expect(text).toBe(identity);
       expect(gzip.length).toBeLessThan(identity.length / 4);
       expect(parsePrometheusTextFormat(text).find((f) => f.name === 'gatewatch_probe_duration_seconds')?.metrics).toHaveLength(300 * 2 * 4);
 
-      // An identity scrape renders without compressing; the gzip scrape after it compresses what it left.
+      // Only the compressed pieces are kept, not the text.
+      expect(metrics.counts().keptBytes).toBeLessThan(identity.length / 4);
+
+      // An identity scrape renders what is stale, and the gzip scrape after it sends the same.
       checkAll();
       const identity2 = await metrics.text();
       expect(identity2).not.toBe(identity);
-      expect(metrics.counts()).toMatchObject({ stale: 0, uncompressed: 4 });
+      expect(metrics.counts()).toMatchObject({ stale: 0 });
       const gzip2 = await read(metrics.stream(true));
       expect(gunzipSync(gzip2).toString()).toBe(identity2);
-      expect(metrics.counts()).toMatchObject({ uncompressed: 0 });
       expect(gzip2.length).toBeLessThan(identity2.length / 4);
     } finally {
       metrics.stop();

@@ -4,7 +4,7 @@ import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import { phaseShare } from '../scheduler/scheduler.js';
 import type { TargetStatus } from '../status/status.snapshot.js';
-import { rawDeflate } from './metrics.gzip.js';
+import { keep, unkeep, type Kept, type Piece } from './metrics.gzip.js';
 import { LineWriter } from './metrics.writer.js';
 
 /**
@@ -107,12 +107,6 @@ interface SiteLines {
   cause: string | undefined;
 }
 
-/** A family's lines of one group, and the same compressed on its own (rawDeflate) once asked for. */
-interface Kept {
-  raw: Buffer;
-  deflated: Buffer | null;
-}
-
 /**
  * The sites checked at about the same moment of their interval (`groupKeyOf`: the share of the
  * interval where the scheduler puts their rounds): the unit that is rendered again. A second's
@@ -128,7 +122,7 @@ interface Group {
   changed: Set<number>;
   /** When the last of them came (performance.now()): the background waits for a group's checks to settle. */
   changedAt: number;
-  /** Each family's lines (TARGET_FAMILIES order); null until first rendered. */
+  /** Each family's lines (TARGET_FAMILIES order), kept compressed only; null until first rendered. */
   families: Kept[] | null;
   /**
    * The sites in `families`, in id order, and where each one's lines start in each family
@@ -151,21 +145,6 @@ export interface LastChecks {
   forSite(siteId: number): Map<string, TargetStatus>;
 }
 
-/** One piece of the exposition: its text, and the same compressed on its own (rawDeflate) when kept so. */
-export interface Piece {
-  raw: Buffer;
-  deflated: Buffer | null;
-}
-
-/**
- * The kept piece compressed, once. On the event loop, inside the render slices: compressing on the
- * thread pool (zlib's async API, a stream per piece) was slower on this 2-core machine (steady
- * scrape p50 84 against 58 ms at 10,000 sites, first after boot 249 against 139 ms); one stream
- * kept open for every piece did no better in a profiled full bench (first scrape 565 against 460
- * ms), and memLevel 6 (metrics.gzip.ts) then made the synchronous one cheap.
- */
-const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
-
 /**
  * The per-target families, kept per group of sites and rendered again only when one of its sites
  * changes: a check recorded for it (`observe`), an edit or a deletion (`siteChanged`,
@@ -175,8 +154,8 @@ const deflatedOf = (k: Kept): Buffer => (k.deflated ??= rawDeflate(k.raw));
  * whoever scrapes, within PASS_SHARE of a core), and what is still stale when a scrape comes
  * (`scrape`): a second's checks, so that the first scrape after a quiet hour costs what the
  * fifteenth of a steady run does.
- * Rendering writes bytes (metrics.writer.ts) and compresses each rendered piece at once (an
- * identity scrape leaves that to the next pass or gzip scrape). Per-target values are the checks
+ * Rendering writes bytes (metrics.writer.ts) and keeps each rendered piece compressed only (an
+ * identity scrape uncompresses them as it streams). Per-target values are the checks
  * as recorded (kept in memory); names, states, open incidents and upstream names are read when a changed site is
  * rendered, and its label bytes are kept until its name or an upstream's changes.
  */
@@ -198,8 +177,6 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
   /** Group keys in ascending order, for the scrape; null when a group was added or removed. */
   let order: Group[] | null = null;
   const stale = new Set<Group>();
-  /** Groups rendered by an identity scrape and not compressed yet (the next pass or gzip scrape does). */
-  const uncompressed = new Set<Group>();
   const writer = new LineWriter();
   // A group's sites are not a range of ids: each query takes the ids as a JSON array.
   const selectSites = sqlite.prepare<[string], { id: number; name: string; state: string; paused: number }>(
@@ -260,7 +237,6 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     groupCount = count;
     groups.clear();
     stale.clear();
-    uncompressed.clear();
     order = null;
     for (const old of moving) {
       for (const [id, site] of old.sites) {
@@ -382,27 +358,28 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
   };
 
   /**
-   * The group's lines of each family. Only its changed sites are read and written again (a
-   * site's state and incident change with its checks, its name and upstreams with an edit); the
-   * others' ranges are copied from the group's previous bytes, a run of neighbours at a time.
+   * The group's lines of each family, kept compressed. Only its changed sites are read and
+   * written again (a site's state and incident change with its checks, its name and upstreams
+   * with an edit); the others' ranges are copied from the group's previous text (uncompressed for
+   * that, when there are such sites), a run of neighbours at a time.
    */
-  const render = (group: Group, compress: boolean): void => {
+  const render = (group: Group): void => {
     const changed = group.changed;
     group.changed = new Set();
     if (changed.size > 0) readSites(group, changed);
     const ids = [...group.sites.keys()].filter((id) => group.sites.get(id)!.base !== null).sort((a, b) => a - b);
-    const before = group.families;
     const was = new Map(group.ids.map((id, i) => [id, i]));
     const wasAt = group.starts;
+    const before = group.families && ids.some((id) => !changed.has(id) && was.has(id)) ? group.families.map(unkeep) : null;
     const starts = new Uint32Array((ids.length + 1) * FAMILIES);
     const families: Kept[] = [];
     for (let f = 0; f < FAMILIES; f++) {
-      // A run of unchanged neighbours [runFrom, runTo) in the previous bytes, copied at once.
+      // A run of unchanged neighbours [runFrom, runTo) in the previous text, copied at once.
       let runFrom = -1;
       let runTo = -1;
       const copyRun = () => {
         if (runFrom < 0) return;
-        writer.slice(before![f].raw, wasAt[runFrom * FAMILIES + f], wasAt[runTo * FAMILIES + f]);
+        writer.slice(before![f], wasAt[runFrom * FAMILIES + f], wasAt[runTo * FAMILIES + f]);
         runFrom = runTo = -1;
       };
       for (let i = 0; i < ids.length; i++) {
@@ -422,37 +399,24 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
       }
       copyRun();
       starts[ids.length * FAMILIES + f] = writer.at;
-      const raw = writer.take();
-      // A family whose bytes did not change keeps its compressed piece (site states, incidents,
-      // certificates mostly): only what changed is compressed again.
-      const kept = before?.[f];
-      families.push(kept && kept.raw.equals(raw) ? kept : { raw, deflated: null });
+      // Compressed at once, from the writer's scratch: the text itself is not kept (12 MB at
+      // 10,000 sites, against 0.8 MB compressed), and a scrape sends the kept bytes as they are.
+      families.push(keep(writer.takeView()));
     }
     group.families = families;
     group.ids = ids;
     group.starts = starts;
-    // Compressed as soon as rendered in the background (Prometheus always asks for gzip), so that
-    // the scrape after it does not compress 12 MB; a gzip scrape compresses what it renders, an
-    // identity one leaves it to the next pass or gzip scrape (it may be the only kind).
-    if (compress) compressGroup(group);
-    else uncompressed.add(group);
-  };
-
-  /** Compresses the group's pieces that are not yet. */
-  const compressGroup = (group: Group): void => {
-    uncompressed.delete(group);
-    for (const k of group.families ?? []) if (k.raw.length > 0) deflatedOf(k);
   };
 
   /** Takes a stale group off the list and renders it, unless it was dropped meanwhile. */
-  const renderGroup = (group: Group, compress: boolean): void => {
+  const renderGroup = (group: Group): void => {
     stale.delete(group);
-    if (groups.get(group.key) === group) render(group, compress);
+    if (groups.get(group.key) === group) render(group);
   };
 
   /** Renders the group now if it is stale (a scrape reaching it), unless the database is closed. */
   const renderIfStale = (group: Group): void => {
-    if (stale.has(group) && sqlite.open) renderGroup(group, false);
+    if (stale.has(group) && sqlite.open) renderGroup(group);
   };
 
   /**
@@ -468,12 +432,8 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     const until = performance.now() + budgetMs;
     for (const group of stale) {
       if (group.changedAt > settledBefore) continue;
-      renderGroup(group, true);
+      renderGroup(group);
       if (performance.now() >= until) return false;
-    }
-    for (const group of uncompressed) {
-      compressGroup(group);
-      if (performance.now() >= until) return uncompressed.size === 0;
     }
     // The sites read in this pass may have changed their number enough to group them again.
     return !regroupIfNeeded();
@@ -492,7 +452,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
    * the event loop, while the budget lasts (the pass at start: everything, whatever it costs).
    */
   const pass = (atStart = false) => {
-    if (running || stopped || (!atStart && stale.size === 0 && uncompressed.size === 0)) return;
+    if (running || stopped || (!atStart && stale.size === 0)) return;
     const now = performance.now();
     budget = Math.min(passBurstMs, budget + (now - budgetAt) * passShare);
     budgetAt = now;
@@ -613,11 +573,11 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
 
     /**
      * The per-target families for one scrape: for each (TARGET_FAMILIES order) `header(family)`,
-     * then every group's lines of it in site order, with the same compressed on its own when
-     * `gzip`. Groups still stale are rendered (and compressed) first, yielding to the event loop
-     * every SLICE_MS; every family shows the groups as they were then.
+     * then every group's lines of it in site order: the kept compressed pieces with `gzip`, their
+     * text without. Groups still stale are rendered first, yielding to the event loop every
+     * SLICE_MS; every family shows the groups as they were then.
      */
-    async *scrape(gzip: boolean, header: (family: number) => Piece): AsyncGenerator<Piece> {
+    async *scrape(gzip: boolean, header: (family: number) => Buffer): AsyncGenerator<Piece> {
       if (sqlite.open) regroupIfNeeded();
       order ??= [...groups.values()].sort((a, b) => a.key - b.key);
       const list = order;
@@ -626,7 +586,6 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
       for (const group of list) {
         renderIfStale(group);
         taken.push(group.families);
-        if (gzip && uncompressed.has(group)) compressGroup(group);
         if (performance.now() >= until) {
           await yieldToLoop();
           until = performance.now() + SLICE_MS;
@@ -636,8 +595,8 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
         yield header(f);
         for (const families of taken) {
           const k = families?.[f];
-          if (!k || k.raw.length === 0) continue;
-          yield { raw: k.raw, deflated: gzip ? deflatedOf(k) : null };
+          if (!k || k.length === 0) continue;
+          yield gzip ? k : unkeep(k);
         }
       }
     },
@@ -645,8 +604,8 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     /** Groups kept, those still to render, the bytes kept, whether a background pass is running, and the time all of them took (ms) (bench, tests). */
     counts: () => {
       let bytes = 0;
-      for (const g of groups.values()) for (const k of g.families ?? []) bytes += k.raw.length + (k.deflated?.length ?? 0);
-      return { groups: groups.size, stale: stale.size, uncompressed: uncompressed.size, keptBytes: bytes, passRunning: running, passMs };
+      for (const g of groups.values()) for (const k of g.families ?? []) bytes += k.deflated.length;
+      return { groups: groups.size, stale: stale.size, keptBytes: bytes, passRunning: running, passMs };
     },
 
     /** The group a site's lines are kept in (tests: sites checked at close moments share one). */

@@ -2,8 +2,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CheckRow } from '../checks/checks.table.js';
 import type { Db } from '../db/client.js';
 import { OUTCOMES } from '../probes/probes.types.js';
-import { createSiteBlocks, TARGET_FAMILIES, type LastChecks, type Piece, type SiteBlocksOptions } from './metrics.blocks.js';
-import { gzipMember } from './metrics.gzip.js';
+import { createSiteBlocks, TARGET_FAMILIES, type LastChecks, type SiteBlocksOptions } from './metrics.blocks.js';
+import { gzipMember, type Piece } from './metrics.gzip.js';
 import { lagBucketUpperMs, type SchedulerStats } from '../scheduler/scheduler.js';
 
 export interface MetricsDeps {
@@ -57,7 +57,6 @@ async function* joined(pieces: AsyncIterable<Buffer>, size = WRITE_BYTES): Async
  * entry per target, replaced by each check), and are kept encoded per site until the site
  * changes (metrics.blocks.ts says why they are not prom-client gauges).
  */
-const plain = (text: string): Piece => ({ raw: Buffer.from(text), deflated: null });
 const familyHeaders = TARGET_FAMILIES.map(([name, help]) => Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`));
 
 export function createMetrics(deps: MetricsDeps) {
@@ -85,16 +84,17 @@ export function createMetrics(deps: MetricsDeps) {
    * The exposition in pieces: prom-client's families, then each per-target family (its HELP and
    * TYPE, then every group's kept lines of it: all samples of a family together), then the lag
    * histogram. Stale groups are rendered as the stream reaches them, in slices. With `gzip`, the
-   * groups' pieces come with their kept compressed form.
+   * groups' pieces come as they are kept, compressed; without, as text.
    */
   async function* exposition(gzip: boolean): AsyncGenerator<Piece> {
     const own = await registry.metrics();
-    yield plain(own.endsWith('\n') || own === '' ? own : `${own}\n`);
-    yield* blocks.scrape(gzip, (f) => ({ raw: familyHeaders[f], deflated: null }));
-    yield plain(lagHistogram());
+    yield Buffer.from(own.endsWith('\n') || own === '' ? own : `${own}\n`);
+    yield* blocks.scrape(gzip, (f) => familyHeaders[f]);
+    yield Buffer.from(lagHistogram());
   }
   async function* identity(): AsyncGenerator<Buffer> {
-    for await (const piece of exposition(false)) yield piece.raw;
+    // Without gzip every piece is text (the groups' kept pieces come uncompressed).
+    for await (const piece of exposition(false)) if (Buffer.isBuffer(piece)) yield piece;
   }
 
   /** The scheduler's lag histogram in Prometheus buckets; the sum counts each round at its bucket's upper bound. */

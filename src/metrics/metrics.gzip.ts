@@ -1,4 +1,4 @@
-import { constants, crc32, deflateRawSync } from 'node:zlib';
+import { constants, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** gzip member header: deflate, no flags, no time, unknown OS (RFC 1952). */
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
@@ -12,12 +12,24 @@ const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
  * as npm start sets it, 43 against 18.5 ms without), for the same output on exposition text.
  */
 const PIECE_OPTIONS = { level: 1, memLevel: 6, finishFlush: constants.Z_SYNC_FLUSH };
+const INFLATE_OPTIONS = { finishFlush: constants.Z_SYNC_FLUSH };
 
 /**
- * A piece of a gzip member's deflate stream: compressed on its own and ended with a sync flush, so
- * that pieces compressed at different times can follow each other (gzipMember writes the member).
+ * A piece of text kept compressed only: a piece of a gzip member's deflate stream (compressed on
+ * its own, ended with a sync flush, so that pieces compressed at different times can follow each
+ * other), with the CRC-32 and length of its text for the member's trailer. At 10,000 sites the
+ * metrics keep 0.8 MB so, not 12 MB of text.
  */
-export const rawDeflate = (piece: Buffer) => own(deflateRawSync(piece, PIECE_OPTIONS));
+export interface Kept {
+  deflated: Buffer;
+  crc: number;
+  length: number;
+}
+
+/** What a scrape is made of: text as it is (headers, counters), or a kept piece. */
+export type Piece = Buffer | Kept;
+
+const EMPTY: Kept = { deflated: Buffer.alloc(0), crc: 0, length: 0 };
 
 /**
  * A copy in memory of its own: zlib's answer can be a slice of its 16 KiB output buffer or of
@@ -30,21 +42,60 @@ const own = (b: Buffer) => {
   return out;
 };
 
+/** `text` kept compressed (it may be a view of a scratch buffer: nothing holds on to it). */
+export const keep = (text: Uint8Array): Kept =>
+  text.length === 0 ? EMPTY : { deflated: own(deflateRawSync(text, PIECE_OPTIONS)), crc: crc32(text) >>> 0, length: text.length };
+
+/** A kept piece's text again (identity scrapes, and a group rendered again for a few of its sites). */
+export const unkeep = (k: Kept): Buffer => (k.length === 0 ? Buffer.alloc(0) : inflateRawSync(k.deflated, INFLATE_OPTIONS));
+
+/** CRC-32's polynomial, reflected. */
+const POLY = 0xedb88320;
+/** a(x) b(x) modulo the CRC polynomial (reflected bit order, as zlib's multmodp). */
+const multModP = (a: number, b: number): number => {
+  let m = 0x80000000;
+  let p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) === 0) break;
+    }
+    m >>>= 1;
+    b = b & 1 ? (b >>> 1) ^ POLY : b >>> 1;
+  }
+  return p >>> 0;
+};
+/** x^(2^k) modulo the polynomial, k = 0..31. */
+const X2N: number[] = [];
+for (let k = 0, p = 0x40000000; k < 32; k++) X2N.push((p = k === 0 ? p : multModP(p, p)));
+/** x^(n 2^k) modulo the polynomial. */
+const x2nModP = (n: number, k: number): number => {
+  let p = 0x80000000;
+  for (; n > 0; n = Math.floor(n / 2), k++) if (n % 2 === 1) p = multModP(X2N[k & 31], p);
+  return p;
+};
 /**
- * One gzip member from pieces each compressed on its own (`rawDeflate`, kept by the metrics
- * groups): the header, the pieces as they are, an empty final block, then the CRC-32 and length of
- * the uncompressed text. A piece given without its compressed form is compressed here. So a gzip
- * scrape writes ~1 MB of kept bytes at 10,000 sites instead of compressing 12 MB each time.
+ * The CRC-32 of A followed by B from A's CRC, B's CRC and B's length (zlib's crc32_combine, which
+ * Node does not expose): a kept piece's text is gone, its CRC is kept.
  */
-export async function* gzipMember(pieces: AsyncIterable<{ raw: Buffer; deflated: Buffer | null }>): AsyncGenerator<Buffer> {
+export const crc32Combine = (crcA: number, crcB: number, lengthB: number): number => (multModP(x2nModP(lengthB, 3), crcA) ^ crcB) >>> 0;
+
+/**
+ * One gzip member from pieces: the header, each kept piece as it is and each text compressed here,
+ * an empty final block, then the CRC-32 and length of the whole text (the kept pieces' CRCs
+ * combined). So a gzip scrape writes ~1 MB of kept bytes at 10,000 sites instead of compressing
+ * 12 MB each time.
+ */
+export async function* gzipMember(pieces: AsyncIterable<Piece>): AsyncGenerator<Buffer> {
   yield HEADER;
   let crc = 0;
   let size = 0;
-  for await (const { raw, deflated } of pieces) {
-    if (raw.length === 0) continue;
-    crc = crc32(raw, crc);
-    size = (size + raw.length) >>> 0;
-    yield deflated ?? rawDeflate(raw);
+  for await (const piece of pieces) {
+    const k = Buffer.isBuffer(piece) ? keep(piece) : piece;
+    if (k.length === 0) continue;
+    crc = crc32Combine(crc, k.crc, k.length);
+    size = (size + k.length) >>> 0;
+    yield k.deflated;
   }
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);

@@ -65,6 +65,16 @@ export class LineWriter {
     if (ones !== 0) buf[this.at++] = 48 + ones;
   }
 
+  /**
+   * What was written since the last take, as a view of the scratch (no copy), which the next
+   * write reuses: for what is kept compressed, not as it is.
+   */
+  takeView(): Buffer {
+    const out = this.buf.subarray(0, this.at);
+    this.at = 0;
+    return out;
+  }
+
   /** What was written since the last take, in a buffer of its own; the scratch is reused. */
   take(): Buffer {
     // Its own memory (not a slice of Node's shared 8 KB pool, which any one kept slice would hold).
