@@ -61,7 +61,11 @@ const PASS_BURST_MS = 2_000;
 /** A label value as the text format wants it: backslash, double quote and newline escaped. */
 export const esc = (v: string) => (/[\\"\n]/.test(v) ? v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : v);
 
-/** The fixed bytes of the lines: each family's name and `{`, and what closes the labels. */
+/** The fixed bytes of the lines: each family's name and `{`, the labels' names, and what closes the labels. */
+const SITE_ID = Buffer.from('site_id="');
+const SITE = Buffer.from('",site="');
+const TARGET = Buffer.from('",target="');
+const QUOTE = 34;
 const OPEN = TARGET_FAMILIES.map(([name]) => Buffer.from(`${name}{`));
 const CLOSE = Buffer.from('} ');
 const PHASE_CLOSE = PHASES.map((phase) => Buffer.from(`,phase="${phase}"} `));
@@ -91,18 +95,20 @@ interface Target {
   total: number | null;
   /** The last certificate seen (kept when a later check saw none), unix ms. */
   certAt: number | null;
-  /** `site_id="1",site="shop",target="api-1"`, encoded for the target label `labelsFor`; null until the site is read. */
-  labels: Buffer | null;
-  labelsFor: string | null;
+  /**
+   * The target label's value as written (the upstream's current name, escaped; `site` for the
+   * site's URL); null until the site is read. A string the row already holds in the usual case
+   * (nothing to escape): no label bytes are kept per target.
+   */
+  label: string | null;
 }
 
 /** One site's per-target last checks, and what its lines need from its row. */
 interface SiteLines {
   /** In the order they came; a few per site (the site and its upstreams): an array, not a Map, is cheaper to walk and to hold. */
   targets: Target[];
-  /** The site's name when `base` was made, and `site_id="1",site="shop"` encoded; null until the site is read. */
-  name: string | null;
-  base: Buffer | null;
+  /** The site label's value as written (its name, escaped); null until the site is read. */
+  label: string | null;
   state: string;
   cause: string | undefined;
 }
@@ -156,8 +162,8 @@ export interface LastChecks {
  * fifteenth of a steady run does.
  * Rendering writes bytes (metrics.writer.ts) and keeps each rendered piece compressed only (an
  * identity scrape uncompresses them as it streams). Per-target values are the checks
- * as recorded (kept in memory); names, states, open incidents and upstream names are read when a changed site is
- * rendered, and its label bytes are kept until its name or an upstream's changes.
+ * as recorded (kept in memory); names, states, open incidents and upstream names are read when a
+ * changed site is rendered, and kept as the strings the labels are written from.
  */
 export interface SiteBlocksOptions {
   /** Each target's last check at start (the status snapshot). */
@@ -214,7 +220,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
   const siteOf = (group: Group, id: number): SiteLines => {
     let site = group.sites.get(id);
     if (!site) {
-      group.sites.set(id, (site = { targets: [], name: null, base: null, state: 'unknown', cause: undefined }));
+      group.sites.set(id, (site = { targets: [], label: null, state: 'unknown', cause: undefined }));
       known++;
     }
     return site;
@@ -249,13 +255,9 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     return true;
   };
 
-  /** Takes a site's row, state, open incident and upstream names (by id, of its range); makes its label bytes again when a name changed. */
-  const readSite = (row: { id: number; name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>): void => {
-    const renamed = site.name !== row.name;
-    if (renamed || site.base === null) {
-      site.name = row.name;
-      site.base = Buffer.from(`site_id="${row.id}",site="${esc(row.name)}"`);
-    }
+  /** Takes a site's row, state, open incident and upstream names (by id, of its sites): its labels as written. */
+  const readSite = (row: { name: string }, site: SiteLines, state: string, cause: string | undefined, upstreams: Map<string, string>): void => {
+    site.label = esc(row.name);
     site.state = state;
     site.cause = cause;
     const targets = site.targets;
@@ -264,10 +266,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
       const t = targets[i];
       const name = t.key === 'site' ? 'site' : upstreams.get(t.key);
       if (name === undefined) continue; // a removed upstream
-      if (renamed || t.labels === null || t.labelsFor !== name) {
-        t.labels = Buffer.from(`site_id="${row.id}",site="${esc(row.name)}",target="${esc(name)}"`);
-        t.labelsFor = name;
-      }
+      t.label = esc(name);
       targets[kept++] = t;
     }
     targets.length = kept;
@@ -292,43 +291,53 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     for (const id of ids) if (!found.has(id)) dropSite(group, id);
   };
 
+  /** `name{site_id="1",site="shop"` (and `,target="api-1"` for a target): a line's start. */
+  const writeStart = (f: number, id: number, site: SiteLines, t: Target | null): void => {
+    const w = writer;
+    w.bytes(OPEN[f]);
+    w.bytes(SITE_ID);
+    w.number(id);
+    w.bytes(SITE);
+    w.text(site.label!);
+    if (t) {
+      w.bytes(TARGET);
+      w.text(t.label!);
+    }
+    w.byte(QUOTE);
+  };
+
   /** A target's line of phase `k` (PHASES order), unless it has none. */
-  const writePhase = (labels: Buffer, k: number, ms: number | null): void => {
+  const writePhase = (id: number, site: SiteLines, t: Target, k: number, ms: number | null): void => {
     if (ms === null) return;
     const w = writer;
-    w.bytes(OPEN[DURATION]);
-    w.bytes(labels);
+    writeStart(DURATION, id, site, t);
     w.bytes(PHASE_CLOSE[k]);
     w.seconds(ms);
     w.byte(NEWLINE);
   };
 
   /** One site's lines of family `f`, written as bytes. */
-  const writeSite = (f: number, site: SiteLines): void => {
+  const writeSite = (f: number, id: number, site: SiteLines): void => {
     const w = writer;
     if (f === SITE_STATE) {
       // Only the current state's series (value 1), as DESIGN.md says: a state the site left goes
       // stale in Prometheus. Five series per site would double the exposition at 10,000 sites.
-      w.bytes(OPEN[f]);
-      w.bytes(site.base!);
+      writeStart(f, id, site, null);
       w.bytes(STATE_CLOSE.get(site.state)!);
       return;
     }
     if (f === INCIDENT) {
       if (site.cause === undefined) return;
-      w.bytes(OPEN[f]);
-      w.bytes(site.base!);
+      writeStart(f, id, site, null);
       w.text(`,cause="${esc(site.cause)}"} 1\n`);
       return;
     }
     const targets = site.targets;
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i];
-      const labels = t.labels!;
       if (f === CERT_EXPIRY) {
         if (t.certAt === null) continue;
-        w.bytes(OPEN[f]);
-        w.bytes(labels);
+        writeStart(f, id, site, t);
         w.bytes(CLOSE);
         w.number(Math.floor(t.certAt / 1000));
         w.byte(NEWLINE);
@@ -336,20 +345,18 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
       }
       if (t.ok === null) continue;
       if (f === SUCCESS) {
-        w.bytes(OPEN[f]);
-        w.bytes(labels);
+        writeStart(f, id, site, t);
         w.bytes(CLOSE);
         w.byte(t.ok ? ONE : ZERO);
         w.byte(NEWLINE);
       } else if (f === DURATION) {
-        writePhase(labels, 0, t.dns);
-        writePhase(labels, 1, t.connect);
-        writePhase(labels, 2, t.tls);
-        writePhase(labels, 3, t.ttfb);
-        writePhase(labels, 4, t.total);
+        writePhase(id, site, t, 0, t.dns);
+        writePhase(id, site, t, 1, t.connect);
+        writePhase(id, site, t, 2, t.tls);
+        writePhase(id, site, t, 3, t.ttfb);
+        writePhase(id, site, t, 4, t.total);
       } else if (f === STATUS_CODE && t.statusCode !== null) {
-        w.bytes(OPEN[f]);
-        w.bytes(labels);
+        writeStart(f, id, site, t);
         w.bytes(CLOSE);
         w.number(t.statusCode);
         w.byte(NEWLINE);
@@ -367,7 +374,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     const changed = group.changed;
     group.changed = new Set();
     if (changed.size > 0) readSites(group, changed);
-    const ids = [...group.sites.keys()].filter((id) => group.sites.get(id)!.base !== null).sort((a, b) => a - b);
+    const ids = [...group.sites.keys()].filter((id) => group.sites.get(id)!.label !== null).sort((a, b) => a - b);
     const was = new Map(group.ids.map((id, i) => [id, i]));
     const wasAt = group.starts;
     const before = group.families && ids.some((id) => !changed.has(id) && was.has(id)) ? group.families.map(unkeep) : null;
@@ -394,7 +401,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
         } else {
           copyRun();
           starts[i * FAMILIES + f] = writer.at;
-          writeSite(f, group.sites.get(ids[i])!);
+          writeSite(f, ids[i], group.sites.get(ids[i])!);
         }
       }
       copyRun();
@@ -508,8 +515,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
           ttfb: last?.ttfbMs ?? null,
           total: last?.totalMs ?? null,
           certAt: status.cert?.expiresAt ?? null,
-          labels: null,
-          labelsFor: null,
+          label: null,
         });
       }
     }
@@ -541,11 +547,10 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
           ttfb: row.ttfbMs,
           total: row.totalMs,
           certAt: row.certExpiresAt ?? null,
-          labels: null,
-          labelsFor: null,
+          label: null,
         });
       } else {
-        // In place: the target keeps its label bytes, and a check allocates nothing here.
+        // In place: the target keeps its label, and a check allocates nothing here.
         t.name = row.targetName;
         t.at = row.startedAt;
         t.ok = row.outcome === 'ok';
