@@ -54,6 +54,7 @@ describe('npm start', () => {
     expect(node).toBeGreaterThan(0);
     const args = execFileSync('ps', ['-o', 'args=', '-p', String(node)], { encoding: 'utf8' }).trim();
     expect(args).toMatch(/^node .*--heap-growing-percent=25 .*dist\/main\.js$/);
+    expect(args).toMatch(/^node .*--no-allocation-site-pretenuring .*dist\/main\.js$/);
 
     npm.child.kill('SIGTERM'); // npm only, not its group
     await npm.exited;
