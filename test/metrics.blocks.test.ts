@@ -384,9 +384,9 @@ describe('LineWriter', () => {
     // A label value that is not ASCII goes through as UTF-8.
     w.text('café "x"');
     const expected = values.map((v) => `${String(v / 1000)} ${String(v)}\n`).join('') + 'café "x"';
-    expect(w.take().toString()).toBe(expected);
+    expect(w.takeView().toString()).toBe(expected);
     // The scratch buffer is reused: the next take holds only what came after.
     w.number(42);
-    expect(w.take().toString()).toBe('42');
+    expect(w.takeView().toString()).toBe('42');
   });
 });

@@ -24,12 +24,14 @@ export interface Kept {
   deflated: Buffer;
   crc: number;
   length: number;
+  /** x^(8 length) modulo the CRC polynomial: what puts a CRC before this piece's (crc32Combine's costly part, done once). */
+  shift: number;
 }
 
 /** What a scrape is made of: text as it is (headers, counters), or a kept piece. */
 export type Piece = Buffer | Kept;
 
-const EMPTY: Kept = { deflated: Buffer.alloc(0), crc: 0, length: 0 };
+const EMPTY: Kept = { deflated: Buffer.alloc(0), crc: 0, length: 0, shift: 0x80000000 };
 
 /**
  * A copy in memory of its own: zlib's answer can be a slice of its 16 KiB output buffer or of
@@ -42,9 +44,6 @@ const own = (b: Buffer) => {
   return out;
 };
 
-/** `text` kept compressed (it may be a view of a scratch buffer: nothing holds on to it). */
-export const keep = (text: Uint8Array): Kept =>
-  text.length === 0 ? EMPTY : { deflated: own(deflateRawSync(text, PIECE_OPTIONS)), crc: crc32(text) >>> 0, length: text.length };
 
 /** A kept piece's text again (identity scrapes, and a group rendered again for a few of its sites). */
 export const unkeep = (k: Kept): Buffer => (k.length === 0 ? Buffer.alloc(0) : inflateRawSync(k.deflated, INFLATE_OPTIONS));
@@ -80,6 +79,12 @@ const x2nModP = (n: number, k: number): number => {
  */
 export const crc32Combine = (crcA: number, crcB: number, lengthB: number): number => (multModP(x2nModP(lengthB, 3), crcA) ^ crcB) >>> 0;
 
+/** `text` kept compressed (it may be a view of a scratch buffer: nothing holds on to it). */
+export const keep = (text: Uint8Array): Kept =>
+  text.length === 0
+    ? EMPTY
+    : { deflated: own(deflateRawSync(text, PIECE_OPTIONS)), crc: crc32(text) >>> 0, length: text.length, shift: x2nModP(text.length, 3) };
+
 /**
  * One gzip member from pieces: the header, each kept piece as it is and each text compressed here,
  * an empty final block, then the CRC-32 and length of the whole text (the kept pieces' CRCs
@@ -93,7 +98,7 @@ export async function* gzipMember(pieces: AsyncIterable<Piece>): AsyncGenerator<
   for await (const piece of pieces) {
     const k = Buffer.isBuffer(piece) ? keep(piece) : piece;
     if (k.length === 0) continue;
-    crc = crc32Combine(crc, k.crc, k.length);
+    crc = (multModP(k.shift, crc) ^ k.crc) >>> 0;
     size = (size + k.length) >>> 0;
     yield k.deflated;
   }

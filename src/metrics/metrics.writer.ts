@@ -22,11 +22,6 @@ export class LineWriter {
     this.at += b.length;
   }
 
-  /** Bytes `start` to `end` of `from` (a kept line range). */
-  slice(from: Buffer, start: number, end: number): void {
-    this.at += from.copy(this.room(end - start), this.at, start, end);
-  }
-
   byte(c: number): void {
     this.room(1)[this.at++] = c;
   }
@@ -71,15 +66,6 @@ export class LineWriter {
    */
   takeView(): Buffer {
     const out = this.buf.subarray(0, this.at);
-    this.at = 0;
-    return out;
-  }
-
-  /** What was written since the last take, in a buffer of its own; the scratch is reused. */
-  take(): Buffer {
-    // Its own memory (not a slice of Node's shared 8 KB pool, which any one kept slice would hold).
-    const out = Buffer.allocUnsafeSlow(this.at);
-    this.buf.copy(out, 0, 0, this.at);
     this.at = 0;
     return out;
   }
