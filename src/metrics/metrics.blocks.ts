@@ -56,8 +56,7 @@ const PASS_SHARE = 0.02;
  * What the budget holds at most (ms): a burst of edits (a bulk import, a script renaming
  * hundreds of sites for a minute or two) is rendered as it settles, not left for the next
  * scrape. Each edit renders its site's whole group again (~1.5 ms at 10,000 sites): the bench's
- * 16 API clients, ~45 edits a second, drew 2 s down in half a minute, and the first scrape after
- * them rendered the rest (138 ms in 10k-60s-v08).
+ * 16 API clients, ~45 edits a second, drew a 2 s reserve down within half a minute.
  */
 const PASS_BURST_MS = 10_000;
 
@@ -85,8 +84,6 @@ const ZERO = 48;
 interface Target {
   /** `site`, or the upstream's id. */
   key: string;
-  /** The check's target name: the label when the upstream is not (or no longer) known. */
-  name: string;
   /** startedAt of the last check: an older one arriving late never replaces a newer one. */
   at: number;
   ok: boolean | null;
@@ -120,8 +117,8 @@ interface SiteLines {
  * The sites checked at about the same moment of their interval (`groupKeyOf`: the share of the
  * interval where the scheduler puts their rounds): the unit that is rendered again. A second's
  * checks fall in one or two groups, not in every one, so the background renders each group about
- * once an interval. A group keeps each family's lines of its sites as one Buffer, so a scrape
- * writes 128 ready buffers per family at 10,000 sites, and copies nothing.
+ * once an interval. A group keeps each family's lines of its sites as one compressed piece, so a
+ * gzip scrape writes 128 ready pieces per family at 10,000 sites, and copies nothing.
  */
 interface Group {
   key: number;
@@ -147,6 +144,17 @@ export interface LastChecks {
   forSite(siteId: number): Map<string, TargetStatus>;
 }
 
+export interface SiteBlocksOptions {
+  /** Each target's last check at start (the status snapshot). */
+  lastChecks?: LastChecks;
+  /** Background passes every this long (ms); 0: only the one at start (tests that count stale groups). */
+  passEveryMs?: number;
+  /** SETTLE_MS, PASS_SHARE and PASS_BURST_MS (tests). */
+  settleMs?: number;
+  passShare?: number;
+  passBurstMs?: number;
+}
+
 /**
  * The per-target families, kept per group of sites and rendered again only when one of its sites
  * changes: a check recorded for it (`observe`), an edit or a deletion (`siteChanged`,
@@ -161,17 +169,6 @@ export interface LastChecks {
  * as recorded (kept in memory); names, states, open incidents and upstream names are read when a
  * changed site is rendered, and kept as the strings the labels are written from.
  */
-export interface SiteBlocksOptions {
-  /** Each target's last check at start (the status snapshot). */
-  lastChecks?: LastChecks;
-  /** Background passes every this long (ms); 0: only the one at start (tests that count stale groups). */
-  passEveryMs?: number;
-  /** SETTLE_MS, PASS_SHARE and PASS_BURST_MS (tests). */
-  settleMs?: number;
-  passShare?: number;
-  passBurstMs?: number;
-}
-
 export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
   const { lastChecks, passEveryMs = PASS_EVERY_MS, settleMs = SETTLE_MS, passShare = PASS_SHARE, passBurstMs = PASS_BURST_MS } = options;
   const sqlite = db.$client;
@@ -472,7 +469,6 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
         const early = last?.checkId != null ? phasesOf.get(last.checkId) : undefined;
         site.targets.push({
           key: target,
-          name: target,
           at: last?.at ?? 0,
           ok: last ? last.outcome === 'ok' : null,
           statusCode: last?.statusCode ?? null,
@@ -504,7 +500,6 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
       if (!t) {
         site.targets.push({
           key: row.target,
-          name: row.targetName,
           at: row.startedAt,
           ok: row.outcome === 'ok',
           statusCode: row.statusCode,
@@ -518,7 +513,6 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
         });
       } else {
         // In place: the target keeps its label, and a check allocates nothing here.
-        t.name = row.targetName;
         t.at = row.startedAt;
         t.ok = row.outcome === 'ok';
         t.statusCode = row.statusCode;

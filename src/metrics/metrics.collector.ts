@@ -54,8 +54,9 @@ async function* joined(pieces: AsyncIterable<Buffer>, size = WRITE_BYTES): Async
  * GET /metrics. Counters and process metrics live in a prom-client Registry of our own (not the
  * global one). The per-target families (probe success, durations, status code, certificate
  * expiry, site state, open incidents) come from each target's last check, kept in memory (one
- * entry per target, replaced by each check), and are kept encoded per site until the site
- * changes (metrics.blocks.ts says why they are not prom-client gauges).
+ * entry per target, replaced by each check), and are kept compressed per group of sites, rendered
+ * again as their sites are checked or edited (metrics.blocks.ts says why they are not prom-client
+ * gauges).
  */
 const familyHeaders = TARGET_FAMILIES.map(([name, help]) => Buffer.from(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`));
 
