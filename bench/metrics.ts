@@ -1,5 +1,5 @@
 /**
- * node --expose-gc --import tsx bench/metrics.ts [--sites 10000] [--upstreams 1] [--scrapes 10] [--stale 0.25] [--no-restart] [--profile DIR]
+ * node --expose-gc --import tsx bench/metrics.ts [--sites 10000] [--upstreams 1] [--scrapes 10] [--stale 0.25] [--cleanup 200] [--no-restart] [--profile DIR]
  *
  * GET /metrics at scale, in this process: the real service on a temp database, `sites` sites with
  * `upstreams` upstreams each, a last check per target recorded through the real recorder (a mix of
@@ -16,10 +16,12 @@
  *   times;
  * - identity: the same without Accept-Encoding;
  * - quiet: every site checked since the last scrape (a scraper back after a minute or more), then
- *   a scrape; 3 times, and once identity.
+ *   a scrape; 3 times, and once identity;
+ * - cleanup: `cleanup` sites deleted across the fleet (nearly every group loses one, as at the end
+ *   of the full bench's window C), then a scrape; 3 times.
  * Each with the event loop's longest stall while it ran (a 1 ms timer). Also the floor (the same
  * bytes written by a bare server over the same loopback), and RSS and heap before the first
- * render and after the scrapes. `--profile DIR` writes a CPU profile of the first quiet scrape.
+ * render and after the scrapes. `--profile DIR` writes a CPU profile of the first quiet scrape and of the first cleanup scrape.
  */
 import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +49,7 @@ const { values: args } = parseArgs({
     scrapes: { type: 'string', default: '10' },
     stale: { type: 'string', default: '0.25' },
     'no-restart': { type: 'boolean', default: false },
+    cleanup: { type: 'string', default: '200' },
     profile: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -59,6 +62,7 @@ const siteCount = Number(args.sites);
 const upstreamCount = Number(args.upstreams);
 const scrapes = Number(args.scrapes);
 const staleShare = Number(args.stale);
+const cleanupCount = Number(args.cleanup);
 const TOKEN = 'metrics-bench-0123456789abcdef';
 const mb = (bytes: number) => round(bytes / 1024 / 1024, 1);
 
@@ -218,29 +222,47 @@ for (let n = 0; n < scrapes; n++) {
   }
 }
 
+/** `run`, and with --profile DIR a CPU profile of it in DIR/`file`. */
+async function profiled<T>(file: string | null, run: () => Promise<T>): Promise<T> {
+  if (file === null || !args.profile) return run();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    mkdirSync(args.profile, { recursive: true });
+    writeFileSync(join(args.profile, file), JSON.stringify(profile));
+    session.disconnect();
+  }
+}
+
 const quiet: { ms: number; stallMs: number }[] = [];
-let session: Session | null = null;
 for (let n = 0; n < 3; n++) {
   recordRounds(views); // every site checked since the last scrape
   await idle();
-  if (n === 0 && args.profile) {
-    session = new Session();
-    session.connect();
-    await session.post('Profiler.enable');
-    await session.post('Profiler.start');
-  }
-  quiet.push(await scrapeOnce(port, true));
-  if (session) {
-    const { profile } = await session.post('Profiler.stop');
-    mkdirSync(args.profile!, { recursive: true });
-    writeFileSync(join(args.profile!, 'metrics-quiet-scrape.cpuprofile'), JSON.stringify(profile));
-    session.disconnect();
-    session = null;
-  }
+  quiet.push(await profiled(n === 0 ? 'metrics-quiet-scrape.cpuprofile' : null, () => scrapeOnce(port, true)));
 }
 recordRounds(views);
 await idle();
 const quietIdentity = await scrapeOnce(port, false);
+
+// Cleanup: `cleanup` sites deleted across the fleet just before a scrape (what window C of the
+// full bench ends with: nearly every group has a site to drop), 3 times, different sites each.
+const cleanup: { ms: number; stallMs: number }[] = [];
+for (let n = 0; n < 3; n++) {
+  await svc.metrics.renderStale(); // the background passes had caught up before the deletions
+  const every = Math.floor(views.length / cleanupCount);
+  const gone = views.filter((_, i) => i % every === n && i / every < cleanupCount);
+  for (const v of gone) {
+    svc.sites.delete(v.id);
+    svc.metrics.siteRemoved(v.id);
+  }
+  await idle();
+  cleanup.push(await profiled(n === 0 ? 'metrics-cleanup-scrape.cpuprofile' : null, () => scrapeOnce(port, true)));
+}
 
 global.gc?.();
 const memAfter = process.memoryUsage();
@@ -270,6 +292,7 @@ const result = {
   identity: brief(identity),
   quiet: { each: quiet.map((q) => q.ms), stallMax: round(Math.max(...quiet.map((q) => q.stallMs)), 1) },
   quietIdentity: { ms: quietIdentity.ms, stallMs: quietIdentity.stallMs },
+  cleanup: { sites: cleanupCount, each: cleanup.map((q) => q.ms), stallMax: round(Math.max(...cleanup.map((q) => q.stallMs)), 1) },
   floor: { identity: stats(floor.identity), gzip: stats(floor.gzip) },
   rssMb: { beforeScrapes: mb(memBefore.rss), afterScrapes: mb(memAfter.rss) },
   // The kept lines are Buffers (arrayBuffers); the bench's own copies of the last bodies count too.

@@ -84,15 +84,19 @@ describe('GET /metrics kept lines', () => {
     text = (await scrape(t)).text;
     expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(beta.id) })).toHaveLength(2);
 
-    // An edit: the new name (escaped and read back) and the renamed upstream on every line of the site.
-    const edit = await t.call('PATCH', `/api/sites/${alpha.id}`, { name: 'alpha "2"', upstreams: [{ name: 'api-main', url: 'http://127.0.0.1:9/' }] });
+    // An edit: the new name (escaped, not ASCII, read back) and the renamed upstream on every line of the site.
+    const edit = await t.call('PATCH', `/api/sites/${alpha.id}`, { name: 'alpha "2" – café', upstreams: [{ name: 'api-ü', url: 'http://127.0.0.1:9/' }] });
     expect(edit.status, JSON.stringify(edit.body)).toBe(200);
     text = (await scrape(t)).text;
     const alphaLines = parsePrometheusTextFormat(text).flatMap((f) => f.metrics.filter((m) => m.labels?.site_id === String(alpha.id)));
     expect(alphaLines.length).toBeGreaterThan(0);
-    expect(new Set(alphaLines.map((m) => m.labels!.site))).toEqual(new Set(['alpha "2"']));
+    expect(new Set(alphaLines.map((m) => m.labels!.site))).toEqual(new Set(['alpha "2" – café']));
     const targets = new Set(sampleOf(text, 'gatewatch_probe_success', { site_id: String(alpha.id) }).map((m) => m.labels!.target));
     expect(targets.has('api-1')).toBe(false);
+    await checkNow(alpha.id);
+    text = (await scrape(t)).text;
+    expect(sampleOf(text, 'gatewatch_probe_duration_seconds', { site_id: String(alpha.id), target: 'api-ü', phase: 'total' })).toHaveLength(1);
+    expect(sampleOf(text, 'gatewatch_probe_success', { site_id: String(alpha.id), target: 'site', site: 'alpha "2" – café' })).toHaveLength(1);
 
     // A deletion: none of the site's lines is left.
     expect((await t.call('DELETE', `/api/sites/${beta.id}`)).status).toBe(204);
@@ -388,5 +392,23 @@ describe('LineWriter', () => {
     // The scratch buffer is reused: the next take holds only what came after.
     w.number(42);
     expect(w.takeView().toString()).toBe('42');
+  });
+
+  it('copies a held line start for each line, across the scratch growing, and forgets it on release', () => {
+    const w = new LineWriter();
+    // A name that turns non-ASCII after its first characters goes through as UTF-8 whole.
+    w.text('site="ab€ü"');
+    const end = w.at;
+    w.hold();
+    for (let i = 0; i < 10_000; i++) {
+      w.again(0, end);
+      w.byte(10);
+    }
+    expect(w.takeView().toString()).toBe('site="ab€ü"\n'.repeat(10_000));
+    w.again(6, end - 1);
+    expect(w.takeView().toString()).toBe('ab€ü');
+    w.release();
+    w.number(7);
+    expect(w.takeView().toString()).toBe('7');
   });
 });
