@@ -12,7 +12,7 @@ import { listen, trackForCleanup } from './support/http-servers.js';
 import { closeDatabase } from '../src/db/client.js';
 import { createMetrics } from '../src/metrics/metrics.collector.js';
 import { phaseShare } from '../src/scheduler/scheduler.js';
-import { crc32Combine, gzipMember, keep, unkeep } from '../src/metrics/metrics.gzip.js';
+import { crc32Combine, gzipMember, join as joinKept, keep, unkeep } from '../src/metrics/metrics.gzip.js';
 import { LineWriter } from '../src/metrics/metrics.writer.js';
 import { createTestService, TEST_TOKEN, type TestService } from './support/service.js';
 import { createSelfSignedCert, startTlsServer } from './support/tls.js';
@@ -134,6 +134,41 @@ describe('GET /metrics kept lines', () => {
       expect(new Set(typed).size).toBe(typed.length);
       expect(typed).toContain('gatewatch_probe_duration_seconds');
     }
+  }, 60_000);
+
+  it("keeps the duration lines of a group's untouched parts, and renders the parts of edited and deleted sites", async () => {
+    const { t, create, checkNow } = await setUp();
+    const ids: number[] = [];
+    for (let i = 0; i < 300; i++) ids.push((await create(`site-${i}`)).id);
+    // The first scrape reads the new sites, the next one groups them by phase (300: four groups).
+    await scrape(t);
+    await scrape(t);
+    expect(t.svc.metrics.counts()).toMatchObject({ groups: 4, stale: 0 });
+    // Sites in every group and part have durations (a group keeps them in eighths by phase).
+    const checked = ids.filter((_, i) => i % 6 === 0);
+    for (const id of checked) await checkNow(id);
+    const before = samples((await scrape(t)).text);
+    expect(before.filter((x) => x.startsWith('gatewatch_probe_duration_seconds')).length).toBeGreaterThanOrEqual(checked.length * 2 * 4);
+    expect(t.svc.metrics.counts()).toMatchObject({ groups: 4, stale: 0 });
+
+    // Edits in a few parts of each group: three renamed, two deleted, all of them checked sites.
+    const renamed = [checked[1], checked[20], checked[37]];
+    const deleted = [checked[5], checked[44]];
+    expect(new Set([...renamed, ...deleted].map((id) => Math.floor(phaseShare(id) * 32))).size).toBe(5);
+    for (const id of renamed) expect((await t.call('PATCH', `/api/sites/${id}`, { name: `renamed "${id}" – ü` })).status).toBe(200);
+    for (const id of deleted) expect((await t.call('DELETE', `/api/sites/${id}`)).status).toBe(204);
+
+    const esc = (v: string) => JSON.stringify(v);
+    const expected = before
+      .filter((x) => !deleted.some((id) => x.includes(`["site_id","${id}"]`)))
+      .map((x) => {
+        const id = renamed.find((r) => x.includes(`["site_id","${r}"]`));
+        return id === undefined ? x : x.replace(`["site",${esc(`site-${ids.indexOf(id)}`)}]`, `["site",${esc(`renamed "${id}" – ü`)}]`);
+      })
+      .sort();
+    expect(expected.filter((x) => x.includes('renamed')).length).toBeGreaterThan(renamed.length * 8);
+    expect(samples((await scrape(t)).text)).toEqual(expected);
+    expect(samples((await scrape(t, true)).text)).toEqual(expected);
   }, 60_000);
 
   for (const stop of ['clean', 'killed'] as const) {
@@ -309,6 +344,25 @@ describe('GET /metrics, gzip from pieces', () => {
     expect(gunzipSync(await read(gzipMember(of(pieces)))).equals(Buffer.concat(order.map((i) => raws[i])))).toBe(true);
     expect(kept[1].deflated.length).toBeLessThan(raws[1].length / 2);
     for (const [i, raw] of raws.entries()) expect(unkeep(kept[i]).equals(raw)).toBe(true);
+  });
+
+  it('joins kept pieces into one (CRCs combined), and gives them back as views of it', async () => {
+    const raws = [text(40, 'p'), Buffer.alloc(0), text(2_000, 'q'), text(1, 'r')];
+    const { joined, pieces } = joinKept(raws.map((raw) => keep(raw)));
+    expect(joined.length).toBe(Buffer.concat(raws).length);
+    expect(joined.crc).toBe(crc32(Buffer.concat(raws)) >>> 0);
+    expect(gunzipSync(await read(gzipMember(of([text(3, 'head'), joined, keep(text(5, 'tail'))])))).toString()).toBe(
+      `${text(3, 'head')}${Buffer.concat(raws)}${text(5, 'tail')}`,
+    );
+    for (const [i, piece] of pieces.entries()) {
+      expect(unkeep(piece).equals(raws[i])).toBe(true);
+      if (piece.length > 0) expect(piece.deflated.buffer).toBe(joined.deflated.buffer);
+    }
+    // Joined again, with one piece replaced (what a render of one part does).
+    const again = joinKept([pieces[0], pieces[1], keep(text(7, 'new')), pieces[3]]).joined;
+    expect(unkeep(again).toString()).toBe(`${raws[0]}${text(7, 'new')}${raws[3]}`);
+    expect(gunzipSync(await read(gzipMember(of([again])))).toString()).toBe(`${raws[0]}${text(7, 'new')}${raws[3]}`);
+    expect(joinKept([keep(Buffer.alloc(0))]).joined.length).toBe(0);
   });
 
   it("combines CRC-32s as zlib's crc32_combine does", () => {

@@ -86,6 +86,31 @@ export const keep = (text: Uint8Array): Kept =>
     : { deflated: own(deflateRawSync(text, PIECE_OPTIONS)), crc: crc32(text) >>> 0, length: text.length, shift: x2nModP(text.length, 3) };
 
 /**
+ * Kept pieces one after the other as one: their deflated bytes in one buffer, their CRCs combined.
+ * The pieces come back as views of that buffer, so that the bytes are held once.
+ */
+export const join = (pieces: Kept[]): { joined: Kept; pieces: Kept[] } => {
+  let crc = 0;
+  let length = 0;
+  let shift = EMPTY.shift;
+  for (const k of pieces) {
+    if (k.length === 0) continue;
+    crc = (multModP(k.shift, crc) ^ k.crc) >>> 0;
+    length += k.length;
+    shift = multModP(k.shift, shift);
+  }
+  if (length === 0) return { joined: EMPTY, pieces };
+  const deflated = Buffer.concat(pieces.map((k) => k.deflated));
+  let at = 0;
+  const views = pieces.map((k) => {
+    const view = { ...k, deflated: deflated.subarray(at, at + k.deflated.length) };
+    at += k.deflated.length;
+    return view;
+  });
+  return { joined: { deflated, crc, length, shift }, pieces: views };
+};
+
+/**
  * One gzip member from pieces: the header, each kept piece as it is and each text compressed here,
  * an empty final block, then the CRC-32 and length of the whole text (the kept pieces' CRCs
  * combined). So a gzip scrape writes ~1 MB of kept bytes at 10,000 sites instead of compressing
