@@ -141,7 +141,8 @@ interface Group {
  * A group's duration lines are kept in this many pieces (the other families in one): they are
  * five lines per target, ~80 % of the exposition. Edits spread over the fleet (a script renaming
  * or deleting a few hundred sites) touch nearly every group, but one part in eight of each: a
- * scrape right after them renders a fifth of the bytes, not four fifths.
+ * scrape right after them renders about a third of the bytes (the other families whole, a part of
+ * the durations), not four fifths.
  */
 const PARTS = 8;
 
@@ -306,7 +307,7 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
   /**
    * Reads the changed sites of `due[from]` and of the groups after it, up to READ_BATCH sites: the
    * groups about to be rendered, in that order. Three queries for many groups, not three for each
-   * (a scrape after edits in every group made 384 of them at 10,000 sites, ~13 ms).
+   * (a scrape after edits in nearly every group made ~300 of them at 10,000 sites, ~13 ms).
    */
   const readAhead = (due: Group[], from: number): void => {
     const ids: number[] = [];
