@@ -365,6 +365,36 @@ describe('GET /metrics, gzip from pieces', () => {
     expect(joinKept([keep(Buffer.alloc(0))]).joined.length).toBe(0);
   });
 
+  it('lets the event loop in between the pieces of an answer, not only while rendering', async () => {
+    const t = createTestService();
+    services.push(t);
+    for (let i = 0; i < 300; i++) await t.call('POST', '/api/sites', { name: `s-${i}`, url: 'http://127.0.0.1:9/', intervalSeconds: 3600 });
+    // A slice of 0 ms: every piece is followed by a turn of the event loop.
+    const metrics = createMetrics({ db: t.svc.db, schedulerStats: () => t.svc.scheduler.stats(), alertsPending: () => 0, processMetrics: false, passes: { passEveryMs: 0, sliceMs: 0 } });
+    try {
+      await metrics.renderStale();
+      expect(metrics.counts()).toMatchObject({ groups: 4, stale: 0 });
+      for (const gzip of [false, true]) {
+        let turns = 0;
+        let counting = true;
+        const count = () => {
+          turns++;
+          if (counting) setImmediate(count);
+        };
+        setImmediate(count);
+        turns = 0;
+        const body = await read(metrics.stream(gzip));
+        counting = false;
+        // Nothing is stale: the turns come from the four groups' site_state pieces going out.
+        expect(turns, gzip ? 'gzip' : 'identity').toBeGreaterThanOrEqual(4);
+        const text = gzip ? gunzipSync(body).toString() : body.toString();
+        expect(text.split('\n').filter((l) => l.startsWith('gatewatch_site_state{'))).toHaveLength(300);
+      }
+    } finally {
+      metrics.stop();
+    }
+  });
+
   it("combines CRC-32s as zlib's crc32_combine does", () => {
     const a = text(500, 'x');
     const b = text(123, 'y');

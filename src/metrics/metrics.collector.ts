@@ -16,8 +16,8 @@ export interface MetricsDeps {
   processMetrics?: boolean;
   /** Each target's last check at start (the status snapshot), so the first scrape after a restart has every target. */
   lastChecks?: LastChecks;
-  /** The background passes over stale sites' lines: how often, when a group has settled, their budget (tests; metrics.blocks.ts). */
-  passes?: Pick<SiteBlocksOptions, 'passEveryMs' | 'settleMs' | 'passShare' | 'passBurstMs'>;
+  /** The background passes over stale sites' lines: how often, when a group has settled, their budget, and how long rendering or streaming goes before the event loop is let in (tests; metrics.blocks.ts). */
+  passes?: Pick<SiteBlocksOptions, 'passEveryMs' | 'settleMs' | 'passShare' | 'passBurstMs' | 'sliceMs'>;
 }
 
 /** Buckets (seconds) of gatewatch_schedule_lag_seconds, from the scheduler's 1 ms / 100 ms ones. */
