@@ -35,11 +35,11 @@ import { gunzipSync } from 'node:zlib';
 import { serve } from '@hono/node-server';
 import { loadConfig } from '../src/config.js';
 import { closeDatabase } from '../src/db/client.js';
-import { phaseShare, type RoundResult } from '../src/scheduler/scheduler.js';
+import { phaseShare } from '../src/scheduler/scheduler.js';
 import { buildService } from '../src/service.js';
 import { silentLogger } from '../src/shared/logger.js';
-import { siteCreateSchema } from '../src/sites/sites.schemas.js';
 import type { SiteView } from '../src/sites/sites.repository.js';
+import { createMetricsFleet, recordRounds as recordFleetRounds } from './lib/metrics-fleet.js';
 import { quantile, round } from './lib/stats.js';
 
 const { values: args } = parseArgs({
@@ -70,53 +70,10 @@ const dir = mkdtempSync(join(os.tmpdir(), 'gw-metrics-'));
 const config = loadConfig({ DATABASE_PATH: join(dir, 'gw.db'), API_TOKEN: TOKEN, LOG_LEVEL: 'silent' });
 let svc = buildService(config, silentLogger);
 
-const views: SiteView[] = [];
-for (let i = 0; i < siteCount; i++) {
-  const body = siteCreateSchema.parse({
-    name: i % 50 === 0 ? `shop "eu-${i}" \\ main` : `bench-${i}`,
-    url: i % 3 === 0 ? `https://site-${i}.bench.test/` : `http://site-${i}.bench.test/`,
-    intervalSeconds: 60,
-    upstreams: Array.from({ length: upstreamCount }, (_, k) => ({ name: `app-${k + 1}`, url: `http://app-${k + 1}.site-${i}.bench.test:8080/health` })),
-  });
-  views.push(await svc.sites.create(body));
-}
+const views = await createMetricsFleet(svc, siteCount, upstreamCount);
 
-/** A realistic last check: https sites have tls and a certificate, one site in 20 answers 502. */
-const check = (site: SiteView, target: string, name: string, at: number, k: number) => {
-  const https = target === 'site' && site.url.startsWith('https:');
-  const bad = site.id % 20 === 0;
-  return {
-    siteId: site.id,
-    target,
-    targetName: name,
-    startedAt: at,
-    outcome: bad ? ('bad_gateway' as const) : ('ok' as const),
-    statusCode: bad ? 502 : 200,
-    errorMessage: null,
-    addresses: ['10.0.0.1'],
-    address: '10.0.0.1',
-    dnsMs: 1 + (k % 5),
-    connectMs: 3 + (k % 3),
-    tlsMs: https ? 9 + (k % 4) : null,
-    ttfbMs: 15 + (k % 7),
-    totalMs: 16 + (k % 11),
-    gateway: bad ? ('nginx' as const) : null,
-    ...(https ? { certExpiresAt: Date.now() + 40 * 86_400_000, certIssuer: 'Bench CA' } : {}),
-  };
-};
-let k = 0;
-/** Records one round for each of `list` through the real recorder, and hands the stored checks to metrics as the scheduler does. */
-const recordRounds = (list: SiteView[]) => {
-  const at = Date.now();
-  for (let i = 0; i < list.length; i += 500) {
-    const rounds: RoundResult[] = list.slice(i, i + 500).map((site) => ({
-      site,
-      startedAt: at,
-      checks: [check(site, 'site', site.name, at, k++), ...site.upstreams.map((u) => check(site, String(u.id), u.name, at, k++))],
-    }));
-    for (const rows of svc.recorder.record(rounds).values()) svc.metrics.observe(rows as never);
-  }
-};
+/** Records one round for each of `list` (the current service's). */
+const recordRounds = (list: SiteView[]) => recordFleetRounds(svc, list);
 /** The sites whose rounds fall in second `second` of a 60 s interval (the scheduler's phases). */
 const dueIn = (second: number) => views.filter((v) => Math.floor(phaseShare(v.id) * 60) === second % 60);
 let dueSecond = 0;

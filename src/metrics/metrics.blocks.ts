@@ -320,10 +320,10 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
   };
 
   /** Where each site's start is in the scratch, from and to (`siteSpan[2 i]`, `siteSpan[2 i + 1]`); each target's likewise in `targetSpan`. */
-  let siteSpan = new Int32Array(GROUP_SIZE * 2);
-  let targetSpan = new Int32Array(GROUP_SIZE * 4);
+  let siteSpan = new Int32Array(0);
+  let targetSpan = new Int32Array(0);
   /** Site `i`'s first target in `targetSpan`. */
-  let firstTarget = new Int32Array(GROUP_SIZE);
+  let firstTarget = new Int32Array(0);
   /**
    * Each line's start after the family's name, written once per render at the head of the
    * writer's scratch (held there while the families' lines are written after it):
@@ -336,11 +336,9 @@ export function createSiteBlocks(db: Db, options: SiteBlocksOptions = {}) {
     w.release();
     let targetCount = 0;
     for (const site of sites) targetCount += site.targets.length;
-    if (firstTarget.length < ids.length) {
-      siteSpan = new Int32Array(ids.length * 4);
-      firstTarget = new Int32Array(ids.length * 2);
-    }
-    if (targetSpan.length < targetCount * 2) targetSpan = new Int32Array(targetCount * 4);
+    siteSpan = new Int32Array(ids.length * 2);
+    firstTarget = new Int32Array(ids.length);
+    targetSpan = new Int32Array(targetCount * 2);
     let k = 0;
     for (let i = 0; i < ids.length; i++) {
       const site = sites[i];

@@ -44,8 +44,7 @@ const own = (b: Buffer) => {
   return out;
 };
 
-
-/** A kept piece's text again (identity scrapes, and a group rendered again for a few of its sites). */
+/** A kept piece's text again (identity scrapes). */
 export const unkeep = (k: Kept): Buffer => (k.length === 0 ? Buffer.alloc(0) : inflateRawSync(k.deflated, INFLATE_OPTIONS));
 
 /** CRC-32's polynomial, reflected. */
@@ -79,6 +78,9 @@ const x2nModP = (n: number, k: number): number => {
  */
 export const crc32Combine = (crcA: number, crcB: number, lengthB: number): number => (multModP(x2nModP(lengthB, 3), crcA) ^ crcB) >>> 0;
 
+/** The CRC-32 of some text followed by kept piece `k`'s, from the text's CRC (crc32Combine with the piece's shift, kept). */
+const followedBy = (crc: number, k: Kept): number => (multModP(k.shift, crc) ^ k.crc) >>> 0;
+
 /** `text` kept compressed (it may be a view of a scratch buffer: nothing holds on to it). */
 export const keep = (text: Uint8Array): Kept =>
   text.length === 0
@@ -95,7 +97,7 @@ export const join = (pieces: Kept[]): { joined: Kept; pieces: Kept[] } => {
   let shift = EMPTY.shift;
   for (const k of pieces) {
     if (k.length === 0) continue;
-    crc = (multModP(k.shift, crc) ^ k.crc) >>> 0;
+    crc = followedBy(crc, k);
     length += k.length;
     shift = multModP(k.shift, shift);
   }
@@ -123,7 +125,7 @@ export async function* gzipMember(pieces: AsyncIterable<Piece>): AsyncGenerator<
   for await (const piece of pieces) {
     const k = Buffer.isBuffer(piece) ? keep(piece) : piece;
     if (k.length === 0) continue;
-    crc = (multModP(k.shift, crc) ^ k.crc) >>> 0;
+    crc = followedBy(crc, k);
     size = (size + k.length) >>> 0;
     yield k.deflated;
   }

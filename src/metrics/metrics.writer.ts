@@ -47,8 +47,8 @@ export class LineWriter {
 
   /**
    * A string as UTF-8. Names are short and nearly always ASCII: copied a character at a time here,
-   * which costs less than crossing into Buffer.write for each of 270,000 labels (~22 ms a full
-   * render at 10,000 sites); anything past ASCII is written again through it.
+   * which costs less than crossing into Buffer.write for each label; anything past ASCII is
+   * written again through it.
    */
   text(s: string): void {
     const n = s.length;
